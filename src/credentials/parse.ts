@@ -1,0 +1,106 @@
+import type { RunAsHeader } from '../policy/input.js'
+import { isWellFormedSecretKey, SECRET_KEY_PREFIX } from './secret-key.js'
+
+/** Header values as Node gives them (`headersDistinct` arrays) or as JSON clients send them. */
+export type HeaderValue = string | string[] | undefined
+export type Headers = Record<string, HeaderValue>
+
+export type PresentedCredential =
+  | { type: 'none' }
+  | { type: 'malformed'; reason: MalformedReason }
+  | { type: 'secret_key'; key: string }
+  | { type: 'session'; token: string }
+
+export type MalformedReason =
+  | 'duplicate_header'
+  | 'not_bearer'
+  | 'bad_syntax'
+  | 'too_long'
+  | 'bad_checksum'
+  | 'unknown_token_format'
+
+export interface RunAsValue {
+  via: RunAsHeader
+  /** Trimmed value when well formed; never used when not. */
+  value: string
+  wellFormed: boolean
+}
+
+export interface ParsedCredentials {
+  credential: PresentedCredential
+  runAs: RunAsValue[]
+}
+
+/** Longest Authorization header value considered; anything longer is refused unparsed. */
+export const MAX_AUTHORIZATION_LENGTH = 8192
+// RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+const USER_ID = /^[A-Za-z0-9_-]{1,64}$/
+const EMAIL = /^[^\s@]+@[^\s@]+$/
+const MAX_EMAIL_LENGTH = 254
+
+const RUN_AS_HEADERS: ReadonlyArray<[string, RunAsHeader]> = [
+  ['x-runas-user-id', 'user_id'],
+  ['x-runas-userid', 'user_id'],
+  ['x-runas-child-user-email', 'email']
+]
+
+/** Reads the Authorization and X-RunAs-* headers. Pure: no I/O, no clock. */
+export function parseCredentials (headers: Headers): ParsedCredentials {
+  const lower = lowerCaseKeys(headers)
+  return { credential: parseAuthorization(lower.authorization), runAs: parseRunAs(lower) }
+}
+
+function parseAuthorization (value: HeaderValue): PresentedCredential {
+  if (value === undefined) return { type: 'none' }
+  if (Array.isArray(value)) {
+    if (value.length === 0) return { type: 'none' }
+    if (value.length > 1) return { type: 'malformed', reason: 'duplicate_header' }
+    value = value[0] as string
+  }
+  if (value.length > MAX_AUTHORIZATION_LENGTH) return { type: 'malformed', reason: 'too_long' }
+  const trimmed = value.trim()
+  if (trimmed === '') return { type: 'none' }
+  if (!/^bearer(\s|$)/i.test(trimmed)) return { type: 'malformed', reason: 'not_bearer' }
+  const match = BEARER.exec(trimmed)
+  if (match === null) return { type: 'malformed', reason: 'bad_syntax' }
+  const token = match[1] as string
+  if (token.startsWith(SECRET_KEY_PREFIX)) {
+    return isWellFormedSecretKey(token)
+      ? { type: 'secret_key', key: token }
+      : { type: 'malformed', reason: 'bad_checksum' }
+  }
+  if (JWT_SHAPE.test(token)) return { type: 'session', token }
+  return { type: 'malformed', reason: 'unknown_token_format' }
+}
+
+function parseRunAs (headers: Headers): RunAsValue[] {
+  const out: RunAsValue[] = []
+  for (const [name, via] of RUN_AS_HEADERS) {
+    const raw = headers[name]
+    if (raw === undefined) continue
+    const values = Array.isArray(raw) ? raw : [raw]
+    if (values.length === 0) continue
+    const value = values.length === 1 ? (values[0] as string).trim() : ''
+    out.push({ via, value, wellFormed: values.length === 1 && isWellFormedRunAs(via, value) })
+  }
+  return out
+}
+
+function isWellFormedRunAs (via: RunAsHeader, value: string): boolean {
+  if (via === 'user_id') return USER_ID.test(value)
+  return value.length <= MAX_EMAIL_LENGTH && EMAIL.test(value)
+}
+
+function lowerCaseKeys (headers: Headers): Headers {
+  const out: Headers = {}
+  for (const name of Object.keys(headers)) {
+    const key = name.toLowerCase()
+    const value = headers[name]
+    if (value === undefined) continue
+    const existing = out[key]
+    out[key] = existing === undefined ? value : ([] as string[]).concat(existing, value)
+  }
+  return out
+}

@@ -1,0 +1,66 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { crc32 } from 'node:zlib'
+
+/**
+ * Secret key format: `sk-` + 43 base62 characters of randomness (≥ 256 bits)
+ * + 6 base62 characters of CRC-32 over everything before them, like GitHub's
+ * tokens. The checksum lets a mistyped or forged key be refused without a
+ * store query; it is not a secret and proves nothing about authenticity.
+ */
+export const SECRET_KEY_PREFIX = 'sk-'
+const RANDOM_LENGTH = 43
+const CHECKSUM_LENGTH = 6
+const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+const KEY_PATTERN = /^sk-[0-9A-Za-z]{49}$/
+const DISPLAY_LENGTH = 6
+
+export const SECRET_KEY_LENGTH = SECRET_KEY_PREFIX.length + RANDOM_LENGTH + CHECKSUM_LENGTH
+
+export interface IssuedSecretKey {
+  /** The secret, shown to its owner once. */
+  key: string
+  /** SHA-256 of the key; what the store keeps. */
+  hash: Buffer
+  /** Non-secret display prefix. */
+  prefix: string
+}
+
+export function generateSecretKey (): IssuedSecretKey {
+  let random = ''
+  while (random.length < RANDOM_LENGTH) {
+    for (const byte of randomBytes(64)) {
+      // 248 = 4 × 62: rejecting the rest keeps every character equally likely.
+      if (byte < 248 && random.length < RANDOM_LENGTH) random += ALPHABET[byte % 62]
+    }
+  }
+  const body = SECRET_KEY_PREFIX + random
+  const key = body + checksumOf(body)
+  return { key, hash: hashSecretKey(key), prefix: displayPrefix(key) }
+}
+
+/** True when the key has the right shape and its checksum matches. No I/O. */
+export function isWellFormedSecretKey (key: string): boolean {
+  if (key.length !== SECRET_KEY_LENGTH || !KEY_PATTERN.test(key)) return false
+  const body = key.slice(0, -CHECKSUM_LENGTH)
+  const expected = Buffer.from(checksumOf(body))
+  const actual = Buffer.from(key.slice(-CHECKSUM_LENGTH))
+  return timingSafeEqual(expected, actual)
+}
+
+export function hashSecretKey (key: string): Buffer {
+  return createHash('sha256').update(key).digest()
+}
+
+export function displayPrefix (key: string): string {
+  return key.slice(0, SECRET_KEY_PREFIX.length + DISPLAY_LENGTH)
+}
+
+function checksumOf (body: string): string {
+  let n = crc32(body)
+  let out = ''
+  for (let i = 0; i < CHECKSUM_LENGTH; i++) {
+    out = ALPHABET[n % 62] + out
+    n = Math.floor(n / 62)
+  }
+  return out
+}

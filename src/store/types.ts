@@ -1,0 +1,68 @@
+import type { AccountStatus } from '../policy/input.js'
+
+/** The smallest surface both drivers (pg, PGlite) provide; all SQL goes through it. */
+export interface SqlClient {
+  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: R[] }>
+}
+
+export interface Database extends SqlClient {
+  readonly driver: 'pg' | 'pglite'
+  /** Runs fn in one transaction on one connection. */
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>
+  /** LISTEN on a channel; returns an unsubscribe function. */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>
+  close(): Promise<void>
+}
+
+export interface UserRecord {
+  id: string
+  email: string
+  name: string | null
+  parentId: string | null
+  role: 'user' | 'admin'
+  restrictions: string[]
+  status: AccountStatus
+  createdAt: Date
+  updatedAt: Date
+}
+
+export interface KeyRecord {
+  id: string
+  userId: string
+  name: string | null
+  /** Display prefix, e.g. "sk-AbC123"; not secret. */
+  prefix: string
+  scopes: string[] | null
+  createdAt: Date
+  expiresAt: Date | null
+  revokedAt: Date | null
+  lastUsedAt: Date | null
+}
+
+export interface NewUser {
+  email: string
+  name?: string | null
+  parentId?: string | null
+  role?: 'user' | 'admin'
+}
+
+export interface NewKey {
+  userId: string
+  /** SHA-256 of the whole secret key. */
+  hash: Buffer
+  prefix: string
+  name?: string | null
+  scopes?: string[] | null
+  expiresAt?: Date | null
+}
+
+export interface Page<T> {
+  items: T[]
+  /** Pass back as `cursor` to get the next page; null on the last page. */
+  nextCursor: string | null
+}
+
+export interface PageRequest {
+  cursor?: string | null
+  take?: number
+}
