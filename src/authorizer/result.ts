@@ -1,0 +1,38 @@
+import type { CredentialType, PolicyDecision, PolicyInput, Reason } from '../policy/input.js'
+
+export interface AuthorizeRequest {
+  method: string
+  /** Request target; a query string or fragment is ignored. */
+  path: string
+  headers: Record<string, string | string[] | undefined>
+  /** How the client reached us; default `http`. */
+  scheme?: 'http' | 'https'
+}
+
+export type DecisionStatus = 200 | 401 | 403 | 503
+export type DecisionCode = PolicyDecision['code'] | 'SERVICE_UNAVAILABLE'
+
+export interface AuthorizationResult {
+  allow: boolean
+  status: DecisionStatus
+  code: DecisionCode
+  /** For logs and operators only; never send them to the client. */
+  reasons: Reason[]
+  /** The account the request acts as (the child when impersonating). */
+  subject: string | null
+  /** The account holding the credential, when it differs from the subject. */
+  actor: string | null
+  credential: { type: CredentialType; id: string | null; prefix: string | null }
+  action: PolicyDecision['action']
+  decisionId: string
+  policyRevision: string | null
+}
+
+/** What the audit stage receives: the result plus what it was decided on. */
+export interface DecisionRecord {
+  result: AuthorizationResult
+  /** Null when the decision failed before the input could be assembled. */
+  input: PolicyInput | null
+  timestamp: Date
+  durationMs: number
+}

@@ -1,0 +1,58 @@
+import type { Store, UserRecord } from '../store/index.js'
+import { ConflictError, InvalidInputError, NotFoundError } from './errors.js'
+import { issueKey } from './keys.js'
+
+export const RESTRICTION_FLAG = /^[a-z][a-z0-9-]{0,63}$/
+/** The flags the default policy gives meaning to; others are stored for custom policies. */
+export const KNOWN_RESTRICTIONS = ['impersonation', 'read-only', 'suspended'] as const
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
+const MAX_NAME_LENGTH = 200
+
+export interface CreateAccountRequest {
+  email: string
+  name?: string | null
+  parentId?: string | null
+  role?: 'user' | 'admin'
+}
+
+export function validateEmail (email: unknown): string {
+  if (typeof email !== 'string' || email.trim().length > 254 || !EMAIL.test(email.trim())) {
+    throw new InvalidInputError('email must be an e-mail address')
+  }
+  return email.trim()
+}
+
+export function validateName (name: unknown): string | null {
+  if (name === undefined || name === null) return null
+  if (typeof name !== 'string' || name.length > MAX_NAME_LENGTH) {
+    throw new InvalidInputError(`name must be a string of at most ${MAX_NAME_LENGTH} characters`)
+  }
+  return name
+}
+
+export function validateRestriction (flag: unknown): string {
+  if (typeof flag !== 'string' || !RESTRICTION_FLAG.test(flag)) {
+    throw new InvalidInputError(`invalid restriction ${JSON.stringify(flag)}: lower-case letters, digits and dashes`)
+  }
+  return flag
+}
+
+export async function createAccount (store: Store, request: CreateAccountRequest): Promise<UserRecord> {
+  const email = validateEmail(request.email)
+  const name = validateName(request.name)
+  const parentId = request.parentId ?? null
+  if (parentId !== null) {
+    const parent = await store.findUserById(parentId)
+    if (parent === null || parent.status === 'deleted') throw new NotFoundError('no such parent account')
+  }
+  return await store.createUser({ email, name, parentId, role: request.role ?? 'user' })
+}
+
+/** The first admin account and its key, on an empty store only. */
+export async function bootstrap (store: Store, request: { email: string; name?: string | null }): Promise<{ userId: string; token: string }> {
+  if (await store.countUsers() > 0) throw new ConflictError('the store already has accounts; bootstrap runs once, on an empty store')
+  const admin = await createAccount(store, { email: request.email, name: request.name ?? 'Administrator', role: 'admin' })
+  const key = await issueKey(store, { userId: admin.id, name: 'bootstrap' })
+  return { userId: admin.id, token: key.token }
+}

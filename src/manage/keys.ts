@@ -1,0 +1,77 @@
+import { generateSecretKey } from '../credentials/secret-key.js'
+import type { KeyRecord, Store } from '../store/index.js'
+import { InvalidInputError, NotFoundError } from './errors.js'
+
+export interface IssueKeyRequest {
+  userId: string
+  name?: string | null
+  expiresInSeconds?: number
+  /** Omitted or null: full access. */
+  scopes?: string[] | null
+}
+
+export interface IssuedKey {
+  id: string
+  /** The secret; this is the only time it exists outside its owner's hands. */
+  token: string
+  createdAt: Date
+  record: KeyRecord
+}
+
+const SCOPE = /^(\*|read|write|manage|[a-z][a-z0-9-]*:(\*|read|write|manage))$/
+export const MAX_KEY_LIFETIME_SECONDS = 10 * 365 * 24 * 3600
+export const MAX_SCOPES = 64
+
+export function validateScopes (scopes: unknown): string[] | null {
+  if (scopes === undefined || scopes === null) return null
+  if (!Array.isArray(scopes) || scopes.length > MAX_SCOPES) {
+    throw new InvalidInputError(`scopes must be an array of at most ${MAX_SCOPES} strings`)
+  }
+  for (const scope of scopes) {
+    if (typeof scope !== 'string' || !SCOPE.test(scope)) {
+      throw new InvalidInputError(`invalid scope ${JSON.stringify(scope)}: expected *, read, write, manage or <resource>:<read|write|manage|*>`)
+    }
+  }
+  return [...new Set(scopes as string[])].sort()
+}
+
+export async function issueKey (store: Store, request: IssueKeyRequest, now = new Date()): Promise<IssuedKey> {
+  const scopes = validateScopes(request.scopes)
+  let expiresAt: Date | null = null
+  if (request.expiresInSeconds !== undefined) {
+    const seconds = request.expiresInSeconds
+    if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_KEY_LIFETIME_SECONDS) {
+      throw new InvalidInputError(`expiresInSeconds must be an integer from 1 to ${MAX_KEY_LIFETIME_SECONDS}`)
+    }
+    expiresAt = new Date(now.getTime() + seconds * 1000)
+  }
+  const owner = await store.findUserById(request.userId)
+  if (owner === null || owner.status === 'deleted') throw new NotFoundError('no such user')
+  const secret = generateSecretKey()
+  const record = await store.createKey({
+    userId: owner.id,
+    hash: secret.hash,
+    prefix: secret.prefix,
+    name: request.name ?? null,
+    scopes,
+    expiresAt
+  })
+  return { id: record.id, token: secret.key, createdAt: record.createdAt, record }
+}
+
+/**
+ * Replaces a key: a new key with the same owner, name, scopes and lifetime; the old one
+ * keeps working until `graceSeconds` from now, then expires.
+ */
+export async function rollKey (store: Store, keyId: string, graceSeconds = 0, now = new Date()): Promise<IssuedKey> {
+  if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 24 * 3600) {
+    throw new InvalidInputError('graceSeconds must be an integer from 0 to 2592000 (30 days)')
+  }
+  const old = await store.findKeyById(keyId)
+  if (old === null || old.revokedAt !== null) throw new NotFoundError('no such key')
+  // The new key lives as long as the old one was meant to, counted from now.
+  const lifetime = old.expiresAt === null ? undefined : Math.max(1, Math.ceil((old.expiresAt.getTime() - old.createdAt.getTime()) / 1000))
+  const replacement = await issueKey(store, { userId: old.userId, name: old.name, scopes: old.scopes, expiresInSeconds: lifetime }, now)
+  await store.setKeyExpiry(old.id, new Date(now.getTime() + graceSeconds * 1000))
+  return replacement
+}
