@@ -2,7 +2,10 @@ import type { AccountStatus } from '../policy/input.js'
 
 /** The smallest surface both drivers (pg, PGlite) provide; all SQL goes through it. */
 export interface SqlClient {
+  /** One statement, parameters bound as $1, $2, … */
   query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: R[] }>
+  /** A script of one or more statements without parameters (migrations). */
+  exec(sql: string): Promise<void>
 }
 
 export interface Database extends SqlClient {
