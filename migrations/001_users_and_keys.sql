@@ -29,6 +29,8 @@ CREATE UNIQUE INDEX keygate_users_top_level_email_key ON keygate_users (email_no
   WHERE parent_id IS NULL AND deleted_at IS NULL;
 CREATE UNIQUE INDEX keygate_users_child_email_key ON keygate_users (parent_id, email_normalized)
   WHERE parent_id IS NOT NULL AND deleted_at IS NULL;
+-- Child lookup by e-mail, deleted children included.
+CREATE INDEX keygate_users_child_email ON keygate_users (parent_id, email_normalized);
 -- Listing, in creation order.
 CREATE INDEX keygate_users_top_level_list ON keygate_users (created_at, id)
   WHERE parent_id IS NULL AND deleted_at IS NULL;
@@ -54,3 +56,31 @@ CREATE TABLE keygate_keys (
 
 CREATE UNIQUE INDEX keygate_keys_hash_key ON keygate_keys (hash);
 CREATE INDEX keygate_keys_user_list ON keygate_keys (user_id, created_at, id);
+
+-- Every change that may alter a cached answer is announced on the channel
+-- keygate_changes (delivered at commit, to every instance that LISTENs):
+--   {"type":"user","id":…,"parentId":…}              a user was created or changed
+--   {"type":"key","id":…,"userId":…,"hash":"<hex>"}  a key was created, revoked, re-dated, …
+-- Triggers rather than store code, so that a change made by hand in SQL is announced too.
+CREATE FUNCTION keygate_announce_user() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('keygate_changes', json_build_object('type', 'user', 'id', NEW.id, 'parentId', NEW.parent_id)::text);
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION keygate_announce_key() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('keygate_changes',
+    json_build_object('type', 'key', 'id', NEW.id, 'userId', NEW.user_id, 'hash', encode(NEW.hash, 'hex'))::text);
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER keygate_users_announce AFTER INSERT OR UPDATE ON keygate_users
+  FOR EACH ROW EXECUTE FUNCTION keygate_announce_user();
+CREATE TRIGGER keygate_keys_announce_insert AFTER INSERT ON keygate_keys
+  FOR EACH ROW EXECUTE FUNCTION keygate_announce_key();
+-- Not for usage bookkeeping (last_used_at, use_count).
+CREATE TRIGGER keygate_keys_announce_update AFTER UPDATE ON keygate_keys
+  FOR EACH ROW WHEN ((OLD.user_id, OLD.hash, OLD.scopes, OLD.expires_at, OLD.revoked_at)
+    IS DISTINCT FROM (NEW.user_id, NEW.hash, NEW.scopes, NEW.expires_at, NEW.revoked_at))
+  EXECUTE FUNCTION keygate_announce_key();

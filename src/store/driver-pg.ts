@@ -1,0 +1,217 @@
+import pg from 'pg'
+import { StoreUnavailableError } from './errors.js'
+import { assertChannel, deliver, guard, parseInt8, toStoreError } from './driver-shared.js'
+import type { Database, SqlClient } from './types.js'
+
+export interface PgOptions {
+  databaseUrl: string
+  maxConnections: number
+  connectionTimeoutMillis: number
+  statementTimeoutMillis: number
+  onError: (error: Error) => void
+}
+
+/** int8 parsed as PGlite parses it; every other type as pg does by default. */
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 ? parseInt8 : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser']
+}
+
+/** A PostgreSQL server through a bounded `pg` pool, with a dedicated connection for LISTEN. */
+export class PgDatabase implements Database {
+  readonly driver = 'pg'
+  readonly #pool: pg.Pool
+  readonly #listener: PgListener
+
+  constructor(options: PgOptions) {
+    const client: pg.ClientConfig = {
+      connectionString: options.databaseUrl,
+      connectionTimeoutMillis: options.connectionTimeoutMillis,
+      application_name: 'keygate',
+      keepAlive: true,
+      types
+    }
+    this.#pool = new pg.Pool({
+      ...client,
+      max: options.maxConnections,
+      idleTimeoutMillis: 30_000,
+      statement_timeout: options.statementTimeoutMillis,
+      // Client-side bound for when the server stops answering altogether (statement_timeout cannot help then).
+      query_timeout: options.statementTimeoutMillis + 1_000
+    })
+    // An idle connection that breaks (server restart, network) must not crash the process.
+    this.#pool.on('error', (error) => options.onError(toStoreError(error) as Error))
+    this.#listener = new PgListener(client, options.onError)
+  }
+
+  async query<R>(sql: string, params?: unknown[]): Promise<{ rows: R[] }> {
+    return await this.#withClient(async (client) => await queryOn<R>(client, sql, params))
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.#withClient(async (client) => { await client.query(sql) })
+  }
+
+  async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+    return await this.#withClient(async (client, discard) => {
+      await client.query('BEGIN')
+      try {
+        const result = await fn({
+          query: async (sql, params) => await guard(async () => await queryOn(client, sql, params)),
+          exec: async (sql) => { await guard(async () => await client.query(sql)) }
+        })
+        await client.query('COMMIT')
+        return result
+      } catch (error) {
+        await client.query('ROLLBACK').catch(discard)
+        throw error
+      }
+    })
+  }
+
+  async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+    assertChannel(channel)
+    return await this.#listener.subscribe(channel, onPayload)
+  }
+
+  async close(): Promise<void> {
+    await this.#listener.close()
+    if (!this.#pool.ended) await this.#pool.end()
+  }
+
+  /**
+   * Checks out a connection for fn. A connection that failed for infrastructure
+   * reasons (lost, timed out mid-query) is discarded; one that merely reported
+   * an SQL error goes back to the pool.
+   */
+  async #withClient<T>(fn: (client: pg.PoolClient, discard: (error: Error) => void) => Promise<T>): Promise<T> {
+    const client = await guard(async () => await this.#pool.connect())
+    let fault: Error | undefined
+    const discard = (error: Error): void => { fault ??= error }
+    // A checked-out client emits 'error' when its connection drops; without a listener that would crash the process.
+    client.on('error', discard)
+    try {
+      return await fn(client, discard)
+    } catch (error) {
+      const storeError = toStoreError(error)
+      if (storeError instanceof StoreUnavailableError) fault ??= storeError
+      throw storeError
+    } finally {
+      client.off('error', discard)
+      client.release(fault)
+    }
+  }
+}
+
+async function queryOn<R>(client: pg.ClientBase, sql: string, params?: unknown[]): Promise<{ rows: R[] }> {
+  // Without params pg would use the simple protocol, which runs several statements: keep query() to one, as PGlite does.
+  const config = { text: sql, values: params, queryMode: 'extended' } as pg.QueryConfig
+  const { rows } = await client.query(config)
+  return { rows: rows as R[] }
+}
+
+const RECONNECT_MIN_MS = 100
+const RECONNECT_MAX_MS = 5_000
+
+/**
+ * One connection outside the pool that LISTENs on every subscribed channel.
+ * When it drops, it reconnects with backoff and LISTENs again; notifications
+ * sent while it was down are lost (caches rely on their TTL for those).
+ */
+class PgListener {
+  readonly #config: pg.ClientConfig
+  readonly #onError: (error: Error) => void
+  readonly #subscribers = new Map<string, Set<(payload: string) => void>>()
+  #client: Promise<pg.Client> | null = null
+  #reconnectTimer: NodeJS.Timeout | undefined
+  #backoffMs = RECONNECT_MIN_MS
+  #closed = false
+
+  constructor(config: pg.ClientConfig, onError: (error: Error) => void) {
+    this.#config = config
+    this.#onError = onError
+  }
+
+  async subscribe(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+    if (this.#closed) throw new StoreUnavailableError('store unavailable: database is closed')
+    const callbacks = this.#subscribers.get(channel) ?? new Set()
+    this.#subscribers.set(channel, callbacks)
+    callbacks.add(onPayload)
+    try {
+      const client = await this.#connection()
+      // Idempotent: the connection may already LISTEN on it (it LISTENs on every known channel when it connects).
+      await guard(async () => await client.query(`LISTEN ${client.escapeIdentifier(channel)}`))
+    } catch (error) {
+      await this.#unsubscribe(channel, onPayload)
+      throw error
+    }
+    return async () => { await this.#unsubscribe(channel, onPayload) }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    clearTimeout(this.#reconnectTimer)
+    const client = this.#client
+    this.#client = null
+    if (client !== null) await client.then(async (c) => { await c.end() }, () => {})
+  }
+
+  async #unsubscribe(channel: string, onPayload: (payload: string) => void): Promise<void> {
+    const callbacks = this.#subscribers.get(channel)
+    if (callbacks === undefined || !callbacks.delete(onPayload) || callbacks.size > 0) return
+    this.#subscribers.delete(channel)
+    const client = await this.#client?.catch(() => null)
+    // A lost connection has stopped listening anyway.
+    await client?.query(`UNLISTEN ${client.escapeIdentifier(channel)}`).catch(() => {})
+  }
+
+  #connection(): Promise<pg.Client> {
+    this.#client ??= this.#connect()
+    return this.#client
+  }
+
+  async #connect(): Promise<pg.Client> {
+    const client = new pg.Client(this.#config)
+    client.on('notification', ({ channel, payload }) => {
+      for (const onPayload of this.#subscribers.get(channel) ?? []) deliver(onPayload, payload ?? '', this.#onError)
+    })
+    client.on('error', (error) => {
+      this.#onError(toStoreError(error) as Error)
+      this.#lost(client)
+    })
+    client.on('end', () => { this.#lost(client) })
+    try {
+      await guard(async () => await client.connect())
+      for (const channel of this.#subscribers.keys()) {
+        await guard(async () => await client.query(`LISTEN ${client.escapeIdentifier(channel)}`))
+      }
+    } catch (error) {
+      this.#client = null
+      await client.end().catch(() => {})
+      this.#scheduleReconnect()
+      throw error
+    }
+    this.#backoffMs = RECONNECT_MIN_MS
+    return client
+  }
+
+  #lost(client: pg.Client): void {
+    void this.#client?.then((current) => {
+      if (current !== client || this.#closed) return
+      this.#client = null
+      this.#scheduleReconnect()
+    }, () => {})
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#subscribers.size === 0 || this.#reconnectTimer !== undefined) return
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined
+      if (this.#closed || this.#client !== null || this.#subscribers.size === 0) return
+      // On failure #connect schedules the next attempt.
+      this.#connection().catch(this.#onError)
+    }, this.#backoffMs)
+    this.#reconnectTimer.unref()
+    this.#backoffMs = Math.min(this.#backoffMs * 2, RECONNECT_MAX_MS)
+  }
+}

@@ -1,0 +1,6 @@
+export { openStore, type StoreOptions } from './open-store.js'
+export { openDatabase, DEFAULT_DATA_DIR, type DatabaseOptions } from './database.js'
+export { migrate, MIGRATIONS_DIR } from './migrate.js'
+export { Store, CHANGES_CHANNEL, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type StoreChange, type UserPatch, type KeyUsage } from './store.js'
+export * from './errors.js'
+export type * from './types.js'

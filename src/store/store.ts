@@ -1,0 +1,382 @@
+import { sqlStateOf } from './driver-shared.js'
+import { InvalidCursorError, InvalidValueError, StoreConflictError, StoreNotFoundError } from './errors.js'
+import { newId } from './ids.js'
+import type { Database, KeyRecord, NewKey, NewUser, Page, PageRequest, UserRecord } from './types.js'
+
+/** The LISTEN channel on which the database announces changes (see migrations/001_users_and_keys.sql). */
+export const CHANGES_CHANNEL = 'keygate_changes'
+
+/** A change announced on CHANGES_CHANNEL: drop what a cache holds about it. */
+export type StoreChange =
+  | { type: 'user'; id: string; parentId: string | null }
+  | { type: 'key'; id: string; userId: string; hash: Buffer }
+
+export interface UserPatch {
+  /** null clears the name. */
+  name?: string | null
+  email?: string
+  /** Replaces every flag; stored as a sorted set. */
+  restrictions?: string[]
+  disabled?: boolean
+  role?: 'user' | 'admin'
+}
+
+export interface KeyUsage {
+  id: string
+  lastUsedAt: Date
+  count: number
+}
+
+export const DEFAULT_PAGE_SIZE = 20
+export const MAX_PAGE_SIZE = 100
+
+const USER_COLUMNS = 'id, email, name, parent_id, role, restrictions, disabled, created_at, updated_at, deleted_at'
+const KEY_COLUMNS = 'id, user_id, name, prefix, scopes, created_at, expires_at, revoked_at, last_used_at'
+
+/** Matches how the schema normalizes e-mail (the generated column email_normalized). */
+const NORMALIZED_EMAIL = 'lower(btrim($2::text))'
+
+/** Keyset pagination in creation order: $1 is the id the cursor names, or null for the first page. */
+function afterCursor(table: 'keygate_users' | 'keygate_keys'): string {
+  return `($1::text IS NULL OR (created_at, id) > (SELECT created_at, id FROM ${table} WHERE id = $1::text))`
+}
+
+interface UserRow {
+  id: string
+  email: string
+  name: string | null
+  parent_id: string | null
+  role: 'user' | 'admin'
+  restrictions: string[]
+  disabled: boolean
+  created_at: Date
+  updated_at: Date
+  deleted_at: Date | null
+}
+
+interface KeyRow {
+  id: string
+  user_id: string
+  name: string | null
+  prefix: string
+  scopes: string[] | null
+  created_at: Date
+  expires_at: Date | null
+  revoked_at: Date | null
+  last_used_at: Date | null
+}
+
+/**
+ * Accounts and secret keys in PostgreSQL or PGlite: every query of the
+ * application is here, parameterized. Infrastructure failures surface as
+ * StoreUnavailableError (from the Database); refused data as the other coded
+ * errors of ./errors.ts.
+ */
+export class Store {
+  readonly database: Database
+
+  constructor(database: Database) {
+    this.database = database
+  }
+
+  // ── Users ──────────────────────────────────────────────────────────────
+
+  /** @throws StoreConflictError (EMAIL_TAKEN), StoreNotFoundError (parent unknown or deleted), InvalidValueError */
+  async createUser(user: NewUser): Promise<UserRecord> {
+    const parentId = user.parentId ?? null
+    const [row] = await this.#query<UserRow>(
+      `INSERT INTO keygate_users (id, email, name, parent_id, role)
+       SELECT $1::text, $2::text, $3::text, $4::text, $5::text
+       WHERE $4::text IS NULL OR EXISTS (SELECT 1 FROM keygate_users WHERE id = $4::text AND deleted_at IS NULL)
+       RETURNING ${USER_COLUMNS}`,
+      [newId('usr'), user.email, user.name ?? null, parentId, user.role ?? 'user'])
+    if (row === undefined) throw new StoreNotFoundError(`parent account ${parentId} does not exist`)
+    return toUser(row)
+  }
+
+  /** Deleted users too (status 'deleted'); null when unknown. */
+  async findUserById(id: string): Promise<UserRecord | null> {
+    const [row] = await this.#query<UserRow>(`SELECT ${USER_COLUMNS} FROM keygate_users WHERE id = $1`, [id])
+    return row === undefined ? null : toUser(row)
+  }
+
+  /**
+   * The child of parentId with this e-mail, compared trimmed and lower-cased.
+   * The live child if there is one, else the most recently deleted.
+   */
+  async findChildByEmail(parentId: string, email: string): Promise<UserRecord | null> {
+    const [row] = await this.#query<UserRow>(
+      `SELECT ${USER_COLUMNS} FROM keygate_users
+       WHERE parent_id = $1 AND email_normalized = ${NORMALIZED_EMAIL}
+       ORDER BY deleted_at IS NOT NULL, deleted_at DESC
+       LIMIT 1`,
+      [parentId, email])
+    return row === undefined ? null : toUser(row)
+  }
+
+  /** Live (not deleted) top-level accounts (parentId null) or children of parentId, oldest first. */
+  async listUsers(filter: { parentId: string | null } & PageRequest): Promise<Page<UserRecord>> {
+    const { parentId } = filter
+    const take = pageSize(filter.take)
+    const after = decodeCursor(filter.cursor, 'usr')
+    if (after !== null) {
+      const found = await this.#query('SELECT 1 FROM keygate_users WHERE id = $1 AND parent_id IS NOT DISTINCT FROM $2::text', [after, parentId])
+      if (found.length === 0) throw new InvalidCursorError('this cursor does not belong to this list')
+    }
+    const rows = await this.#query<UserRow>(
+      `SELECT ${USER_COLUMNS} FROM keygate_users
+       WHERE ${parentId === null ? 'parent_id IS NULL' : 'parent_id = $3'} AND deleted_at IS NULL
+         AND ${afterCursor('keygate_users')}
+       ORDER BY created_at, id
+       LIMIT $2`,
+      parentId === null ? [after, take + 1] : [after, take + 1, parentId])
+    return toPage(rows, take, toUser)
+  }
+
+  /**
+   * Changes the fields present in patch; null when the user is unknown or deleted.
+   * @throws StoreConflictError (EMAIL_TAKEN), InvalidValueError
+   */
+  async updateUser(id: string, patch: UserPatch): Promise<UserRecord | null> {
+    const [row] = await this.#query<UserRow>(
+      `UPDATE keygate_users SET
+         name = CASE WHEN $2::boolean THEN $3::text ELSE name END,
+         email = coalesce($4::text, email),
+         restrictions = coalesce($5::text[], restrictions),
+         disabled = coalesce($6::boolean, disabled),
+         role = coalesce($7::text, role),
+         updated_at = now()
+       WHERE id = $1 AND deleted_at IS NULL
+       RETURNING ${USER_COLUMNS}`,
+      [id, patch.name !== undefined, patch.name ?? null, patch.email ?? null,
+        patch.restrictions === undefined ? null : [...new Set(patch.restrictions)].sort(),
+        patch.disabled ?? null, patch.role ?? null])
+    return row === undefined ? null : toUser(row)
+  }
+
+  /** Idempotent; null when the user is unknown or deleted. @throws InvalidValueError for a malformed flag */
+  async addRestriction(id: string, flag: string): Promise<UserRecord | null> {
+    return await this.#setRestrictions(id, flag,
+      // Sorted byte-wise ("C"), as JavaScript sorts them in updateUser.
+      'ARRAY(SELECT DISTINCT f COLLATE "C" FROM unnest(array_append(restrictions, $2::text)) AS f ORDER BY 1)')
+  }
+
+  /** Idempotent; null when the user is unknown or deleted. */
+  async removeRestriction(id: string, flag: string): Promise<UserRecord | null> {
+    return await this.#setRestrictions(id, flag, 'array_remove(restrictions, $2::text)')
+  }
+
+  /** Soft delete: the user stays findable with status 'deleted' and all its keys are revoked. False when unknown or already deleted. */
+  async deleteUser(id: string): Promise<boolean> {
+    const rows = await this.#query(
+      `WITH deleted AS (
+         UPDATE keygate_users SET deleted_at = now(), updated_at = now()
+         WHERE id = $1 AND deleted_at IS NULL
+         RETURNING id
+       ), revoked AS (
+         UPDATE keygate_keys SET revoked_at = now()
+         WHERE user_id IN (SELECT id FROM deleted) AND revoked_at IS NULL
+       )
+       SELECT id FROM deleted`,
+      [id])
+    return rows.length > 0
+  }
+
+  /** Every account ever created, deleted ones included (so "empty store" means never used). */
+  async countUsers(): Promise<number> {
+    const [row] = await this.#query<{ count: number }>('SELECT count(*)::int AS count FROM keygate_users')
+    return row?.count ?? 0
+  }
+
+  // ── Keys ───────────────────────────────────────────────────────────────
+
+  /** @throws StoreNotFoundError (owner unknown or deleted), InvalidValueError */
+  async createKey(key: NewKey): Promise<KeyRecord> {
+    const [row] = await this.#query<KeyRow>(
+      `INSERT INTO keygate_keys (id, user_id, hash, prefix, name, scopes, expires_at)
+       SELECT $1::text, $2::text, $3::bytea, $4::text, $5::text, $6::text[], $7::timestamptz
+       WHERE EXISTS (SELECT 1 FROM keygate_users WHERE id = $2::text AND deleted_at IS NULL)
+       RETURNING ${KEY_COLUMNS}`,
+      [newId('key'), key.userId, key.hash, key.prefix, key.name ?? null, key.scopes ?? null, key.expiresAt ?? null])
+    if (row === undefined) throw new StoreNotFoundError(`user ${key.userId} does not exist`)
+    return toKey(row)
+  }
+
+  /** By SHA-256 of the secret, revoked and expired keys included: judging them is the caller's job. */
+  async findKeyByHash(hash: Buffer): Promise<(KeyRecord & { hash: Buffer }) | null> {
+    const [row] = await this.#query<KeyRow & { hash: Buffer }>(
+      `SELECT ${KEY_COLUMNS}, hash FROM keygate_keys WHERE hash = $1::bytea`, [hash])
+    return row === undefined ? null : { ...toKey(row), hash: row.hash }
+  }
+
+  async findKeyById(id: string): Promise<KeyRecord | null> {
+    const [row] = await this.#query<KeyRow>(`SELECT ${KEY_COLUMNS} FROM keygate_keys WHERE id = $1`, [id])
+    return row === undefined ? null : toKey(row)
+  }
+
+  /** The user's keys that are not revoked (expired ones included), oldest first. */
+  async listKeys(userId: string, page: PageRequest = {}): Promise<Page<KeyRecord>> {
+    const take = pageSize(page.take)
+    const after = decodeCursor(page.cursor, 'key')
+    if (after !== null) {
+      const found = await this.#query('SELECT 1 FROM keygate_keys WHERE id = $1 AND user_id = $2', [after, userId])
+      if (found.length === 0) throw new InvalidCursorError('this cursor does not belong to this list')
+    }
+    const rows = await this.#query<KeyRow>(
+      `SELECT ${KEY_COLUMNS} FROM keygate_keys
+       WHERE user_id = $3 AND revoked_at IS NULL AND ${afterCursor('keygate_keys')}
+       ORDER BY created_at, id
+       LIMIT $2`,
+      [after, take + 1, userId])
+    return toPage(rows, take, toKey)
+  }
+
+  /** False when the key is unknown or already revoked. */
+  async revokeKey(id: string, at: Date = new Date()): Promise<boolean> {
+    const rows = await this.#query(
+      'UPDATE keygate_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id', [id, at])
+    return rows.length > 0
+  }
+
+  /**
+   * Makes the key expire at expiresAt at the latest: an earlier expiry stays
+   * (rolling a key never extends it). False when unknown or revoked.
+   */
+  async setKeyExpiry(id: string, expiresAt: Date): Promise<boolean> {
+    const rows = await this.#query(
+      `UPDATE keygate_keys SET expires_at = LEAST(expires_at, $2::timestamptz)
+       WHERE id = $1 AND revoked_at IS NULL RETURNING id`,
+      [id, expiresAt])
+    return rows.length > 0
+  }
+
+  /** Records key usage in one statement: last_used_at moves forward only, use_count adds up. Unknown ids are ignored. */
+  async touchKeys(usage: KeyUsage[]): Promise<void> {
+    const merged = new Map<string, { id: string; last_used_at: Date; count: number }>()
+    for (const { id, lastUsedAt, count } of usage) {
+      const seen = merged.get(id)
+      if (seen === undefined) merged.set(id, { id, last_used_at: lastUsedAt, count })
+      else merged.set(id, { id, last_used_at: lastUsedAt > seen.last_used_at ? lastUsedAt : seen.last_used_at, count: seen.count + count })
+    }
+    if (merged.size === 0) return
+    // Rows are locked in id order, so that instances flushing at once cannot deadlock.
+    await this.#query(
+      `WITH usage AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS u (id text, last_used_at timestamptz, count bigint)
+       ), locked AS (
+         SELECT id FROM keygate_keys WHERE id IN (SELECT id FROM usage) ORDER BY id FOR UPDATE
+       )
+       UPDATE keygate_keys AS k SET
+         last_used_at = GREATEST(k.last_used_at, usage.last_used_at),
+         use_count = k.use_count + usage.count
+       FROM usage, locked
+       WHERE k.id = usage.id AND k.id = locked.id`,
+      [JSON.stringify([...merged.values()])])
+  }
+
+  // ── Changes ────────────────────────────────────────────────────────────
+
+  /** Calls onChange for every change committed by any instance, from now until the returned function is called. */
+  async onChange(onChange: (change: StoreChange) => void): Promise<() => Promise<void>> {
+    return await this.database.listen(CHANGES_CHANNEL, (payload) => { onChange(parseChange(payload)) })
+  }
+
+  /** Closes the database this store was constructed with. */
+  async close(): Promise<void> {
+    await this.database.close()
+  }
+
+  async #setRestrictions(id: string, flag: string, restrictions: string): Promise<UserRecord | null> {
+    const [row] = await this.#query<UserRow>(
+      `UPDATE keygate_users SET restrictions = ${restrictions}, updated_at = now()
+       WHERE id = $1 AND deleted_at IS NULL
+       RETURNING ${USER_COLUMNS}`,
+      [id, flag])
+    return row === undefined ? null : toUser(row)
+  }
+
+  async #query<R = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<R[]> {
+    try {
+      return (await this.database.query<R>(sql, params)).rows
+    } catch (error) {
+      throw refusal(error)
+    }
+  }
+}
+
+/** A constraint violation as the coded error it means; anything else unchanged. */
+function refusal(error: unknown): unknown {
+  const constraint = (error as { constraint?: unknown }).constraint
+  switch (sqlStateOf(error)) {
+    case '23505': // unique_violation
+      if (typeof constraint === 'string' && constraint.endsWith('_email_key')) {
+        return new StoreConflictError('another account under the same parent already uses this e-mail address', { cause: error })
+      }
+      return error
+    case '23514': // check_violation
+      return new InvalidValueError(`value refused: ${(error as Error).message}`, { cause: error })
+    default:
+      return error
+  }
+}
+
+function toUser(row: UserRow): UserRecord {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    parentId: row.parent_id,
+    role: row.role,
+    restrictions: row.restrictions,
+    status: row.deleted_at !== null ? 'deleted' : row.disabled ? 'disabled' : 'active',
+    createdAt: row.created_at,
+    updatedAt: row.updated_at
+  }
+}
+
+function toKey(row: KeyRow): KeyRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    name: row.name,
+    prefix: row.prefix,
+    scopes: row.scopes,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    lastUsedAt: row.last_used_at
+  }
+}
+
+function parseChange(payload: string): StoreChange {
+  const change = JSON.parse(payload) as { type: string; id: string; parentId?: string | null; userId?: string; hash?: string }
+  return change.type === 'key'
+    ? { type: 'key', id: change.id, userId: change.userId as string, hash: Buffer.from(change.hash as string, 'hex') }
+    : { type: 'user', id: change.id, parentId: change.parentId ?? null }
+}
+
+function pageSize(take: number | undefined): number {
+  if (take === undefined) return DEFAULT_PAGE_SIZE
+  if (!Number.isSafeInteger(take) || take < 1) throw new InvalidValueError(`take must be a positive integer, got ${String(take)}`)
+  return Math.min(take, MAX_PAGE_SIZE)
+}
+
+/** A cursor is the base64url of the last id of the previous page; the id must be of the listed kind. */
+function decodeCursor(cursor: string | null | undefined, prefix: 'usr' | 'key'): string | null {
+  if (cursor === undefined || cursor === null) return null
+  const id = typeof cursor === 'string' ? Buffer.from(cursor, 'base64url').toString('latin1') : ''
+  if (!new RegExp(`^${prefix}_[0-9A-Za-z]{20}$`).test(id) || encodeCursor(id) !== cursor) {
+    throw new InvalidCursorError('malformed cursor')
+  }
+  return id
+}
+
+function encodeCursor(id: string): string {
+  return Buffer.from(id, 'latin1').toString('base64url')
+}
+
+function toPage<R, T extends { id: string }>(rows: R[], take: number, map: (row: R) => T): Page<T> {
+  const items = rows.slice(0, take).map(map)
+  const last = items.at(-1)
+  return { items, nextCursor: rows.length > take && last !== undefined ? encodeCursor(last.id) : null }
+}
