@@ -1,0 +1,61 @@
+import type { SqlClient } from '../../store/types.js'
+
+/** Instances drop a session from their verified-token cache when its id arrives on this channel. */
+export const SESSIONS_CHANNEL = 'keygate_sessions'
+
+export interface SessionRow {
+  id: string
+  user_id: string
+  kid: string
+  allowed_routes: string[] | null
+  created_at: Date
+  expires_at: Date
+  revoked_at: Date | null
+}
+
+export interface NewSessionRow {
+  id: string
+  userId: string
+  kid: string
+  allowedRoutes: string[] | null
+  createdAt: Date
+  expiresAt: Date
+}
+
+export type InsertOutcome = 'created' | 'user_not_found' | 'key_retired'
+
+/** Records a session, only for a live, enabled user and only under the key that is active at this moment. */
+export async function insertSession (db: SqlClient, row: NewSessionRow): Promise<InsertOutcome> {
+  const { rows } = await db.query(
+    `INSERT INTO keygate_sessions (id, user_id, kid, allowed_routes, created_at, expires_at)
+     SELECT $1, u.id, k.kid, $4::text[], $5, $6
+       FROM keygate_users u, keygate_signing_keys k
+      WHERE u.id = $2 AND u.deleted_at IS NULL AND NOT u.disabled
+        AND k.kid = $3 AND k.retired_at IS NULL
+     RETURNING id`,
+    [row.id, row.userId, row.kid, row.allowedRoutes, row.createdAt, row.expiresAt])
+  if (rows.length === 1) return 'created'
+  const { rows: [why] } = await db.query<{ key_active: boolean }>(
+    'SELECT EXISTS (SELECT 1 FROM keygate_signing_keys WHERE kid = $1 AND retired_at IS NULL) AS key_active', [row.kid])
+  return why?.key_active === true ? 'user_not_found' : 'key_retired'
+}
+
+export async function findSession (db: SqlClient, id: string): Promise<SessionRow | null> {
+  const { rows } = await db.query<SessionRow>(
+    'SELECT id, user_id, kid, allowed_routes, created_at, expires_at, revoked_at FROM keygate_sessions WHERE id = $1', [id])
+  return rows[0] ?? null
+}
+
+/**
+ * Ends a session of this user (again, harmlessly, if it already ended) and tells
+ * every instance listening; false when the user has no such session.
+ */
+export async function revokeSession (db: SqlClient, id: string, userId: string, now: Date): Promise<boolean> {
+  const { rows } = await db.query(
+    `WITH ended AS (
+       UPDATE keygate_sessions SET revoked_at = coalesce(revoked_at, $3) WHERE id = $1 AND user_id = $2 RETURNING id
+     )
+     SELECT pg_notify($4, id) FROM ended`,
+    [id, userId, now, SESSIONS_CHANNEL])
+  return rows.length === 1
+}

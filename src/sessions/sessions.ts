@@ -1,0 +1,98 @@
+import type { SessionFacts, SessionVerifier } from '../principal/resolve.js'
+import { SessionNotFoundError } from './errors.js'
+import { SESSION_ID } from './lib/ids.js'
+import { revokeSession, SESSIONS_CHANNEL } from './lib/rows.js'
+import { SigningKeyring, type PublicJwk } from './keyring.js'
+import { mintSession, type MintedSession, type MintRequest } from './mint.js'
+import { resolveSessionOptions, type ResolvedSessionOptions, type SessionOptions } from './options.js'
+import {
+  listSigningKeys, rotateSigningKey, rotateSigningKeyIfOlderThan, SIGNING_KEYS_CHANNEL, type SigningKeyInfo
+} from './signing-keys.js'
+import { SessionTokenVerifier, type SessionCheck } from './verify.js'
+
+/**
+ * Session tokens: minting, verification (pass this object to
+ * `createAuthorizer({ sessions })`), ending, the JWKS and signing-key rotation.
+ * Call `listen()` to hear about sessions ended and keys rotated by other
+ * instances, and `close()` when done.
+ */
+export class Sessions implements SessionVerifier {
+  readonly #options: ResolvedSessionOptions
+  readonly #keyring: SigningKeyring
+  readonly #verifier: SessionTokenVerifier
+  #unlisten: Array<() => Promise<void>> = []
+
+  constructor (options: SessionOptions) {
+    this.#options = resolveSessionOptions(options)
+    this.#keyring = new SigningKeyring(this.#options)
+    this.#verifier = new SessionTokenVerifier(this.#options, this.#keyring)
+  }
+
+  /** Records a session for `userId` and returns its token; the first call makes the first signing key. */
+  async mint (request: MintRequest): Promise<MintedSession> {
+    return await mintSession(this.#options, this.#keyring, request)
+  }
+
+  async verify (token: string): Promise<SessionFacts | null> {
+    return await this.#verifier.verify(token)
+  }
+
+  /** `verify` with the reason for a refusal; for logs and tests. */
+  async check (token: string): Promise<SessionCheck> {
+    return await this.#verifier.check(token)
+  }
+
+  /** Ends a session of `userId` at once, on every instance; SessionNotFoundError when the user has no such session. */
+  async end (sessionId: string, userId: string): Promise<void> {
+    if (typeof sessionId !== 'string' || !SESSION_ID.test(sessionId) ||
+      !await revokeSession(this.#options.db, sessionId, userId, new Date(this.#options.clock()))) {
+      throw new SessionNotFoundError('no such session')
+    }
+    this.forgetSession(sessionId)
+  }
+
+  /** Drops a session from this instance's verified-token cache. */
+  forgetSession (sessionId: string): void {
+    this.#verifier.forget(sessionId)
+  }
+
+  /** The public keys that verify tokens now (`/.well-known/jwks.json`): `kid`, `kty`, `crv`, `x`, `alg`, `use` only. */
+  async jwks (): Promise<{ keys: PublicJwk[] }> {
+    return await this.#keyring.jwks()
+  }
+
+  /** A new active key; the old one verifies (and stays published) until its last possible token has expired. */
+  async rotate (): Promise<SigningKeyInfo> {
+    const key = await rotateSigningKey(this.#options.db, { ...this.#options, now: this.#options.clock() })
+    this.#keyring.invalidate()
+    return key
+  }
+
+  /** For schedules (a timer, cron): rotates when the active key is older than `maxAgeSeconds`; null when it is not. */
+  async rotateIfOlderThan (maxAgeSeconds: number): Promise<SigningKeyInfo | null> {
+    const key = await rotateSigningKeyIfOlderThan(this.#options.db, maxAgeSeconds, { ...this.#options, now: this.#options.clock() })
+    if (key !== null) this.#keyring.invalidate()
+    return key
+  }
+
+  async listSigningKeys (): Promise<SigningKeyInfo[]> {
+    return await listSigningKeys(this.#options.db, this.#options.clock())
+  }
+
+  /** Subscribes to notifications: sessions ended and keys rotated elsewhere take effect here at once. */
+  async listen (): Promise<void> {
+    if (this.#unlisten.length > 0) return
+    const { db } = this.#options
+    this.#unlisten = [
+      await db.listen(SESSIONS_CHANNEL, (sessionId) => { this.forgetSession(sessionId) }),
+      await db.listen(SIGNING_KEYS_CHANNEL, () => { this.#keyring.invalidate() })
+    ]
+  }
+
+  /** Stops listening; the database stays open (it belongs to the caller). */
+  async close (): Promise<void> {
+    const unlisten = this.#unlisten
+    this.#unlisten = []
+    await Promise.all(unlisten.map(async (stop) => { await stop() }))
+  }
+}
