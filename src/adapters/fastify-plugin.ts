@@ -1,0 +1,56 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Authorizer } from '../authorizer/authorizer.js'
+import type { AuthorizationResult, AuthorizeRequest } from '../authorizer/result.js'
+import { denialOf, distinctHeaders, type HttpAnswer } from './http.js'
+
+export interface KeygatePluginOptions {
+  authorizer: Pick<Authorizer, 'authorize'>
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The decision for this request; set before any handler of a protected scope runs. */
+    keygate: AuthorizationResult | null
+  }
+}
+
+/**
+ * Authorizes every request of the scope it is registered in, before the body
+ * is read. Allowed requests carry the decision as `request.keygate`; refused
+ * ones are answered 401/403/503 exactly as the standalone server answers them.
+ */
+const keygate: FastifyPluginAsync<KeygatePluginOptions> = async (fastify, options) => {
+  if (typeof options?.authorizer?.authorize !== 'function') {
+    throw new TypeError('keygate plugin: options.authorizer must be an Authorizer (from createAuthorizer())')
+  }
+  const { authorizer } = options
+  fastify.decorateRequest('keygate', null)
+  fastify.addHook('onRequest', async (request, reply) => {
+    const result = await authorizer.authorize(authorizeRequestOf(request))
+    request.keygate = result
+    if (!result.allow) return sendAnswer(reply, denialOf(result))
+  })
+}
+
+/** What the authorizer needs from a Fastify request. */
+export function authorizeRequestOf (request: FastifyRequest): AuthorizeRequest {
+  return {
+    method: request.method,
+    path: request.url,
+    headers: distinctHeaders(request.raw.rawHeaders),
+    scheme: schemeOf(request)
+  }
+}
+
+/** `https` from TLS here or, behind a trusted proxy (Fastify's `trustProxy`), from X-Forwarded-Proto. */
+export function schemeOf (request: FastifyRequest): 'http' | 'https' {
+  return request.protocol === 'https' ? 'https' : 'http'
+}
+
+export function sendAnswer (reply: FastifyReply, answer: HttpAnswer): FastifyReply {
+  return reply.code(answer.status).headers(answer.headers).send(answer.body)
+}
+
+export const keygatePlugin = fp(keygate, { fastify: '5.x', name: 'keygate' })
+export default keygatePlugin

@@ -1,0 +1,73 @@
+import type { AuthorizationResult } from '../authorizer/result.js'
+import { errorBody } from '../server/errors.js'
+
+/** An HTTP answer independent of any framework: status, headers, serialised body. */
+export interface HttpAnswer {
+  status: number
+  headers: Record<string, string>
+  body: string
+}
+
+const REALM = 'Bearer realm="keygate"'
+const JSON_TYPE = 'application/json; charset=utf-8'
+
+// Built once: every denial of a kind is the same bytes, whatever the reason behind it.
+const NOT_AUTHENTICATED = answer(401, REALM, errorBody('NOT_AUTHENTICATED'))
+// RFC 6750 §3.1: invalid_token when a credential was presented but is not accepted.
+const INVALID_TOKEN = answer(401, `${REALM}, error="invalid_token"`, errorBody('NOT_AUTHENTICATED'))
+const NOT_AUTHORIZED = answer(403, `${REALM}, error="insufficient_scope"`, errorBody('NOT_AUTHORIZED'))
+const UNAVAILABLE = answer(503, null, errorBody('SERVICE_UNAVAILABLE'))
+
+/**
+ * The answer to a request the decision refused: 401, 403 or 503 with the SDK's
+ * JSON bodies and RFC 6750 challenges. Reasons never leave the server.
+ */
+export function denialOf (result: AuthorizationResult): HttpAnswer {
+  switch (result.status) {
+    case 401: return result.credential.type === 'none' ? NOT_AUTHENTICATED : INVALID_TOKEN
+    case 403: return NOT_AUTHORIZED
+    // A malformed or unexpected status fails closed.
+    default: return UNAVAILABLE
+  }
+}
+
+/** The 403 answer, for refusals decided outside the policy (e.g. scopes wider than the caller's). */
+export function notAuthorized (): HttpAnswer {
+  return NOT_AUTHORIZED
+}
+
+/**
+ * Identity of an allowed request, for the proxy to pass upstream. A header is
+ * left out when it has no value (no actor unless impersonating).
+ */
+export function identityHeadersOf (result: AuthorizationResult): Record<string, string> {
+  const headers: Record<string, string> = { 'x-keygate-decision-id': result.decisionId }
+  if (result.subject !== null) headers['x-keygate-user-id'] = result.subject
+  if (result.actor !== null) headers['x-keygate-actor-id'] = result.actor
+  if (result.credential.id !== null) headers['x-keygate-key-id'] = result.credential.id
+  if (result.credential.type !== 'none') headers['x-keygate-credential'] = result.credential.type
+  return headers
+}
+
+function answer (status: number, challenge: string | null, body: string): HttpAnswer {
+  const headers: Record<string, string> = { 'content-type': JSON_TYPE, 'cache-control': 'no-store' }
+  if (challenge !== null) headers['www-authenticate'] = challenge
+  return Object.freeze({ status, headers: Object.freeze(headers), body }) as HttpAnswer
+}
+
+/**
+ * Every header with all its values, from Node's `rawHeaders`: duplicates
+ * (two Authorization headers) must reach the credential parser, and Node's
+ * own `headers` object silently keeps only the first of some.
+ */
+export function distinctHeaders (rawHeaders: readonly string[]): Record<string, string[]> {
+  const headers: Record<string, string[]> = Object.create(null)
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] as string).toLowerCase()
+    const value = rawHeaders[i + 1] as string
+    const values = headers[name]
+    if (values === undefined) headers[name] = [value]
+    else values.push(value)
+  }
+  return headers
+}

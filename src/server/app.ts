@@ -1,0 +1,110 @@
+import { createRequire } from 'node:module'
+import type { DestinationStream } from 'pino'
+import swagger from '@fastify/swagger'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Authorizer } from '../authorizer/authorizer.js'
+import { keygatePlugin } from '../adapters/fastify-plugin.js'
+import { clientErrorHandler, errorHandler, notFoundHandler } from './error-handler.js'
+import type { ServerMetrics } from './metrics.js'
+import { adminRoutes } from './routes/admin.js'
+import { decisionRoutes } from './routes/decision.js'
+import { forwardAuthRoutes } from './routes/forward-auth.js'
+import { operationsRoutes } from './routes/operations.js'
+import { partnerRoutes } from './routes/partner.js'
+import { tokenRoutes } from './routes/tokens.js'
+
+export interface AppOptions {
+  authorizer: Authorizer
+  /** Created before the authorizer, whose `onDecision` must call `metrics.observeDecision`. */
+  metrics: ServerMetrics
+  /** JSON logs (pino); none when omitted. */
+  logger?: { level: string; stream?: DestinationStream }
+  /** Fastify's `trustProxy`: who may set X-Forwarded-Proto (the scheme the policy sees). Default: nobody. */
+  trustProxy?: boolean | number | string[]
+  /** Serve HTTPS directly. */
+  tls?: { cert: Buffer; key: Buffer }
+  /** Put the policy's reasons in /v1/authorize answers (default false). */
+  decisionReasons?: boolean
+  /** Epoch milliseconds for key lifetimes and roll deadlines; pass the authorizer's clock. Default Date.now. */
+  clock?: () => number
+}
+
+export const BODY_LIMIT_BYTES = 64 * 1024
+export const HEADER_LIMIT_BYTES = 16 * 1024
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string }
+
+// Secrets never reach the log: request lines are logged without their query string, and
+// anything that looks like a credential is censored should a serializer ever include it.
+const REDACT = [
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  'token',
+  '*.token',
+  'secret',
+  '*.secret'
+]
+
+/** The standalone server's Fastify instance, not listening: `listen()` it, or `inject()` in tests. */
+export function buildApp (options: AppOptions): FastifyInstance {
+  const { authorizer, metrics } = options
+  const serverOptions = { maxHeaderSize: HEADER_LIMIT_BYTES }
+  const app = Fastify({
+    logger: options.logger === undefined ? false : loggerOptions(options.logger),
+    trustProxy: options.trustProxy ?? false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Requests already on a connection when shutdown starts are answered, not refused.
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    clientErrorHandler,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
+    ...(options.tls === undefined ? { http: serverOptions } : { https: { ...options.tls, ...serverOptions } })
+  } as FastifyServerOptions)
+
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler(notFoundHandler)
+
+  const clock = options.clock ?? Date.now
+  const manage = { authorizer, now: () => new Date(clock()) }
+  app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Keygate', version, description: 'Authorizer for HTTP APIs with bearer credentials' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }
+    }
+  })
+  app.register(operationsRoutes, { authorizer, metrics })
+  app.register(decisionRoutes, { authorizer, decisionReasons: options.decisionReasons ?? false })
+  app.register(forwardAuthRoutes, { authorizer })
+  // Keygate's own API is authorized by Keygate's own policy, through the same plugin services use.
+  app.register(async (scope) => {
+    await scope.register(keygatePlugin, { authorizer })
+    // A POST without a body is an empty object, so that `{}` may be left out.
+    scope.addHook('preValidation', async (request) => {
+      if (request.body === undefined) request.body = {}
+    })
+    await scope.register(partnerRoutes, manage)
+    await scope.register(tokenRoutes, manage)
+    await scope.register(adminRoutes, manage)
+  })
+  app.get('/openapi.json', { schema: { summary: 'This document', tags: ['operations'] } }, async () => app.swagger())
+  return app
+}
+
+function loggerOptions ({ level, stream }: { level: string; stream?: DestinationStream }): object {
+  return {
+    level,
+    ...(stream === undefined ? {} : { stream }),
+    redact: { paths: REDACT, censor: '[redacted]' },
+    serializers: {
+      req: (req: { method: string; url: string; hostname?: string; ip?: string }) => ({
+        method: req.method,
+        url: req.url.split('?')[0],
+        host: req.hostname,
+        remoteAddress: req.ip
+      })
+    }
+  }
+}

@@ -1,0 +1,36 @@
+import type { FastifyRequest } from 'fastify'
+import { validateScopes } from '../manage/keys.js'
+import type { Store } from '../store/store.js'
+import { HttpError } from './errors.js'
+
+/** The account an authorized management request acts as: the decision's subject. */
+export function subjectOf (request: FastifyRequest): string {
+  const subject = request.keygate?.subject
+  // Management routes sit behind the keygate plugin; an allowed decision always names a subject.
+  if (typeof subject !== 'string') throw new Error('management route reached without an allowed decision')
+  return subject
+}
+
+/**
+ * The scopes a new key may have when the caller's own key made the request:
+ * never more than the caller holds, or a `manage`-scoped key could mint
+ * (or roll its way to) a full-access one. Omitted scopes mean the caller's.
+ * A wider request is refused with the ordinary 403.
+ */
+export async function grantableScopes (store: Store, request: FastifyRequest, requested: unknown): Promise<string[] | null> {
+  const wanted = validateScopes(requested)
+  const held = await callerScopes(store, request)
+  if (held === null || held.includes('*')) return wanted
+  if (wanted === null) return held
+  if (wanted.every((scope) => held.includes(scope))) return wanted
+  throw new HttpError('NOT_AUTHORIZED')
+}
+
+async function callerScopes (store: Store, request: FastifyRequest): Promise<string[] | null> {
+  const credential = request.keygate?.credential
+  // The policy lets only secret keys manage keys and accounts.
+  if (credential?.type !== 'secret_key' || credential.id === null) throw new HttpError('NOT_AUTHORIZED')
+  const key = await store.findKeyById(credential.id)
+  if (key === null) throw new HttpError('NOT_AUTHORIZED')
+  return key.scopes
+}

@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
+import { DEFAULT_BUNDLE_PATH } from '../policy/engine.js'
+import { validateEmail } from '../manage/accounts.js'
+
+export interface ServerConfig {
+  host: string
+  port: number
+  databaseUrl: string | undefined
+  dataDir: string | undefined
+  tls: { cert: Buffer; key: Buffer } | undefined
+  /** Fastify's `trustProxy`: whom to believe about X-Forwarded-Proto and the client address. */
+  trustProxy: boolean | number | string[]
+  logLevel: LogLevel
+  policyBundle: string
+  bootstrapEmail: string
+  decisionReasons: boolean
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+type LogLevel = typeof LOG_LEVELS[number]
+
+export class ConfigError extends Error {
+  static code = 'CONFIG_INVALID'
+  code = ConfigError.code
+  constructor (problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+/** Reads and checks every KEYGATE_* variable once; reports all problems together. */
+export function loadConfig (env: NodeJS.ProcessEnv): ServerConfig {
+  const problems: string[] = []
+  const get = (name: string): string | undefined => {
+    const value = env[name]?.trim()
+    return value === undefined || value === '' ? undefined : value
+  }
+  const check = <T>(name: string, fallback: T, parse: (value: string) => T): T => {
+    const value = get(name)
+    if (value === undefined) return fallback
+    try {
+      return parse(value)
+    } catch (error) {
+      problems.push(`${name}=${JSON.stringify(value)}: ${(error as Error).message}`)
+      return fallback
+    }
+  }
+
+  const databaseUrl = check('KEYGATE_DATABASE_URL', undefined, (value) => {
+    if (!/^postgres(ql)?:\/\//.test(value)) throw new Error('must be a postgres:// URL')
+    return value
+  })
+  const dataDir = get('KEYGATE_DATA_DIR')
+  if (databaseUrl !== undefined && dataDir !== undefined) {
+    problems.push('KEYGATE_DATA_DIR is for the embedded store: unset it or KEYGATE_DATABASE_URL')
+  }
+  const cert = get('KEYGATE_TLS_CERT')
+  const key = get('KEYGATE_TLS_KEY')
+  let tls: ServerConfig['tls']
+  if ((cert === undefined) !== (key === undefined)) {
+    problems.push('KEYGATE_TLS_CERT and KEYGATE_TLS_KEY go together: set both (PEM file paths) or neither')
+  } else if (cert !== undefined && key !== undefined) {
+    tls = { cert: check('KEYGATE_TLS_CERT', Buffer.alloc(0), readPem), key: check('KEYGATE_TLS_KEY', Buffer.alloc(0), readPem) }
+  }
+
+  const config: ServerConfig = {
+    host: check('KEYGATE_HOST', '127.0.0.1', (value) => {
+      if (isIP(value) === 0 && !/^[A-Za-z0-9.-]{1,253}$/.test(value)) throw new Error('must be an IP address or host name')
+      return value
+    }),
+    port: check('KEYGATE_PORT', 8080, (value) => {
+      if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new Error('must be a port number from 0 to 65535')
+      return Number(value)
+    }),
+    databaseUrl,
+    dataDir,
+    tls,
+    trustProxy: check('KEYGATE_TRUST_PROXY', false, parseTrustProxy),
+    logLevel: check('KEYGATE_LOG_LEVEL', 'info', (value) => {
+      const level = LOG_LEVELS.find((l) => l === value.toLowerCase())
+      if (level === undefined) throw new Error(`must be one of ${LOG_LEVELS.join(', ')}`)
+      return level
+    }),
+    policyBundle: check('KEYGATE_POLICY_BUNDLE', DEFAULT_BUNDLE_PATH, (value) => value),
+    bootstrapEmail: check('KEYGATE_BOOTSTRAP_EMAIL', 'admin@keygate.localhost', (value) => validateEmail(value)),
+    decisionReasons: check('KEYGATE_DECISION_REASONS', false, parseBoolean)
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
+}
+
+function readPem (path: string): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (error) {
+    throw new Error(`cannot read the file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+  }
+}
+
+function parseBoolean (value: string): boolean {
+  if (/^(true|1|yes)$/i.test(value)) return true
+  if (/^(false|0|no)$/i.test(value)) return false
+  throw new Error('must be true or false')
+}
+
+/** `true`/`false`, a number of proxy hops, or a comma-separated list of addresses and CIDR ranges. */
+function parseTrustProxy (value: string): boolean | number | string[] {
+  if (/^(true|false)$/i.test(value)) return value.toLowerCase() === 'true'
+  if (/^\d+$/.test(value)) return Number(value)
+  const entries = value.split(',').map((entry) => entry.trim())
+  for (const entry of entries) {
+    const [address, bits, extra] = entry.split('/')
+    const version = isIP(address ?? '')
+    const maxBits = version === 4 ? 32 : 128
+    if (version === 0 || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= maxBits))) {
+      throw new Error(`${JSON.stringify(entry)} is not an address or CIDR range; expected true, false, a hop count or a comma-separated list`)
+    }
+  }
+  return entries
+}

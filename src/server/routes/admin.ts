@@ -1,0 +1,80 @@
+import type { FastifyPluginAsync } from 'fastify'
+import { createAccount, issueKey, RESTRICTION_FLAG } from '../../manage/index.js'
+import { grantableScopes } from '../caller.js'
+import { HttpError } from '../errors.js'
+import { adminUserView, deniedResponses, errorResponse, idParams, idResponse, issuedKeyResponse, keyRequestBody } from '../schemas.js'
+import * as views from '../views.js'
+import type { ManageContext } from './context.js'
+
+const tags = ['admin']
+const responses = { ...deniedResponses, 404: errorResponse }
+
+interface KeyBody { name?: string | null; expiresInSeconds?: number; scopes?: string[] | null }
+
+/** The operator API: any account, for admin accounts only (the policy's `admin` class). */
+export const adminRoutes: FastifyPluginAsync<ManageContext> = async (app, { authorizer, now }) => {
+  const { store } = authorizer
+
+  app.post<{ Body: { email: string; name?: string | null; parentId?: string | null } }>('/admin/v1/user/create', {
+    schema: {
+      summary: 'Create an account, top-level or under parentId',
+      tags,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['email'],
+        properties: {
+          email: { type: 'string', minLength: 3, maxLength: 254 },
+          name: { type: ['string', 'null'], maxLength: 200 },
+          parentId: { type: ['string', 'null'], minLength: 1, maxLength: 64 }
+        }
+      },
+      response: { 200: idResponse, 409: errorResponse, ...responses }
+    }
+  }, async (request) => {
+    return { id: (await createAccount(store, request.body)).id }
+  })
+
+  app.get<{ Params: { id: string } }>('/admin/v1/user/:id/fetch', {
+    schema: { summary: 'Fetch any account, deleted ones included', tags, params: idParams, response: { 200: adminUserView, ...responses } }
+  }, async (request) => {
+    const user = await store.findUserById(request.params.id)
+    if (user === null) throw new HttpError('NOT_FOUND')
+    return views.adminUserView(user)
+  })
+
+  app.post<{ Params: { id: string }; Body: { restrictions?: string[]; disabled?: boolean } }>('/admin/v1/user/:id/update', {
+    schema: {
+      summary: 'Replace an account\'s restrictions or disable it; takes effect at once',
+      tags,
+      params: idParams,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          restrictions: { type: 'array', maxItems: 32, uniqueItems: true, items: { type: 'string', pattern: RESTRICTION_FLAG.source } },
+          disabled: { type: 'boolean' }
+        }
+      },
+      response: { 200: adminUserView, ...responses }
+    }
+  }, async (request) => {
+    const user = await store.updateUser(request.params.id, request.body)
+    if (user === null) throw new HttpError('NOT_FOUND')
+    authorizer.invalidate({ userId: user.id })
+    return views.adminUserView(user)
+  })
+
+  app.post<{ Params: { id: string }; Body: KeyBody }>('/admin/v1/user/:id/token/create', {
+    schema: {
+      summary: 'Create a secret key for any account',
+      tags,
+      params: idParams,
+      body: keyRequestBody,
+      response: { 200: issuedKeyResponse, ...responses }
+    }
+  }, async (request) => {
+    const scopes = await grantableScopes(store, request, request.body.scopes)
+    return views.issuedKeyView(await issueKey(store, { ...request.body, userId: request.params.id, scopes }, now()))
+  })
+}

@@ -1,0 +1,61 @@
+import type { FastifyPluginAsync } from 'fastify'
+import type { Authorizer } from '../../authorizer/authorizer.js'
+import type { ServerMetrics } from '../metrics.js'
+
+export interface OperationsOptions {
+  authorizer: Pick<Authorizer, 'store' | 'policy'>
+  metrics: ServerMetrics
+}
+
+/** A readiness probe must answer even when the store hangs. */
+const STORE_PROBE_TIMEOUT_MS = 2000
+
+const tags = ['operations']
+const readiness = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ready', 'unavailable'] },
+    store: { type: 'string', enum: ['ok', 'unavailable'] },
+    policyRevision: { type: 'string' }
+  }
+}
+
+export const operationsRoutes: FastifyPluginAsync<OperationsOptions> = async (app, { authorizer, metrics }) => {
+  app.get('/healthz', {
+    schema: { summary: 'The process is up', tags, response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } }
+  }, async () => ({ status: 'ok' }))
+
+  app.get('/readyz', {
+    schema: { summary: 'The store answers (and, by construction, a policy is loaded)', tags, response: { 200: readiness, 503: readiness } }
+  }, async (request, reply) => {
+    const storeOk = await probe(authorizer.store.database.query('SELECT 1')).catch((error: unknown) => {
+      request.log.warn({ err: error }, 'readiness: the store did not answer')
+      return false
+    })
+    // An authorizer cannot exist without a policy that passed its canary evaluation.
+    return reply.code(storeOk ? 200 : 503).header('cache-control', 'no-store').send({
+      status: storeOk ? 'ready' : 'unavailable',
+      store: storeOk ? 'ok' : 'unavailable',
+      policyRevision: authorizer.policy.revision
+    })
+  })
+
+  app.get('/metrics', {
+    schema: { summary: 'Prometheus metrics', tags, produces: ['text/plain'] }
+  }, async (_request, reply) => {
+    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics())
+  })
+}
+
+async function probe (query: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new Error(`no answer within ${STORE_PROBE_TIMEOUT_MS} ms`)) }, STORE_PROBE_TIMEOUT_MS)
+  })
+  try {
+    await Promise.race([query, timeout])
+    return true
+  } finally {
+    clearTimeout(timer)
+  }
+}

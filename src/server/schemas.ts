@@ -1,0 +1,123 @@
+import { MAX_KEY_LIFETIME_SECONDS, MAX_SCOPES } from '../manage/keys.js'
+
+/**
+ * JSON Schemas shared by the routes. Fastify validates with them (no type
+ * coercion, no removal of unknown fields: both are 400s) and @fastify/swagger
+ * publishes them in the OpenAPI document.
+ */
+
+const nullableString = (maxLength: number): object => ({ type: ['string', 'null'], maxLength })
+const epochMs = { type: 'integer', description: 'epoch milliseconds' }
+const nullableEpochMs = { type: ['integer', 'null'], description: 'epoch milliseconds' }
+
+export const errorResponse = {
+  type: 'object',
+  properties: { message: { type: 'string' }, code: { type: 'string' } },
+  required: ['message', 'code']
+} as const
+
+export const idParams = {
+  type: 'object',
+  properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+  required: ['id']
+} as const
+
+/** Query strings are text: `take` is checked as digits here and turned into a number by `pageOf`. */
+export const pageQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    cursor: { type: 'string', minLength: 1, maxLength: 512 },
+    take: { type: 'string', pattern: '^(100|[1-9][0-9]?)$', description: 'page size, 1 to 100' }
+  }
+} as const
+
+export function pageOf (query: { cursor?: string; take?: string }): { cursor?: string; take?: number } {
+  return { cursor: query.cursor, take: query.take === undefined ? undefined : Number(query.take) }
+}
+
+export const idResponse = {
+  type: 'object',
+  properties: { id: { type: 'string' } },
+  required: ['id']
+} as const
+
+export const keyRequestBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    name: nullableString(200),
+    expiresInSeconds: { type: 'integer', minimum: 1, maximum: MAX_KEY_LIFETIME_SECONDS },
+    scopes: {
+      type: ['array', 'null'],
+      maxItems: MAX_SCOPES,
+      items: { type: 'string', maxLength: 100 },
+      description: 'omitted or null: the caller\'s own scopes (full access for an unscoped key)'
+    }
+  }
+} as const
+
+export const issuedKeyResponse = {
+  type: 'object',
+  description: 'The only time the secret is shown',
+  properties: { id: { type: 'string' }, token: { type: 'string' }, createdAt: epochMs },
+  required: ['id', 'token', 'createdAt']
+} as const
+
+export const keyView = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    name: nullableString(200),
+    prefix: { type: 'string', description: 'non-secret display prefix' },
+    scopes: { type: ['array', 'null'], items: { type: 'string' } },
+    createdAt: epochMs,
+    expiresAt: nullableEpochMs,
+    revokedAt: nullableEpochMs,
+    lastUsedAt: nullableEpochMs
+  },
+  required: ['id', 'prefix', 'createdAt']
+} as const
+
+export const partnerUserView = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    name: nullableString(200),
+    email: { type: 'string' },
+    createdAt: epochMs,
+    updatedAt: epochMs
+  },
+  required: ['id', 'email', 'createdAt', 'updatedAt']
+} as const
+
+export const adminUserView = {
+  type: 'object',
+  properties: {
+    ...partnerUserView.properties,
+    parentId: { type: ['string', 'null'] },
+    role: { type: 'string', enum: ['user', 'admin'] },
+    status: { type: 'string', enum: ['active', 'disabled', 'deleted'] },
+    restrictions: { type: 'array', items: { type: 'string' } }
+  },
+  required: [...partnerUserView.required, 'parentId', 'role', 'status', 'restrictions']
+} as const
+
+export function listOf (item: object): object {
+  return {
+    type: 'object',
+    properties: {
+      items: { type: 'array', items: item },
+      cursor: { type: 'string', description: 'pass back as `cursor` for the next page; absent on the last page' }
+    },
+    required: ['items']
+  }
+}
+
+/** The error answers every authorized route may give, for the OpenAPI document. */
+export const deniedResponses = {
+  400: errorResponse,
+  401: errorResponse,
+  403: errorResponse,
+  503: errorResponse
+} as const

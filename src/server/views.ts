@@ -1,0 +1,47 @@
+import type { IssuedKey } from '../manage/keys.js'
+import type { KeyRecord, Page, UserRecord } from '../store/types.js'
+
+/** What the API shows of records: times in epoch milliseconds, as @chatbotkit/sdk reads them; never a key's secret or hash. */
+
+export function partnerUserView (user: UserRecord): Record<string, unknown> {
+  return {
+    id: user.id,
+    name: user.name,
+    email: user.email,
+    createdAt: user.createdAt.getTime(),
+    updatedAt: user.updatedAt.getTime()
+  }
+}
+
+export function adminUserView (user: UserRecord): Record<string, unknown> {
+  return {
+    ...partnerUserView(user),
+    parentId: user.parentId,
+    role: user.role,
+    status: user.status,
+    restrictions: user.restrictions
+  }
+}
+
+export function keyView (key: KeyRecord): Record<string, unknown> {
+  return {
+    id: key.id,
+    name: key.name,
+    prefix: key.prefix,
+    scopes: key.scopes,
+    createdAt: key.createdAt.getTime(),
+    expiresAt: key.expiresAt?.getTime() ?? null,
+    revokedAt: key.revokedAt?.getTime() ?? null,
+    lastUsedAt: key.lastUsedAt?.getTime() ?? null
+  }
+}
+
+export function issuedKeyView (key: IssuedKey): Record<string, unknown> {
+  return { id: key.id, token: key.token, createdAt: key.createdAt.getTime() }
+}
+
+export function pageView<T> (page: Page<T>, view: (item: T) => Record<string, unknown>): Record<string, unknown> {
+  return page.nextCursor === null
+    ? { items: page.items.map(view) }
+    : { items: page.items.map(view), cursor: page.nextCursor }
+}
