@@ -25,6 +25,7 @@ Commands:
   restrict USER_ID FLAG                     add a restriction (impersonation, read-only, suspended, …)
   unrestrict USER_ID FLAG                   remove it
   policy build|test                         compile the Rego policy to WebAssembly; run its tests
+  serve                                     run the authorizer server (configured by KEYGATE_* variables)
 
 Global options:
   --database-url URL   PostgreSQL server (env KEYGATE_DATABASE_URL); default: embedded store
@@ -93,6 +94,11 @@ async function run (argv: string[], io: CliIo): Promise<number> {
       if (user === null) throw new ManageError(`no such user: ${userId}`)
       print(io, values, showUser(user), () => `${user.id} restrictions: ${user.restrictions.join(', ') || '(none)'}`)
       return 0
+    }
+    case 'serve': {
+      if (rest.length > 0) throw new UsageError('serve takes no arguments: configure it with KEYGATE_* variables (see README "Server")')
+      const { serve } = await import('../server/serve.js')
+      return await serve({ env: io.env, stdout: io.stdout })
     }
     case 'policy': {
       const [action, ...extra] = rest
