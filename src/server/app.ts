@@ -65,6 +65,10 @@ export function buildApp (options: AppOptions): FastifyInstance {
 
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
+  // Decisions, identities and secrets must not be stored by any cache on the way.
+  app.addHook('onSend', async (_request, reply) => {
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+  })
 
   const clock = options.clock ?? Date.now
   const manage = { authorizer, now: () => new Date(clock()) }
@@ -89,7 +93,10 @@ export function buildApp (options: AppOptions): FastifyInstance {
     await scope.register(tokenRoutes, manage)
     await scope.register(adminRoutes, manage)
   })
-  app.get('/openapi.json', { schema: { summary: 'This document', tags: ['operations'] } }, async () => app.swagger())
+  // Registered as a plugin so that it comes after @fastify/swagger and is part of the document.
+  app.register(async (scope) => {
+    scope.get('/openapi.json', { schema: { summary: 'This document', tags: ['operations'] } }, async () => app.swagger())
+  })
   return app
 }
 

@@ -43,7 +43,7 @@ export const forwardAuthRoutes: FastifyPluginAsync<{ authorizer: Pick<Authorizer
       scheme: schemeOf(request)
     })
     if (!result.allow) return sendAnswer(reply, denialOf(result))
-    return reply.code(200).headers(identityHeadersOf(result)).header('cache-control', 'no-store').send()
+    return reply.code(200).headers(identityHeadersOf(result)).send()
   }
   app.all(FORWARD_AUTH_PATH, { schema }, handler)
   app.all(`${FORWARD_AUTH_PATH}/*`, { schema }, handler)

@@ -33,7 +33,7 @@ export const operationsRoutes: FastifyPluginAsync<OperationsOptions> = async (ap
       return false
     })
     // An authorizer cannot exist without a policy that passed its canary evaluation.
-    return reply.code(storeOk ? 200 : 503).header('cache-control', 'no-store').send({
+    return reply.code(storeOk ? 200 : 503).send({
       status: storeOk ? 'ready' : 'unavailable',
       store: storeOk ? 'ok' : 'unavailable',
       policyRevision: authorizer.policy.revision
