@@ -80,15 +80,14 @@ t.test('no session for an unknown, deleted or disabled user', (t) => forEachData
 
 t.test('the first mint makes the first signing key, once', (t) => forEachDatabase(t, async (t, db, store) => {
   const clock = new TestClock()
-  const secret = randomBytes(32)
-  const sessions = newSessions(db, clock, { secret })
+  const sessions = newSessions(db, clock)
   t.same(await sessions.listSigningKeys(), [])
   t.same(await sessions.jwks(), { keys: [] })
   const userId = await newUser(store)
-  await Promise.all([sessions.mint({ userId }), sessions.mint({ userId }), newSessions(db, clock, { secret }).mint({ userId })])
+  await Promise.all([sessions.mint({ userId }), sessions.mint({ userId }), newSessions(db, clock).mint({ userId })])
   const keys = await sessions.listSigningKeys()
   t.equal(keys.length, 1, 'concurrent first mints agree on one key')
   t.equal(keys[0]?.state, 'active')
-  await t.rejects(newSessions(db, clock).mint({ userId }), { code: 'SIGNING_SECRET_INVALID', message: /does not open signing key/ },
+  await t.rejects(newSessions(db, clock, { secret: randomBytes(32) }).mint({ userId }), { code: 'SIGNING_SECRET_INVALID', message: /does not open signing key/ },
     'an instance with another secret cannot sign, and says why')
 }))

@@ -32,7 +32,8 @@ const HEADER_MEMBERS = new Set(['alg', 'kid', 'typ'])
  * (RFC 8725 §3.1, §3.11): the length cap first, then a strict shape, then
  * the header, decoded here rather than trusted to a library.
  */
-export function inspectToken (token: string, maxLength: number, type: string): Inspection {
+export function inspectToken (token: unknown, maxLength: number, type: string): Inspection {
+  if (typeof token !== 'string') return { ok: false, reason: 'malformed' }
   if (token.length > maxLength) return { ok: false, reason: 'too_long' }
   const parts = SHAPE.exec(token)
   if (parts === null || !parts.slice(1).every(isCanonicalBase64url)) return { ok: false, reason: 'malformed' }
