@@ -25,6 +25,7 @@ Commands:
   restrict USER_ID FLAG                     add a restriction (impersonation, read-only, suspended, …)
   unrestrict USER_ID FLAG                   remove it
   policy build|test                         compile the Rego policy to WebAssembly; run its tests
+  signing-key list|rotate [--if-older-than DAYS]   session-token signing keys (see keygate signing-key --help)
   serve                                     run the authorizer server (configured by KEYGATE_* variables)
 
 Global options:
@@ -99,6 +100,10 @@ async function run (argv: string[], io: CliIo): Promise<number> {
       if (rest.length > 0) throw new UsageError('serve takes no arguments: configure it with KEYGATE_* variables (see README "Server")')
       const { serve } = await import('../server/serve.js')
       return await serve({ env: io.env, stdout: io.stdout })
+    }
+    case 'signing-key': {
+      const { signingKeyCommand } = await import('../sessions/cli.js')
+      return await signingKeyCommand(rest, io)
     }
     case 'policy': {
       const [action, ...extra] = rest

@@ -33,11 +33,12 @@ export class SessionNotFoundError extends SessionError {
 }
 
 /**
- * The signing secret (KEYGATE_SIGNING_SECRET or the embedded key file) is
- * missing, malformed, too widely readable, or does not open the stored keys.
- * An operator fault: the message names the fix and never contains the secret.
+ * The operator's session configuration is wrong: the signing secret
+ * (KEYGATE_SIGNING_SECRET or the embedded key file) is missing, malformed,
+ * too widely readable or does not open the stored keys, or a KEYGATE_SESSION_*
+ * variable is out of range. The message names the fix and never holds a secret.
  */
-export class SigningSecretError extends SessionError {
-  static override code = 'SIGNING_SECRET_INVALID'
-  override code = 'SIGNING_SECRET_INVALID'
+export class SessionConfigError extends SessionError {
+  static override code = 'SESSION_CONFIG_INVALID'
+  override code = 'SESSION_CONFIG_INVALID'
 }

@@ -1,5 +1,5 @@
 import { importJWK } from 'jose'
-import { SigningSecretError } from './errors.js'
+import { SessionConfigError } from './errors.js'
 import { open } from './lib/seal.js'
 import type { ResolvedSessionOptions } from './options.js'
 import { ensureActiveSigningKey, loadUsableSigningKeys, type SigningKeyRow } from './signing-keys.js'
@@ -132,7 +132,7 @@ export class SigningKeyring {
     try {
       d = open(this.#options.secret, kid, sealed)
     } catch (error) {
-      throw new SigningSecretError(
+      throw new SessionConfigError(
         `the signing secret does not open signing key ${kid}: KEYGATE_SIGNING_SECRET (or the key file) changed; ` +
         'restore it, or run `keygate signing-key rotate` to sign with a new key', { cause: error })
     }

@@ -1,26 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { link, mkdir, open, unlink, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { SigningSecretError } from './errors.js'
-
-/** Where the embedded store keeps its generated signing secret, relative to the working directory. */
-export const DEFAULT_SIGNING_KEY_FILE = '.keygate/signing.key'
+import { SessionConfigError } from './errors.js'
 
 const SECRET_BYTES = 32
 const HEX = /^[0-9a-fA-F]{64}$/
 const BASE64 = /^[A-Za-z0-9+/]{43}=?$/
 const BASE64URL = /^[A-Za-z0-9_-]{43}$/
-
-export interface SigningSecretSource {
-  /** The value of KEYGATE_SIGNING_SECRET, if set: 32 bytes as base64, base64url or hex. */
-  value?: string | undefined
-  /**
-   * Embedded store only: with no `value`, read the secret from this file,
-   * creating it (mode 0600) with a random secret the first time.
-   * Absent: `value` is required, as every instance sharing a PostgreSQL server must use the same secret.
-   */
-  keyFile?: string | undefined
-}
 
 /** Parses a 32-byte secret written as hex (64 characters) or base64/base64url (43 characters, optional `=`). */
 export function parseSigningSecret (text: string): Buffer {
@@ -30,21 +16,17 @@ export function parseSigningSecret (text: string): Buffer {
   else if (BASE64.test(value)) bytes = Buffer.from(value, 'base64')
   else if (BASE64URL.test(value)) bytes = Buffer.from(value, 'base64url')
   if (bytes?.length !== SECRET_BYTES) {
-    throw new SigningSecretError('the signing secret must be 32 bytes written as base64 or hex (e.g. `openssl rand -base64 32`)')
+    throw new SessionConfigError('the signing secret must be 32 bytes written as base64 or hex (e.g. `openssl rand -base64 32`)')
   }
   return bytes
 }
 
-/** The key that seals private signing keys at rest: from the environment, else from the embedded key file. */
-export async function loadSigningSecret (source: SigningSecretSource): Promise<Buffer> {
-  if (source.value !== undefined && source.value !== '') return parseSigningSecret(source.value)
-  if (source.keyFile === undefined) {
-    throw new SigningSecretError('KEYGATE_SIGNING_SECRET is required with a PostgreSQL server: every instance must share it')
-  }
-  return await readOrCreateKeyFile(source.keyFile)
-}
-
-async function readOrCreateKeyFile (path: string): Promise<Buffer> {
+/**
+ * The embedded store's signing secret, read from `path`; the first time, the
+ * file is created with a random secret, mode 0600, in a folder of mode 0700.
+ * A file others may read is refused.
+ */
+export async function signingSecretFromFile (path: string): Promise<Buffer> {
   try {
     return await readKeyFile(path)
   } catch (error) {
@@ -74,12 +56,12 @@ async function readKeyFile (path: string): Promise<Buffer> {
   try {
     const { mode } = await file.stat()
     if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-      throw new SigningSecretError(`${path} is readable by other users; run: chmod 600 ${path}`)
+      throw new SessionConfigError(`${path} is readable by other users; run: chmod 600 ${path}`)
     }
     try {
       return parseSigningSecret(await file.readFile('utf8'))
     } catch (error) {
-      throw new SigningSecretError(`${path} does not hold a 32-byte base64 or hex secret`, { cause: error })
+      throw new SessionConfigError(`${path} does not hold a 32-byte base64 or hex secret`, { cause: error })
     }
   } finally {
     await file.close()

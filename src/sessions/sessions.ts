@@ -21,6 +21,7 @@ export class Sessions implements SessionVerifier {
   readonly #keyring: SigningKeyring
   readonly #verifier: SessionTokenVerifier
   #unlisten: Array<() => Promise<void>> = []
+  #rotationTimer: NodeJS.Timeout | null = null
 
   constructor (options: SessionOptions) {
     this.#options = resolveSessionOptions(options)
@@ -75,6 +76,23 @@ export class Sessions implements SessionVerifier {
     return key
   }
 
+  /**
+   * Scheduled rotation: checks now and every `checkEveryMs` (default 1 h) and rotates when the
+   * active key is older than `maxAgeSeconds`. Safe on every instance at once (the store
+   * serializes rotations). Failures go to `onError` (default: a process warning); `close()` stops it.
+   */
+  scheduleRotation (maxAgeSeconds: number, options: { checkEveryMs?: number, onError?: (error: Error) => void } = {}): void {
+    if (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds < 1) throw new TypeError('scheduleRotation: maxAgeSeconds must be a positive integer')
+    const { checkEveryMs = 3_600_000, onError = (error: Error) => { process.emitWarning(error) } } = options
+    if (!Number.isInteger(checkEveryMs) || checkEveryMs < 1000) throw new TypeError('scheduleRotation: checkEveryMs must be an integer of at least 1000')
+    if (this.#rotationTimer !== null) throw new TypeError('scheduleRotation: already scheduled')
+    const check = (): void => {
+      this.rotateIfOlderThan(maxAgeSeconds).catch((error: unknown) => { onError(error instanceof Error ? error : new Error(String(error))) })
+    }
+    this.#rotationTimer = setInterval(check, checkEveryMs).unref()
+    check()
+  }
+
   async listSigningKeys (): Promise<SigningKeyInfo[]> {
     return await listSigningKeys(this.#options.db, this.#options.clock())
   }
@@ -89,8 +107,10 @@ export class Sessions implements SessionVerifier {
     ]
   }
 
-  /** Stops listening; the database stays open (it belongs to the caller). */
+  /** Stops listening and the rotation schedule; the database stays open (it belongs to the caller). */
   async close (): Promise<void> {
+    if (this.#rotationTimer !== null) clearInterval(this.#rotationTimer)
+    this.#rotationTimer = null
     const unlisten = this.#unlisten
     this.#unlisten = []
     await Promise.all(unlisten.map(async (stop) => { await stop() }))
