@@ -1,0 +1,54 @@
+import t from 'tap'
+import type { AuthorizationResult } from '../../src/authorizer/index.js'
+import { denialOf, distinctHeaders, identityHeadersOf, notAuthorized } from '../../src/adapters/http.js'
+
+const base: AuthorizationResult = {
+  allow: false, status: 401, code: 'NOT_AUTHENTICATED', reasons: [{ code: 'credential_missing', msg: 'x' }],
+  subject: null, actor: null, credential: { type: 'none', id: null, prefix: null }, action: null, decisionId: 'd-1', policyRevision: 'r'
+}
+
+t.test('401: a challenge, with error="invalid_token" only when a credential was presented', async (t) => {
+  const none = denialOf(base)
+  t.equal(none.status, 401)
+  t.equal(none.body, '{"message":"Not authenticated","code":"NOT_AUTHENTICATED"}')
+  t.same(none.headers, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'www-authenticate': 'Bearer realm="keygate"' })
+  for (const type of ['malformed', 'secret_key', 'session'] as const) {
+    const presented = denialOf({ ...base, credential: { type, id: null, prefix: null } })
+    t.equal(presented.headers['www-authenticate'], 'Bearer realm="keygate", error="invalid_token"', type)
+    t.equal(presented.body, none.body)
+  }
+})
+
+t.test('403: one answer whatever the reasons, and nothing of them', async (t) => {
+  const a = denialOf({ ...base, status: 403, code: 'NOT_AUTHORIZED', reasons: [{ code: 'impersonation_not_parent', msg: 'm' }] })
+  const b = denialOf({ ...base, status: 403, code: 'NOT_AUTHORIZED', reasons: [{ code: 'scope_insufficient', msg: 'n' }], subject: 'usr_a' })
+  t.same(a, b)
+  t.same(a, notAuthorized())
+  t.equal(a.body, '{"message":"Not authorized","code":"NOT_AUTHORIZED"}')
+  t.equal(a.headers['www-authenticate'], 'Bearer realm="keygate", error="insufficient_scope"')
+  t.notMatch(JSON.stringify(a), /impersonation|scope_insufficient|usr_a|d-1/)
+})
+
+t.test('503, and any status the policy should not have produced, fails closed', async (t) => {
+  for (const status of [503, 200, 500] as const) {
+    const answer = denialOf({ ...base, status: status as 503 })
+    t.equal(answer.status, 503, String(status))
+    t.equal(answer.body, '{"message":"Service unavailable","code":"SERVICE_UNAVAILABLE"}')
+    t.notOk('www-authenticate' in answer.headers)
+  }
+})
+
+t.test('identity headers: only those with a value', async (t) => {
+  const allowed = { ...base, allow: true, status: 200 as const, code: 'OK' as const, subject: 'usr_child', credential: { type: 'secret_key' as const, id: 'key_1', prefix: 'sk-abc' } }
+  t.same(identityHeadersOf(allowed), {
+    'x-keygate-decision-id': 'd-1', 'x-keygate-user-id': 'usr_child', 'x-keygate-key-id': 'key_1', 'x-keygate-credential': 'secret_key'
+  })
+  t.equal(identityHeadersOf({ ...allowed, actor: 'usr_parent' })['x-keygate-actor-id'], 'usr_parent')
+})
+
+t.test('distinctHeaders keeps every value of a repeated header, names lower-cased', async (t) => {
+  t.same({ ...distinctHeaders(['Authorization', 'Bearer a', 'X-Other', '1', 'authorization', 'Bearer b']) }, {
+    authorization: ['Bearer a', 'Bearer b'], 'x-other': ['1']
+  })
+  t.same({ ...distinctHeaders([]) }, {})
+})
