@@ -8,8 +8,9 @@ CREATE FUNCTION keygate_valid_flags(flags text[]) RETURNS boolean
   AS $$ SELECT coalesce(bool_and(f IS NOT NULL AND f ~ '^[a-z][a-z0-9-]*$' AND length(f) <= 64), true) FROM unnest(flags) AS f $$;
 
 CREATE TABLE keygate_users (
-  id               text PRIMARY KEY CHECK (id ~ '^usr_[0-9A-Za-z]{20}$'),
-  parent_id        text REFERENCES keygate_users (id),
+  -- Ids compare byte-wise ("C"), so that listings sort alike on every server.
+  id               text COLLATE "C" PRIMARY KEY CHECK (id ~ '^usr_[0-9A-Za-z]{20}$'),
+  parent_id        text COLLATE "C" REFERENCES keygate_users (id),
   -- As given; matched through email_normalized.
   email            text NOT NULL CHECK (length(email) <= 320 AND btrim(email) ~ '^[^@[:space:]]+@[^@[:space:]]+$'),
   email_normalized text NOT NULL GENERATED ALWAYS AS (lower(btrim(email))) STORED,
@@ -38,8 +39,8 @@ CREATE INDEX keygate_users_child_list ON keygate_users (parent_id, created_at, i
   WHERE deleted_at IS NULL;
 
 CREATE TABLE keygate_keys (
-  id           text PRIMARY KEY CHECK (id ~ '^key_[0-9A-Za-z]{20}$'),
-  user_id      text NOT NULL REFERENCES keygate_users (id),
+  id           text COLLATE "C" PRIMARY KEY CHECK (id ~ '^key_[0-9A-Za-z]{20}$'),
+  user_id      text COLLATE "C" NOT NULL REFERENCES keygate_users (id),
   -- SHA-256 of the whole secret; the secret itself is never stored.
   hash         bytea NOT NULL CHECK (octet_length(hash) = 32),
   -- Non-secret display prefix.

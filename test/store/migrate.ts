@@ -1,0 +1,77 @@
+import t, { type Test } from 'tap'
+import { readdirSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
+import { createTestDatabase, testDatabases, testServerUrl } from '../helpers/databases.js'
+import { migrate, MIGRATIONS_DIR, openDatabase, type Database } from '../../src/store/index.js'
+
+const shipped = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).sort().map((f) => f.slice(0, -4))
+
+const folder = (t: Test, files: Record<string, string>): URL => pathToFileURL(`${t.testdir(files)}/`)
+
+async function recorded(db: Database): Promise<string[]> {
+  const { rows } = await db.query<{ name: string }>('SELECT name FROM keygate_migrations ORDER BY name')
+  return rows.map((r) => r.name)
+}
+
+for (const driver of testDatabases()) {
+  t.test(driver.name, async (t) => {
+    t.test('applies every shipped migration once, in order', async (t) => {
+      const db = await driver.open(t)
+      t.ok(shipped.length > 0)
+      t.same(await migrate(db), shipped)
+      t.same(await migrate(db), [], 'nothing left the second time')
+      t.same(await recorded(db), shipped)
+    })
+
+    t.test('only the new ones, and a changed one is an error', async (t) => {
+      const db = await driver.open(t)
+      const first = { '001_a.sql': 'CREATE TABLE a (x int);' }
+      t.same(await migrate(db, { directory: folder(t, first) }), ['001_a'])
+      const second = { ...first, '002_b.sql': 'CREATE TABLE b (x int);\nINSERT INTO b VALUES (1);\n' }
+      t.same(await migrate(db, { directory: folder(t, second) }), ['002_b'])
+      t.same(await migrate(db, { directory: folder(t, second) }), [], 'same content')
+      t.same(await migrate(db, { directory: folder(t, { ...second, '002_b.sql': second['002_b.sql'].replace(/\n/g, '\r\n') }) }), [],
+        'line endings do not count')
+      await t.rejects(migrate(db, { directory: folder(t, { ...second, '001_a.sql': 'CREATE TABLE a (x bigint);' }) }),
+        /migration 001_a was changed after it was applied/)
+    })
+
+    t.test('a failing migration applies nothing', async (t) => {
+      const db = await driver.open(t)
+      const files = {
+        '001_good.sql': 'CREATE TABLE good (x int);',
+        '002_bad.sql': 'CREATE TABLE bad (x int);\nSELECT no_such_function();'
+      }
+      await t.rejects(migrate(db, { directory: folder(t, files) }), { code: '42883' })
+      const { rows } = await db.query("SELECT to_regclass('good') IS NULL AS gone, to_regclass('keygate_migrations') IS NULL AS none")
+      t.same(rows, [{ gone: true, none: true }])
+    })
+
+    t.test('file names are checked', async (t) => {
+      const db = await driver.open(t)
+      await t.rejects(migrate(db, { directory: folder(t, { '1_a.sql': '' }) }), /expected NNN_lower_case_name\.sql/)
+      await t.rejects(migrate(db, { directory: folder(t, { '001_a.sql': '', '001_b.sql': '' }) }), /another migration is numbered 001/)
+      t.same(await migrate(db, { directory: folder(t, { '001_a.sql': 'SELECT 1;', 'README.md': 'ignored' }) }), ['001_a'])
+    })
+
+    t.test('migrators racing on one database each apply nothing twice', async (t) => {
+      // On pg each racer has its own pool, like separate instances; PGlite's single connection queues them.
+      let racers: Database[]
+      if (driver.name === 'pg') {
+        const url = await createTestDatabase(t)
+        racers = await Promise.all([1, 2, 3].map(async () => await openDatabase({ databaseUrl: url })))
+        t.teardown(async () => { await Promise.all(racers.map(async (db) => { await db.close() })) })
+      } else {
+        const db = await driver.open(t)
+        racers = [db, db, db]
+      }
+      const results = await Promise.all(racers.map(async (db) => await migrate(db)))
+      t.same(results.flat().sort(), shipped, 'each migration applied by exactly one racer')
+      t.same(await recorded(racers[0] as Database), shipped)
+    })
+  })
+}
+
+t.test('pg is covered too when a server is configured', async (t) => {
+  t.equal(testDatabases().some((d) => d.name === 'pg'), testServerUrl !== undefined)
+})
