@@ -1,0 +1,65 @@
+/**
+ * An authorizer on a test database, with the compiled policy and a clock the
+ * test moves, and a count of the SQL statements it sends to the store.
+ */
+import type { Test } from 'tap'
+import { createAuthorizer, type Authorizer, type AuthorizeRequest } from '../../src/authorizer/index.js'
+import { createAccount, issueKey } from '../../src/manage/index.js'
+import { PolicyEngine } from '../../src/policy/engine.js'
+import { Store, type Database, type UserRecord } from '../../src/store/index.js'
+
+let engine: Promise<PolicyEngine> | undefined
+/** The compiled policy (`npm run policy:build` makes build/bundle.tar.gz), loaded once per process. */
+export async function testPolicy (): Promise<PolicyEngine> {
+  engine ??= PolicyEngine.fromBundle()
+  return await engine
+}
+
+export interface Harness {
+  authorizer: Authorizer
+  store: Store
+  /** Statements sent to the database through the authorizer's store since the last reset. */
+  queries: string[]
+  clock: { now: number }
+  /** An account and a full-access key for it. */
+  account(request: { email: string; parentId?: string | null; role?: 'user' | 'admin' }, scopes?: string[] | null): Promise<{ user: UserRecord; key: string; keyId: string }>
+  authorize(request: Partial<AuthorizeRequest> & { key?: string; headers?: AuthorizeRequest['headers'] }): ReturnType<Authorizer['authorize']>
+}
+
+export async function harness (t: Test, db: Database): Promise<Harness> {
+  const queries: string[] = []
+  const counted: Database = {
+    driver: db.driver,
+    query: async (sql, params) => { queries.push(sql); return await db.query(sql, params) },
+    exec: async (sql) => { queries.push(sql); await db.exec(sql) },
+    transaction: async (fn) => await db.transaction(fn),
+    listen: async (channel, onPayload) => await db.listen(channel, onPayload),
+    close: async () => {}
+  }
+  const clock = { now: Date.now() }
+  const store = new Store(counted)
+  const authorizer = await createAuthorizer({ store, policy: await testPolicy(), clock: () => clock.now })
+  t.teardown(async () => { await authorizer.close() })
+  // Setup goes through its own Store so it does not count as the authorizer's queries.
+  const setup = new Store(db)
+  return {
+    authorizer,
+    store: setup,
+    queries,
+    clock,
+    async account (request, scopes = null) {
+      const user = await createAccount(setup, request)
+      const issued = await issueKey(setup, { userId: user.id, scopes }, new Date(clock.now))
+      return { user, key: issued.token, keyId: issued.id }
+    },
+    async authorize ({ key, headers = {}, method = 'GET', path = '/api/v1/bot/list', scheme = 'https' }) {
+      const all = key === undefined ? headers : { authorization: `Bearer ${key}`, ...headers }
+      return await authorizer.authorize({ method, path, headers: all, scheme })
+    }
+  }
+}
+
+/** What a client can observe of a decision. */
+export function visible (decision: { allow: boolean; status: number; code: string }): { allow: boolean; status: number; code: string } {
+  return { allow: decision.allow, status: decision.status, code: decision.code }
+}
