@@ -1,0 +1,131 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { main } from '../../src/cli/main.js'
+import { loadConfig } from '../../src/server/config.js'
+import { start } from '../../src/server/serve.js'
+import { testPolicy } from '../helpers/server.js'
+
+const CLI = new URL('../../src/cli/main.ts', import.meta.url).href
+const NOTICE = /Keygate created the first admin account \(admin@keygate\.localhost\) in the embedded store\.\n {2}user id: (usr_\w+)\n {2}key: {5}(sk-\w+)\n/
+
+interface Running { child: ChildProcess; output: () => string; url: string; exit: Promise<number | null> }
+
+/** `keygate serve` in a process of its own, as `npm start` runs it. */
+async function serveProcess (env: Record<string, string>): Promise<Running> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+    `const { main } = await import(${JSON.stringify(CLI)}); process.exitCode = await main(['serve'], { stdout: process.stdout, stderr: process.stderr, env: process.env })`
+  ], { env: { ...process.env, KEYGATE_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout?.on('data', (chunk) => { output += String(chunk) })
+  child.stderr?.on('data', (chunk) => { output += String(chunk) })
+  const exit = new Promise<number | null>((resolve) => child.on('exit', resolve))
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setInterval(() => {
+      const match = /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/.exec(output)
+      if (match !== null) { clearInterval(timer); resolve(match[1] as string) }
+    }, 50)
+    void exit.then((code) => { clearInterval(timer); reject(new Error(`serve exited with ${String(code)}:\n${output}`)) })
+  })
+  return { child, output: () => output, url, exit }
+}
+
+t.test('keygate serve: bootstrap once, then graceful shutdown on SIGTERM', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'keygate-serve-'))
+  const first = await serveProcess({ KEYGATE_DATA_DIR: dataDir })
+  t.teardown(() => { first.child.kill('SIGKILL') })
+  const notice = NOTICE.exec(first.output())
+  t.ok(notice, 'the admin key is printed')
+  const token = notice?.[2] as string
+  const logLines = first.output().split('\n').filter((line) => line.startsWith('{'))
+  t.ok(logLines.length > 0)
+  t.notOk(logLines.some((line) => line.includes(token)), 'the key is not in the JSON log')
+
+  const list = await fetch(`${first.url}/api/v1/token/list`, { headers: { authorization: `Bearer ${token}` } })
+  t.equal(list.status, 200, 'the printed key is an admin key that works')
+
+  // A request still arriving when the signal comes is answered before the process ends.
+  const inFlight = slowRequest(first.url, JSON.stringify({ method: 'GET', path: '/api/v1/bot/list', headers: { authorization: `Bearer ${token}` } }))
+  await inFlight.started
+  first.child.kill('SIGTERM')
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  inFlight.finish()
+  const answer = await inFlight.answer
+  t.equal(answer.status, 200)
+  t.match(JSON.parse(answer.body), { allow: true, status: 200 })
+  t.equal(await first.exit, 0, 'exits 0 after shutting down')
+  t.match(first.output(), /shutting down: finishing requests in flight/)
+
+  const second = await serveProcess({ KEYGATE_DATA_DIR: dataDir })
+  t.teardown(() => { second.child.kill('SIGKILL') })
+  t.notMatch(second.output(), /Keygate created the first admin account/, 'no second bootstrap')
+  second.child.kill('SIGINT')
+  t.equal(await second.exit, 0)
+})
+
+t.test('a bad configuration stops serve before it starts, saying why', async (t) => {
+  let stderr = ''
+  const code = await main(['serve'], {
+    stdout: { write: () => true },
+    stderr: { write: (chunk: string) => { stderr += chunk } },
+    env: { KEYGATE_PORT: 'eighty', KEYGATE_LOG_LEVEL: 'loud' }
+  })
+  t.equal(code, 1)
+  t.match(stderr, /invalid configuration:\n {2}- KEYGATE_PORT="eighty": must be a port number/)
+  t.match(stderr, /KEYGATE_LOG_LEVEL/)
+  t.equal(await main(['serve', '--port', '1'], { stdout: { write: () => true }, stderr: { write: () => true }, env: {} }), 2)
+})
+
+t.test('HTTPS with KEYGATE_TLS_CERT and KEYGATE_TLS_KEY', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-tls-'))
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost',
+      '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
+  } catch {
+    t.skip('openssl is needed to make a test certificate')
+    return
+  }
+  const config = loadConfig({
+    KEYGATE_PORT: '0',
+    KEYGATE_DATA_DIR: 'memory://',
+    KEYGATE_TLS_CERT: join(dir, 'cert.pem'),
+    KEYGATE_TLS_KEY: join(dir, 'key.pem'),
+    KEYGATE_LOG_LEVEL: 'silent'
+  })
+  await testPolicy() // fails early, with advice, when the bundle is missing
+  let stdout = ''
+  const server = await start(config, { stdout: { write: (chunk: string) => { stdout += chunk } } })
+  t.teardown(async () => { await server.close() })
+  t.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/)
+  t.match(stdout, NOTICE)
+  const body = await new Promise<string>((resolve, reject) => {
+    httpsRequest(`${server.url}/healthz`, { rejectUnauthorized: false }, (res) => {
+      let text = ''
+      res.on('data', (chunk) => { text += String(chunk) })
+      res.on('end', () => { resolve(text) })
+    }).on('error', reject).end()
+  })
+  t.equal(body, '{"status":"ok"}')
+})
+
+function slowRequest (base: string, body: string): { started: Promise<void>; finish: () => void; answer: Promise<{ status: number | undefined; body: string }> } {
+  const url = new URL('/v1/authorize', base)
+  let onStarted: () => void = () => {}
+  const started = new Promise<void>((resolve) => { onStarted = resolve })
+  const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } })
+  const answer = new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
+    req.on('response', (res) => {
+      let text = ''
+      res.on('data', (chunk) => { text += String(chunk) })
+      res.on('end', () => { resolve({ status: res.statusCode, body: text }) })
+    })
+    req.on('error', reject)
+  })
+  const half = Math.floor(body.length / 2)
+  req.write(body.slice(0, half), () => { setTimeout(onStarted, 100) })
+  return { started, finish: () => { req.end(body.slice(half)) }, answer }
+}
