@@ -9,7 +9,7 @@ export interface SessionOptions {
   issuer?: string
   /** `aud` of every token; default `keygate`. */
   audience?: string
-  /** Lifetime when the request names none; default 900 s. */
+  /** Lifetime when the request names none; default 900 s (or the maximum, if lower). */
   defaultDurationSeconds?: number
   /** Longest lifetime a caller may ask for; default 86 400 s (24 h). Also the `maxTokenAge` at verification. */
   maxDurationSeconds?: number
@@ -61,13 +61,15 @@ export function resolveSessionOptions (options: SessionOptions): ResolvedSession
     throw new TypeError('sessions: db must be a Database (query, transaction)')
   }
   if (!Buffer.isBuffer(secret) || secret.length !== 32) throw new TypeError('sessions: secret must be a 32-byte Buffer')
+  const maxDurationSeconds = whole('maxDurationSeconds', options.maxDurationSeconds ?? 86_400, MIN_DURATION_SECONDS, MAX_DURATION_CEILING)
   const resolved: ResolvedSessionOptions = {
     db,
     secret,
     issuer: text('issuer', options.issuer ?? 'keygate'),
     audience: text('audience', options.audience ?? 'keygate'),
-    defaultDurationSeconds: whole('defaultDurationSeconds', options.defaultDurationSeconds ?? 900, MIN_DURATION_SECONDS, MAX_DURATION_CEILING),
-    maxDurationSeconds: whole('maxDurationSeconds', options.maxDurationSeconds ?? 86_400, MIN_DURATION_SECONDS, MAX_DURATION_CEILING),
+    maxDurationSeconds,
+    // A maximum below 900 s lowers the default with it, unless a default is given.
+    defaultDurationSeconds: whole('defaultDurationSeconds', options.defaultDurationSeconds ?? Math.min(900, maxDurationSeconds), MIN_DURATION_SECONDS, MAX_DURATION_CEILING),
     clockToleranceSeconds: whole('clockToleranceSeconds', options.clockToleranceSeconds ?? 5, 0, 300),
     maxTokenLength: whole('maxTokenLength', options.maxTokenLength ?? 4096, MIN_TOKEN_LENGTH_LIMIT, MAX_TOKEN_LENGTH_LIMIT),
     cacheMax: whole('cache.max', options.cache?.max ?? 10_000, 1, 10_000_000),
