@@ -88,6 +88,6 @@ t.test('the first mint makes the first signing key, once', (t) => forEachDatabas
   const keys = await sessions.listSigningKeys()
   t.equal(keys.length, 1, 'concurrent first mints agree on one key')
   t.equal(keys[0]?.state, 'active')
-  await t.rejects(newSessions(db, clock, { secret: randomBytes(32) }).mint({ userId }), { code: 'SIGNING_SECRET_INVALID', message: /does not open signing key/ },
+  await t.rejects(newSessions(db, clock, { secret: randomBytes(32) }).mint({ userId }), { code: 'SESSION_CONFIG_INVALID', message: /does not open signing key/ },
     'an instance with another secret cannot sign, and says why')
 }))
