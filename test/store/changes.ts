@@ -1,0 +1,62 @@
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import { createTestDatabase, forEachDatabase, testServerUrl } from '../helpers/databases.js'
+import { until } from '../helpers/until.js'
+import { CHANGES_CHANNEL, openStore, type StoreChange } from '../../src/store/index.js'
+
+const hashOf = (secret: string): Buffer => createHash('sha256').update(secret).digest()
+
+t.test('every change that could stale a cache is announced', (t) => forEachDatabase(t, async (t, db, store) => {
+  const changes: StoreChange[] = []
+  const stop = await store.onChange((change) => changes.push(change))
+  const marker = async (): Promise<void> => {
+    // Notifications arrive in commit order: once this one is in, every earlier one is too.
+    await db.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, JSON.stringify({ type: 'user', id: 'marker', parentId: null })])
+    await until(() => changes.at(-1)?.id === 'marker')
+    changes.pop()
+  }
+
+  const parent = await store.createUser({ email: 'parent@example.com' })
+  const child = await store.createUser({ email: 'kid@example.com', parentId: parent.id })
+  await store.updateUser(child.id, { disabled: true })
+  await store.addRestriction(parent.id, 'impersonation')
+  await store.removeRestriction(parent.id, 'impersonation')
+  await marker()
+  t.same(changes.splice(0), [
+    { type: 'user', id: parent.id, parentId: null },
+    { type: 'user', id: child.id, parentId: parent.id },
+    { type: 'user', id: child.id, parentId: parent.id },
+    { type: 'user', id: parent.id, parentId: null },
+    { type: 'user', id: parent.id, parentId: null }
+  ])
+
+  const key = await store.createKey({ userId: child.id, hash: hashOf('k'), prefix: 'sk-k' })
+  const keyChange = { type: 'key', id: key.id, userId: child.id, hash: hashOf('k') }
+  await store.touchKeys([{ id: key.id, lastUsedAt: new Date(), count: 1 }])
+  await store.setKeyExpiry(key.id, new Date('2030-01-01'))
+  await store.revokeKey(key.id)
+  await marker()
+  t.same(changes.splice(0), [keyChange, keyChange, keyChange], 'created, re-dated, revoked; usage is not announced')
+
+  await store.deleteUser(child.id)
+  await marker()
+  t.same(changes.splice(0), [{ type: 'user', id: child.id, parentId: parent.id }], 'deleted (its only key was revoked already)')
+
+  await stop()
+  await store.createUser({ email: 'late@example.com' })
+  await db.query('SELECT pg_sleep(0.1)')
+  t.same(changes, [], 'nothing after stop')
+}))
+
+t.test('changes made by one instance reach the others', { skip: testServerUrl === undefined && 'KEYGATE_TEST_DATABASE_URL is not set' }, async (t) => {
+  const url = await createTestDatabase(t)
+  const [writer, reader] = await Promise.all([openStore({ databaseUrl: url }), openStore({ databaseUrl: url })])
+  t.teardown(async () => { await Promise.all([writer.close(), reader.close()]) })
+  const seen: StoreChange[] = []
+  await reader.onChange((change) => seen.push(change))
+  const user = await writer.createUser({ email: 'a@example.com' })
+  const key = await writer.createKey({ userId: user.id, hash: hashOf('k'), prefix: 'sk-k' })
+  await writer.revokeKey(key.id)
+  await until(() => seen.length === 3)
+  t.match(seen, [{ type: 'user', id: user.id }, { type: 'key', id: key.id }, { type: 'key', id: key.id }])
+})
