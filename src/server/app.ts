@@ -3,6 +3,7 @@ import type { DestinationStream } from 'pino'
 import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Authorizer } from '../authorizer/authorizer.js'
+import type { Sessions } from '../sessions/index.js'
 import { keygatePlugin } from '../adapters/fastify-plugin.js'
 import { clientErrorHandler, errorHandler, notFoundHandler } from './error-handler.js'
 import type { ServerMetrics } from './metrics.js'
@@ -11,12 +12,15 @@ import { decisionRoutes } from './routes/decision.js'
 import { forwardAuthRoutes } from './routes/forward-auth.js'
 import { operationsRoutes } from './routes/operations.js'
 import { partnerRoutes } from './routes/partner.js'
+import { sessionRoutes } from './routes/sessions.js'
 import { tokenRoutes } from './routes/tokens.js'
 
 export interface AppOptions {
   authorizer: Authorizer
   /** Created before the authorizer, whose `onDecision` must call `metrics.observeDecision`. */
   metrics: ServerMetrics
+  /** Mints and ends session tokens and publishes the JWKS; the authorizer must verify with the same object. */
+  sessions: Pick<Sessions, 'mint' | 'end' | 'jwks'>
   /** JSON logs (pino); none when omitted. */
   logger?: { level: string; stream?: DestinationStream }
   /** Fastify's `trustProxy`: who may set X-Forwarded-Proto (the scheme the policy sees). Default: nobody. */
@@ -49,7 +53,7 @@ const REDACT = [
 
 /** The standalone server's Fastify instance, not listening: `listen()` it, or `inject()` in tests. */
 export function buildApp (options: AppOptions): FastifyInstance {
-  const { authorizer, metrics } = options
+  const { authorizer, metrics, sessions } = options
   const serverOptions = { maxHeaderSize: HEADER_LIMIT_BYTES }
   const app = Fastify({
     logger: options.logger === undefined ? false : loggerOptions(options.logger),
@@ -82,6 +86,8 @@ export function buildApp (options: AppOptions): FastifyInstance {
   app.register(operationsRoutes, { authorizer, metrics })
   app.register(decisionRoutes, { authorizer, decisionReasons: options.decisionReasons ?? false })
   app.register(forwardAuthRoutes, { authorizer })
+  // Authorizes its own routes (the JWKS is public).
+  app.register(sessionRoutes, { authorizer, sessions })
   // Keygate's own API is authorized by Keygate's own policy, through the same plugin services use.
   app.register(async (scope) => {
     await scope.register(keygatePlugin, { authorizer })

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { createAuthorizer } from '../authorizer/authorizer.js'
 import { bootstrap } from '../manage/accounts.js'
+import { Sessions, sessionSettingsFromEnvironment, type SessionSettings } from '../sessions/index.js'
+import { openStore } from '../store/index.js'
 import type { Store } from '../store/store.js'
 import { buildApp } from './app.js'
 import { loadConfig, type ServerConfig } from './config.js'
@@ -24,7 +26,9 @@ const SIGNALS = ['SIGTERM', 'SIGINT'] as const
 
 /** `keygate serve` / `npm start`: runs until SIGTERM or SIGINT, then shuts down gracefully. A second signal ends the process at once. */
 export async function serve (io: ServeIo): Promise<number> {
-  const server = await start(loadConfig(io.env), io)
+  const config = loadConfig(io.env)
+  const sessions = await sessionSettingsFromEnvironment(io.env, config)
+  const server = await start({ ...config, sessions }, io)
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     const onSignal = (received: NodeJS.Signals): void => {
       for (const name of SIGNALS) process.removeListener(name, onSignal)
@@ -44,38 +48,35 @@ export async function serve (io: ServeIo): Promise<number> {
   return 0
 }
 
-export async function start (config: ServerConfig, io: Pick<ServeIo, 'stdout'>): Promise<RunningServer> {
-  const metrics = createMetrics()
-  const authorizer = await createAuthorizer({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
-    policy: config.policyBundle,
-    onDecision: metrics.observeDecision
-  })
+export async function start (config: ServerConfig & { sessions: SessionSettings }, io: Pick<ServeIo, 'stdout'>): Promise<RunningServer> {
+  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
+  const closers: Array<() => Promise<void>> = [async () => { await store.close() }]
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.splice(0).reverse()) await close()
+  }
   try {
-    if (config.databaseUrl === undefined) await bootstrapEmbedded(authorizer.store, config.bootstrapEmail, io.stdout)
+    const sessions = new Sessions({ db: store.database, ...config.sessions.options })
+    closers.push(async () => { await sessions.close() })
+    await sessions.listen()
+    if (config.sessions.rotateAfterSeconds !== null) sessions.scheduleRotation(config.sessions.rotateAfterSeconds)
+    const metrics = createMetrics()
+    const authorizer = await createAuthorizer({ store, sessions, policy: config.policyBundle, onDecision: metrics.observeDecision })
+    closers.push(async () => { await authorizer.close() })
+    if (config.databaseUrl === undefined) await bootstrapEmbedded(store, config.bootstrapEmail, io.stdout)
     const app = buildApp({
       authorizer,
       metrics,
+      sessions,
       logger: { level: config.logLevel, stream: io.stdout },
       trustProxy: config.trustProxy,
       tls: config.tls,
       decisionReasons: config.decisionReasons
     })
+    closers.push(async () => { await app.close() })
     const url = await app.listen({ host: config.host, port: config.port })
-    return {
-      app,
-      url,
-      async close () {
-        try {
-          await app.close()
-        } finally {
-          await authorizer.close()
-        }
-      }
-    }
+    return { app, url, close: closeAll }
   } catch (error) {
-    await authorizer.close()
+    await closeAll()
     throw error
   }
 }

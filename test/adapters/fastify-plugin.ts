@@ -40,14 +40,14 @@ t.test('options are checked at registration', async (t) => {
   for (const options of [{}, { authorizer: {} }, { authorizer: { authorize: 'yes' } }]) {
     const app = Fastify()
     app.register(keygatePlugin, options as never)
-    await t.rejects(app.ready(), { name: 'TypeError', message: /options\.authorizer must be an Authorizer/ })
+    await t.rejects(async () => { await app.ready() }, { name: 'TypeError', message: /options\.authorizer must be an Authorizer/ })
   }
 })
 
 t.test('an allowed request reaches the handler with its decision', async (t) => {
   const authorizer = fixed(decision(200))
   const app = await service(authorizer)
-  const res = await app.inject({ method: 'POST', url: '/api/v1/bot/create?x=1', headers: { authorization: ['Bearer a', 'Bearer b'], 'x-forwarded-proto': 'https' }, payload: { name: 'b' } })
+  const res = await app.inject({ method: 'POST', url: '/api/v1/bot/create?x=1', headers: { authorization: ['Bearer a', 'Bearer b'] as unknown as string, 'x-forwarded-proto': 'https' }, payload: { name: 'b' } })
   t.equal(res.statusCode, 200)
   t.same(res.json(), { subject: 'usr_a', body: { name: 'b' } })
   t.match(authorizer.asked[0], { method: 'POST', path: '/api/v1/bot/create?x=1', headers: { authorization: ['Bearer a', 'Bearer b'] }, scheme: 'http' })

@@ -9,6 +9,7 @@
  *
  * Needs the policy bundle: `npm run policy:build`.
  */
+import { randomBytes } from 'node:crypto'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { createAuthorizer, type Authorizer } from '../../src/authorizer/index.js'
@@ -16,6 +17,7 @@ import { createAccount, issueKey } from '../../src/manage/index.js'
 import { DEFAULT_BUNDLE_PATH, PolicyEngine } from '../../src/policy/engine.js'
 import { buildApp, type AppOptions } from '../../src/server/app.js'
 import { createMetrics, type ServerMetrics } from '../../src/server/metrics.js'
+import { Sessions } from '../../src/sessions/index.js'
 import type { Store } from '../../src/store/index.js'
 
 export interface TestAccount {
@@ -38,6 +40,7 @@ export interface TestServer {
   authorizer: Authorizer
   store: Store
   metrics: ServerMetrics
+  sessions: Sessions
   /** Moves the clock the authorizer and the server share. */
   advance(seconds: number): void
   now(): Date
@@ -61,11 +64,13 @@ export async function testServer (t: Test, store: Store, options: Partial<AppOpt
   let offsetMs = 0
   const clock = (): number => Date.now() + offsetMs
   const metrics = createMetrics()
-  const authorizer = await createAuthorizer({ store, policy: await testPolicy(), clock, onDecision: metrics.observeDecision })
-  const app = buildApp({ authorizer, metrics, clock, ...options })
+  const sessions = new Sessions({ db: store.database, secret: randomBytes(32), clock })
+  const authorizer = await createAuthorizer({ store, sessions, policy: await testPolicy(), clock, onDecision: metrics.observeDecision })
+  const app = buildApp({ authorizer, metrics, sessions, clock, ...options })
   t.teardown(async () => {
     await app.close()
     await authorizer.close()
+    await sessions.close()
   })
   const now = (): Date => new Date(clock())
   return {
@@ -73,6 +78,7 @@ export async function testServer (t: Test, store: Store, options: Partial<AppOpt
     authorizer,
     store,
     metrics,
+    sessions,
     now,
     advance (seconds) { offsetMs += seconds * 1000 },
     async account (request = {}) {

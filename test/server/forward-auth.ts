@@ -67,11 +67,25 @@ t.test('forward-auth', (t) => forEachDatabase(t, async (t, _db, store) => {
   await t.test('impersonation: the child as subject, the parent as actor', async (t) => {
     for (const runAs of [{ 'x-runas-user-id': child.id }, { 'x-runas-child-user-email': ` ${child.email.toUpperCase()} ` }]) {
       const res = await app.inject({ url: '/v1/forward-auth', headers: { ...parent.headers, ...runAs, 'x-original-uri': '/api/v1/dataset/list' } })
-      t.equal(res.statusCode, 200, Object.keys(runAs)[0])
+      t.equal(res.statusCode, 200, String(Object.keys(runAs)[0]))
       t.equal(res.headers['x-keygate-user-id'], child.id)
       t.equal(res.headers['x-keygate-actor-id'], parent.id)
       t.equal(res.headers['x-keygate-key-id'], parent.keyId)
     }
+  })
+
+  await t.test('a session token: its user, credential "session", the session id', async (t) => {
+    const session = await server.sessions.mint({ userId: child.id })
+    const res = await app.inject({ url: '/v1/forward-auth', headers: { ...bearer(session.token), 'x-original-uri': '/api/v1/bot/list' } })
+    t.equal(res.statusCode, 200)
+    t.equal(res.headers['x-keygate-user-id'], child.id)
+    t.equal(res.headers['x-keygate-credential'], 'session')
+    t.equal(res.headers['x-keygate-key-id'], session.id)
+    const mintKey = await app.inject({ method: 'POST', url: '/api/v1/token/create', headers: bearer(session.token), payload: {} })
+    t.equal(mintKey.statusCode, 403, 'a session token can never mint keys')
+    const runAs = await app.inject({ url: '/v1/forward-auth', headers: { ...bearer(session.token), 'x-runas-user-id': child.id, 'x-original-uri': '/api/v1/bot/list' } })
+    t.equal(runAs.statusCode, 403, 'nor impersonate')
+    t.equal(runAs.body, NOT_AUTHORIZED)
   })
 
   await t.test('401 without a credential: a challenge without an error', async (t) => {

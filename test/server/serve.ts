@@ -8,6 +8,7 @@ import t from 'tap'
 import { main } from '../../src/cli/main.js'
 import { loadConfig } from '../../src/server/config.js'
 import { start } from '../../src/server/serve.js'
+import { sessionSettingsFromEnvironment } from '../../src/sessions/index.js'
 import { testPolicy } from '../helpers/server.js'
 
 const CLI = new URL('../../src/cli/main.ts', import.meta.url).href
@@ -86,7 +87,7 @@ t.test('HTTPS with KEYGATE_TLS_CERT and KEYGATE_TLS_KEY', async (t) => {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost',
       '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
   } catch {
-    t.skip('openssl is needed to make a test certificate')
+    t.plan(0, 'openssl is needed to make a test certificate')
     return
   }
   const config = loadConfig({
@@ -98,7 +99,8 @@ t.test('HTTPS with KEYGATE_TLS_CERT and KEYGATE_TLS_KEY', async (t) => {
   })
   await testPolicy() // fails early, with advice, when the bundle is missing
   let stdout = ''
-  const server = await start(config, { stdout: { write: (chunk: string) => { stdout += chunk } } })
+  const sessions = await sessionSettingsFromEnvironment({}, config)
+  const server = await start({ ...config, sessions }, { stdout: { write: (chunk: string) => { stdout += chunk } } })
   t.teardown(async () => { await server.close() })
   t.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/)
   t.match(stdout, NOTICE)
