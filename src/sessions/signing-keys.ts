@@ -65,16 +65,16 @@ export async function ensureActiveSigningKey (db: Database, options: RotationOpt
   })
 }
 
-/** Every key ever made, newest first, with its state at `now`. */
+/** Every key ever made, with its state at `now`: the active one first, then by retirement, latest first. */
 export async function listSigningKeys (db: SqlClient, now: number): Promise<SigningKeyInfo[]> {
-  const { rows } = await db.query<SigningKeyRow>(`SELECT ${COLUMNS} FROM keygate_signing_keys ORDER BY created_at DESC, kid`)
+  const { rows } = await db.query<SigningKeyRow>(`SELECT ${COLUMNS} FROM keygate_signing_keys ORDER BY retired_at DESC NULLS FIRST, created_at DESC, kid`)
   return rows.map((row) => describeKey(row, now))
 }
 
 /** The keys that can still verify a token at `now`: the active one and retired ones still published. */
 export async function loadUsableSigningKeys (db: SqlClient, now: number): Promise<SigningKeyRow[]> {
   const { rows } = await db.query<SigningKeyRow>(
-    `SELECT ${COLUMNS} FROM keygate_signing_keys WHERE retired_at IS NULL OR publish_until > $1 ORDER BY created_at DESC, kid`,
+    `SELECT ${COLUMNS} FROM keygate_signing_keys WHERE retired_at IS NULL OR publish_until > $1 ORDER BY retired_at DESC NULLS FIRST, created_at DESC, kid`,
     [new Date(now)])
   return rows
 }
