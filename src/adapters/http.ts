@@ -37,16 +37,19 @@ export function notAuthorized (): HttpAnswer {
 }
 
 /**
- * Identity of an allowed request, for the proxy to pass upstream. A header is
- * left out when it has no value (no actor unless impersonating).
+ * Identity of an allowed request, for the proxy to pass upstream. Every header
+ * is always sent, empty when it has no value (no actor unless impersonating):
+ * a proxy that copies them then overwrites whatever the client sent under
+ * those names, whatever it does with a header that is missing.
  */
 export function identityHeadersOf (result: AuthorizationResult): Record<string, string> {
-  const headers: Record<string, string> = { 'x-keygate-decision-id': result.decisionId }
-  if (result.subject !== null) headers['x-keygate-user-id'] = result.subject
-  if (result.actor !== null) headers['x-keygate-actor-id'] = result.actor
-  if (result.credential.id !== null) headers['x-keygate-key-id'] = result.credential.id
-  if (result.credential.type !== 'none') headers['x-keygate-credential'] = result.credential.type
-  return headers
+  return {
+    'x-keygate-user-id': result.subject ?? '',
+    'x-keygate-actor-id': result.actor ?? '',
+    'x-keygate-key-id': result.credential.id ?? '',
+    'x-keygate-credential': result.credential.type === 'none' ? '' : result.credential.type,
+    'x-keygate-decision-id': result.decisionId
+  }
 }
 
 function answer (status: number, challenge: string | null, body: string): HttpAnswer {

@@ -38,10 +38,10 @@ t.test('503, and any status the policy should not have produced, fails closed', 
   }
 })
 
-t.test('identity headers: only those with a value', async (t) => {
+t.test('identity headers: all five, always, empty when there is no value', async (t) => {
   const allowed = { ...base, allow: true, status: 200 as const, code: 'OK' as const, subject: 'usr_child', credential: { type: 'secret_key' as const, id: 'key_1', prefix: 'sk-abc' } }
   t.same(identityHeadersOf(allowed), {
-    'x-keygate-decision-id': 'd-1', 'x-keygate-user-id': 'usr_child', 'x-keygate-key-id': 'key_1', 'x-keygate-credential': 'secret_key'
+    'x-keygate-user-id': 'usr_child', 'x-keygate-actor-id': '', 'x-keygate-key-id': 'key_1', 'x-keygate-credential': 'secret_key', 'x-keygate-decision-id': 'd-1'
   })
   t.equal(identityHeadersOf({ ...allowed, actor: 'usr_parent' })['x-keygate-actor-id'], 'usr_parent')
 })
