@@ -8,8 +8,8 @@ import { MIN_DURATION_SECONDS, SESSION_TOKEN_TYPE, type ResolvedSessionOptions }
 export interface MintRequest {
   /** The user the session acts as (`sub`). */
   userId: string
-  /** Default: the operator's default (900 s); from 1 to the operator's maximum. */
-  durationInSeconds?: number
+  /** From 1 to the operator's maximum; omitted or null: the operator's default (900 s). */
+  durationInSeconds?: number | null
   /** Route globs the session is limited to (`bot/**`, `!bot/*\/delete`); omitted or null: every route. */
   allowedRoutes?: string[] | null
 }

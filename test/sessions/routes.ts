@@ -1,3 +1,4 @@
+import { ChatBotKit } from '@chatbotkit/sdk'
 import t from 'tap'
 import { forEachDatabase } from '../helpers/databases.js'
 import { bearer, stableHeaders, testServer, type TestServer } from '../helpers/server.js'
@@ -155,6 +156,21 @@ t.test('session routes', (t) => forEachDatabase(t, async (t, _db, store) => {
     const { keys } = res.json()
     t.ok(keys.some((k: { kid: string }) => k.kid === partsOf(session.token).header.kid))
     for (const key of keys) t.same(Object.keys(key).sort(), ['alg', 'crv', 'kid', 'kty', 'use', 'x'])
+  })
+
+  await t.test('@chatbotkit/sdk: partner.user.session.create', async (t) => {
+    const parent = await server.account()
+    const child = await server.account({ parentId: parent.id })
+    const baseUrl = await server.app.listen({ host: '127.0.0.1', port: 0 })
+    const sdk = new ChatBotKit({ secret: parent.token, baseUrl, retries: 0 })
+    const session = await sdk.partner.user.session.create(child.id, { durationInSeconds: null, config: { allowedRoutes: ['bot/**'] } })
+    t.same(Object.keys(session).sort(), ['expiresAt', 'id', 'token'])
+    t.match(partsOf(session.token).payload, { sub: child.id, allowedRoutes: ['bot/**'] })
+    t.equal(await statusWith(server, session.token, '/api/v1/bot/list'), 200)
+    t.equal(await statusWith(server, session.token, '/api/v1/dataset/list'), 403)
+    await t.rejects(sdk.partner.user.session.create('usr_00000000000000000000', {}), { code: 'NOT_FOUND' })
+    await t.rejects(new ChatBotKit({ secret: session.token, baseUrl, retries: 0 }).partner.user.session.create(child.id, {}),
+      { code: 'NOT_AUTHORIZED' }, 'a session token cannot mint')
   })
 
   await t.test('a 2-second session is refused after 3 s', async (t) => {

@@ -23,8 +23,9 @@ const allowedRoutes = {
   items: { type: 'string', minLength: 1, maxLength: 200 },
   description: 'globs over the path after /api/v1/ (`bot/**`, `!bot/*/delete`); omitted or null: every route'
 }
-const durationInSeconds = { type: 'integer', minimum: 1, description: 'default 900; at most the operator\'s maximum' }
-const config = { type: 'object', additionalProperties: false, properties: { allowedRoutes } }
+// null is allowed where @chatbotkit/sdk's request types allow it, and means "not given".
+const durationInSeconds = { type: ['integer', 'null'], minimum: 1, description: 'default 900; at most the operator\'s maximum' }
+const config = { type: ['object', 'null'], additionalProperties: false, properties: { allowedRoutes } }
 const sessionResponse = {
   type: 'object',
   properties: { id: { type: 'string' }, token: { type: 'string' }, expiresAt: { type: 'integer', description: 'epoch milliseconds' } },
@@ -34,9 +35,9 @@ const tags = ['session']
 const responses = { 200: sessionResponse, ...deniedResponses, 404: errorResponse }
 
 interface SessionBody {
-  durationInSeconds?: number
+  durationInSeconds?: number | null
   allowedRoutes?: string[] | null
-  config?: { allowedRoutes?: string[] | null }
+  config?: { allowedRoutes?: string[] | null } | null
 }
 
 /**
@@ -75,7 +76,7 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
       }
     }, async (request) => {
       const { body } = request
-      if (body.allowedRoutes !== undefined && body.config?.allowedRoutes !== undefined) {
+      if (body.allowedRoutes != null && body.config?.allowedRoutes != null) {
         throw new HttpError('INVALID_REQUEST', 'give allowedRoutes at the top level or in config, not both')
       }
       await requireFullAccessKey(store, request)
