@@ -35,6 +35,8 @@ export interface AppOptions {
 
 export const BODY_LIMIT_BYTES = 64 * 1024
 export const HEADER_LIMIT_BYTES = 16 * 1024
+/** A request (headers and body) must have arrived by then: slow clients cannot hold connections open. */
+export const REQUEST_TIMEOUT_MS = 30_000
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string }
 
@@ -59,6 +61,7 @@ export function buildApp (options: AppOptions): FastifyInstance {
     logger: options.logger === undefined ? false : loggerOptions(options.logger),
     trustProxy: options.trustProxy ?? false,
     bodyLimit: BODY_LIMIT_BYTES,
+    requestTimeout: REQUEST_TIMEOUT_MS,
     // Requests already on a connection when shutdown starts are answered, not refused.
     return503OnClosing: false,
     forceCloseConnections: 'idle',

@@ -86,6 +86,11 @@ t.test('forward-auth', (t) => forEachDatabase(t, async (t, _db, store) => {
     const runAs = await app.inject({ url: '/v1/forward-auth', headers: { ...bearer(session.token), 'x-runas-user-id': child.id, 'x-original-uri': '/api/v1/bot/list' } })
     t.equal(runAs.statusCode, 403, 'nor impersonate')
     t.equal(runAs.body, NOT_AUTHORIZED)
+    const created = await app.inject({ method: 'POST', url: '/api/v1/session/create', headers: parent.headers, payload: { durationInSeconds: 60 } })
+    t.equal(created.statusCode, 200, 'the session routes are served')
+    const viaApi = await app.inject({ url: '/v1/forward-auth', headers: { ...bearer(created.json().token), 'x-original-uri': '/api/v1/bot/list' } })
+    t.equal(viaApi.headers['x-keygate-user-id'], parent.id)
+    t.equal((await app.inject({ url: '/.well-known/jwks.json' })).statusCode, 200, 'the JWKS is public')
   })
 
   await t.test('401 without a credential: a challenge without an error', async (t) => {

@@ -70,7 +70,8 @@ export const tokenRoutes: FastifyPluginAsync<ManageContext> = async (app, { auth
     }
   }, async (request) => {
     const key = await ownKey(store, subjectOf(request), request.params.id)
-    // The new key gets the old one's scopes, so a narrower key must not roll a wider one.
+    // The new key gets the old one's scopes, so a narrower key must not roll a wider one
+    // (null, full access, is asked for as '*': asking for null would mean "the caller's").
     await grantableScopes(store, request, key.scopes ?? ['*'])
     const replacement = await rollKey(store, key.id, request.body.graceSeconds, now())
     authorizer.invalidate({ keyId: key.id })
