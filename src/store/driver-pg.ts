@@ -49,23 +49,26 @@ export class PgDatabase implements Database {
   }
 
   async exec(sql: string): Promise<void> {
-    await this.#withClient(async (client) => { await client.query(sql) })
+    await this.#withClient(async (client) => { await execOn(client, sql) })
   }
 
   async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
     return await this.#withClient(async (client, discard) => {
-      await client.query('BEGIN')
+      await execOn(client, 'BEGIN')
+      let result: T
       try {
-        const result = await fn({
-          query: async (sql, params) => await guard(async () => await queryOn(client, sql, params)),
-          exec: async (sql) => { await guard(async () => await client.query(sql)) }
+        result = await fn({
+          query: async (sql, params) => await queryOn(client, sql, params),
+          exec: async (sql) => { await execOn(client, sql) }
         })
-        await client.query('COMMIT')
-        return result
       } catch (error) {
-        await client.query('ROLLBACK').catch(discard)
+        // fn's own error goes through as it is. A broken connection is closed, not rolled back:
+        // the server aborts the transaction when it goes.
+        if (!(error instanceof StoreUnavailableError)) await client.query('ROLLBACK').catch(discard)
         throw error
       }
+      await execOn(client, 'COMMIT')
+      return result
     })
   }
 
@@ -93,9 +96,8 @@ export class PgDatabase implements Database {
     try {
       return await fn(client, discard)
     } catch (error) {
-      const storeError = toStoreError(error)
-      if (storeError instanceof StoreUnavailableError) fault ??= storeError
-      throw storeError
+      if (error instanceof StoreUnavailableError) discard(error)
+      throw error
     } finally {
       client.off('error', discard)
       client.release(fault)
@@ -106,8 +108,13 @@ export class PgDatabase implements Database {
 async function queryOn<R>(client: pg.ClientBase, sql: string, params?: unknown[]): Promise<{ rows: R[] }> {
   // Without params pg would use the simple protocol, which runs several statements: keep query() to one, as PGlite does.
   const config = { text: sql, values: params, queryMode: 'extended' } as pg.QueryConfig
-  const { rows } = await client.query(config)
+  const { rows } = await guard(async () => await client.query(config))
   return { rows: rows as R[] }
+}
+
+/** The simple protocol: a script of statements, no parameters. */
+async function execOn(client: pg.ClientBase, sql: string): Promise<void> {
+  await guard(async () => await client.query(sql))
 }
 
 const RECONNECT_MIN_MS = 100

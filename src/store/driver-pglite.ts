@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { PGlite, types } from '@electric-sql/pglite'
 import { StoreUnavailableError } from './errors.js'
-import { assertChannel, deliver, guard, parseInt8 } from './driver-shared.js'
+import { assertChannel, deliver, guard, parseInt8, toStoreError } from './driver-shared.js'
 import type { Database, SqlClient } from './types.js'
 
 export interface PgliteOptions {
@@ -59,10 +59,24 @@ export class PgliteDatabase implements Database {
   }
 
   async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
-    return await guard(async () => await this.#pglite.transaction(async (tx) => await fn({
-      query: async (sql, params) => await guard(async () => await tx.query(sql, params)),
-      exec: async (sql) => { await guard(async () => await tx.exec(sql)) }
-    })))
+    let failure: { error: unknown } | undefined
+    try {
+      return await this.#pglite.transaction(async (tx) => {
+        try {
+          return await fn({
+            query: async (sql, params) => await guard(async () => await tx.query(sql, params)),
+            exec: async (sql) => { await guard(async () => await tx.exec(sql)) }
+          })
+        } catch (error) {
+          failure = { error }
+          throw error
+        }
+      })
+    } catch (error) {
+      // fn's own error goes through as it is; only PGlite's are classified.
+      if (failure !== undefined && failure.error === error) throw error
+      throw toStoreError(error)
+    }
   }
 
   async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {

@@ -33,7 +33,7 @@ for (const driver of testDatabases()) {
       t.same(await migrate(db, { directory: folder(t, { ...second, '002_b.sql': second['002_b.sql'].replace(/\n/g, '\r\n') }) }), [],
         'line endings do not count')
       await t.rejects(migrate(db, { directory: folder(t, { ...second, '001_a.sql': 'CREATE TABLE a (x bigint);' }) }),
-        /migration 001_a was changed after it was applied/)
+        { name: 'Error', message: /^migration 001_a was changed after it was applied/ })
     })
 
     t.test('a failing migration applies nothing', async (t) => {
