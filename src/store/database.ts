@@ -1,7 +1,7 @@
 import type { Database } from './types.js'
 
 export interface DatabaseOptions {
-  /** A PostgreSQL server (`postgres://…`). Without it, the embedded PGlite database in `dataDir` is used. */
+  /** A PostgreSQL server (`postgres://…`). Without it (or when empty), the embedded PGlite database in `dataDir` is used. */
   databaseUrl?: string
   /** Embedded database folder (default `.keygate/data`); `memory://` keeps nothing. Only one process may open a folder. */
   dataDir?: string
@@ -24,7 +24,7 @@ export const DEFAULT_DATA_DIR = '.keygate/data'
 /** Opens PostgreSQL (with `databaseUrl`) or the embedded PGlite database; call `close()` when done. */
 export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
   const onError = options.onError ?? ((error: Error) => { process.emitWarning(error) })
-  if (options.databaseUrl !== undefined) {
+  if (options.databaseUrl !== undefined && options.databaseUrl !== '') {
     const { PgDatabase } = await import('./driver-pg.js')
     return new PgDatabase({
       databaseUrl: options.databaseUrl,

@@ -96,8 +96,11 @@ export class PgliteDatabase implements Database {
 
   async close(): Promise<void> {
     if (this.#pglite.closed) return
-    await this.#pglite.close()
-    this.#unlock()
+    try {
+      await this.#pglite.close()
+    } finally {
+      this.#unlock()
+    }
   }
 }
 

@@ -33,6 +33,8 @@ export const MAX_PAGE_SIZE = 100
 const USER_COLUMNS = 'id, email, name, parent_id, role, restrictions, disabled, created_at, updated_at, deleted_at'
 const KEY_COLUMNS = 'id, user_id, name, prefix, scopes, created_at, expires_at, revoked_at, last_used_at'
 
+const ID_FORMAT = { usr: /^usr_[0-9A-Za-z]{20}$/, key: /^key_[0-9A-Za-z]{20}$/ }
+
 /** Matches how the schema normalizes e-mail (the generated column email_normalized). */
 const NORMALIZED_EMAIL = 'lower(btrim($2::text))'
 
@@ -96,6 +98,8 @@ export class Store {
 
   /** Deleted users too (status 'deleted'); null when unknown. */
   async findUserById(id: string): Promise<UserRecord | null> {
+    // Ids come from headers too: one that cannot exist costs no query.
+    if (!ID_FORMAT.usr.test(id)) return null
     const [row] = await this.#query<UserRow>(`SELECT ${USER_COLUMNS} FROM keygate_users WHERE id = $1`, [id])
     return row === undefined ? null : toUser(row)
   }
@@ -105,6 +109,8 @@ export class Store {
    * The live child if there is one, else the most recently deleted.
    */
   async findChildByEmail(parentId: string, email: string): Promise<UserRecord | null> {
+    // PostgreSQL text cannot hold NUL: such an address names nobody (rather than failing the query).
+    if (!ID_FORMAT.usr.test(parentId) || email.includes('\0')) return null
     const [row] = await this.#query<UserRow>(
       `SELECT ${USER_COLUMNS} FROM keygate_users
        WHERE parent_id = $1 AND email_normalized = ${NORMALIZED_EMAIL}
@@ -210,6 +216,7 @@ export class Store {
   }
 
   async findKeyById(id: string): Promise<KeyRecord | null> {
+    if (!ID_FORMAT.key.test(id)) return null
     const [row] = await this.#query<KeyRow>(`SELECT ${KEY_COLUMNS} FROM keygate_keys WHERE id = $1`, [id])
     return row === undefined ? null : toKey(row)
   }
@@ -304,20 +311,18 @@ export class Store {
   }
 }
 
-/** A constraint violation as the coded error it means; anything else unchanged. */
+/** A refused value as the coded error it means; anything else unchanged. */
 function refusal(error: unknown): unknown {
-  const constraint = (error as { constraint?: unknown }).constraint
-  switch (sqlStateOf(error)) {
-    case '23505': // unique_violation
-      if (typeof constraint === 'string' && constraint.endsWith('_email_key')) {
-        return new StoreConflictError('another account under the same parent already uses this e-mail address', { cause: error })
-      }
-      return error
-    case '23514': // check_violation
-      return new InvalidValueError(`value refused: ${(error as Error).message}`, { cause: error })
-    default:
-      return error
+  const state = sqlStateOf(error)
+  const { constraint, message } = error as { constraint?: unknown; message?: string }
+  if (state === '23505' && typeof constraint === 'string' && constraint.endsWith('_email_key')) {
+    return new StoreConflictError('another account under the same parent already uses this e-mail address', { cause: error })
   }
+  // check_violation, or a data exception (class 22): a value PostgreSQL cannot store, such as a NUL character.
+  if (state === '23514' || state?.startsWith('22') === true) {
+    return new InvalidValueError(`value refused: ${message}`, { cause: error })
+  }
+  return error
 }
 
 function toUser(row: UserRow): UserRecord {
@@ -365,7 +370,7 @@ function pageSize(take: number | undefined): number {
 function decodeCursor(cursor: string | null | undefined, prefix: 'usr' | 'key'): string | null {
   if (cursor === undefined || cursor === null) return null
   const id = typeof cursor === 'string' ? Buffer.from(cursor, 'base64url').toString('latin1') : ''
-  if (!new RegExp(`^${prefix}_[0-9A-Za-z]{20}$`).test(id) || encodeCursor(id) !== cursor) {
+  if (!ID_FORMAT[prefix].test(id) || encodeCursor(id) !== cursor) {
     throw new InvalidCursorError('malformed cursor')
   }
   return id

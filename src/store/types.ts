@@ -10,7 +10,12 @@ export interface SqlClient {
 
 export interface Database extends SqlClient {
   readonly driver: 'pg' | 'pglite'
-  /** Runs fn in one transaction on one connection. */
+  /**
+   * Runs fn in one transaction on one connection: committed if fn resolves,
+   * rolled back if it throws (its error is rethrown as is). Query through `tx`
+   * only: PGlite has a single connection, and a query on the database itself
+   * would wait for the transaction to end, forever.
+   */
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>
   /** LISTEN on a channel; returns an unsubscribe function. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>

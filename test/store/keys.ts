@@ -22,6 +22,7 @@ t.test('creating keys and finding them by hash', (t) => forEachDatabase(t, async
   t.equal(await store.findKeyByHash(hashOf('sk-unknown')), null)
   t.same(await store.findKeyById(key.id), key)
   t.equal(await store.findKeyById('key_00000000000000000000'), null)
+  t.equal(await store.findKeyById(`${key.id}\0`), null)
 
   const minimal = await store.createKey({ userId: user.id, hash: hashOf('sk-two'), prefix: 'sk-Def' })
   t.match(minimal, { name: null, scopes: null, expiresAt: null })

@@ -54,6 +54,12 @@ t.test('children are found by e-mail under their own parent only', (t) => forEac
   t.equal((await store.findChildByEmail(child.id, 'grandkid@example.com'))?.id, grandchild.id)
   t.equal(await store.findChildByEmail(parent.id, 'stranger@example.com'), null, 'a top-level account')
   t.equal(await store.findChildByEmail(parent.id, 'nobody@example.com'), null)
+  // Header values that cannot name anyone are "nobody", not a failed query.
+  t.equal(await store.findChildByEmail(parent.id, 'kid\0@example.com'), null)
+  t.equal(await store.findChildByEmail('not-an-id', 'kid@example.com'), null)
+  for (const id of ['', 'not-an-id', `${child.id}\0`, child.id.toLowerCase(), ` ${child.id}`]) {
+    t.equal(await store.findUserById(id), null, JSON.stringify(id))
+  }
 
   // A deleted child frees its address; the live one wins, else the deleted one is reported as such.
   t.ok(await store.deleteUser(child.id))
@@ -71,7 +77,7 @@ t.test('a parent must exist and be live', (t) => forEachDatabase(t, async (t, _d
 }))
 
 t.test('values the schema refuses', (t) => forEachDatabase(t, async (t, _db, store) => {
-  for (const email of ['', '   ', 'no-at-sign', 'two@@example.com', 'a b@example.com', `${'a'.repeat(320)}@example.com`]) {
+  for (const email of ['', '   ', 'no-at-sign', 'two@@example.com', 'a b@example.com', `${'a'.repeat(320)}@example.com`, 'nul\0@example.com']) {
     await t.rejects(store.createUser({ email }), { name: 'InvalidValueError', code: 'INVALID_VALUE' }, JSON.stringify(email))
   }
   await t.rejects(store.createUser({ email: 'a@example.com', role: 'root' as 'admin' }), InvalidValueError)
