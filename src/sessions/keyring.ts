@@ -42,6 +42,8 @@ export class SigningKeyring {
   #signer: Signer | null = null
   #loadedAt = -Infinity
   #loading: Promise<void> | null = null
+  /** A load that an invalidation overtook is used, but not counted as fresh. */
+  #invalidations = 0
 
   constructor (options: ResolvedSessionOptions) {
     this.#options = options
@@ -86,8 +88,8 @@ export class SigningKeyring {
   /** Forget what is loaded; the next use re-reads the store. */
   invalidate (): void {
     this.#loadedAt = -Infinity
+    this.#invalidations++
   }
-
 
   #usable (kid: string): LoadedKey | undefined {
     const entry = this.#keys.get(kid)
@@ -106,6 +108,7 @@ export class SigningKeyring {
   }
 
   async #load (): Promise<void> {
+    const invalidations = this.#invalidations
     const rows = await loadUsableSigningKeys(this.#options.db, this.#options.clock())
     const keys = new Map<string, LoadedKey>()
     let active: { kid: string, sealed: Buffer } | null = null
@@ -115,7 +118,7 @@ export class SigningKeyring {
     }
     this.#keys = keys
     this.#active = active
-    this.#loadedAt = performance.now()
+    if (invalidations === this.#invalidations) this.#loadedAt = performance.now()
   }
 
   async #toLoadedKey (row: SigningKeyRow): Promise<LoadedKey> {

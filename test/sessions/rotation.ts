@@ -143,3 +143,14 @@ t.test('a flood of unknown kids costs at most one store query a second', (t) => 
   t.ok(spies.queries <= 2, `store queries for 200 forged kids: ${spies.queries}`)
   t.equal(spies.verifications, 0, 'and no signature check')
 }))
+
+t.test('an instance that missed a rotation never signs with the retired key', (t) => forEachDatabase(t, async (t, db, store) => {
+  const clock = new TestClock()
+  const userId = await newUser(store)
+  const stale = newSessions(db, clock)
+  await stale.mint({ userId })
+  const rotated = await newSessions(db, clock).rotate()
+  const { token } = await stale.mint({ userId })
+  t.equal(partsOf(token).header.kid, rotated.kid, 'the insert under the retired key was refused, and the mint retried with the new key')
+  t.ok((await stale.check(token)).ok)
+}))
