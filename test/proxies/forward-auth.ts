@@ -83,7 +83,8 @@ for (const proxy of PROXIES) {
     })
 
     await t.test('impersonation: the child is the subject, the parent the actor', async (t) => {
-      for (const runAs of [{ 'x-runas-user-id': child.id }, { 'x-runas-child-user-email': child.email }]) {
+      const runAsHeaders: Array<Record<string, string>> = [{ 'x-runas-user-id': child.id }, { 'x-runas-child-user-email': child.email }]
+      for (const runAs of runAsHeaders) {
         const answer = await send(front, '/api/v1/dataset/list', { headers: { ...parent.headers, ...runAs, 'x-keygate-actor-id': SPOOFED } })
         expectStatus(t, front, answer, 200, Object.keys(runAs)[0] as string)
         const { headers } = echoed(answer)
