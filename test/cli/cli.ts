@@ -1,0 +1,99 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { main } from '../../src/cli/main.js'
+import { isWellFormedSecretKey } from '../../src/credentials/secret-key.js'
+import { createTestDatabase, testServerUrl } from '../helpers/databases.js'
+
+interface Run { code: number; stdout: string; stderr: string }
+
+function cli (env: NodeJS.ProcessEnv) {
+  return async (...argv: string[]): Promise<Run> => {
+    let stdout = ''
+    let stderr = ''
+    const code = await main(argv, {
+      stdout: { write: (s: string) => { stdout += s } },
+      stderr: { write: (s: string) => { stderr += s } },
+      env
+    })
+    return { code, stdout, stderr }
+  }
+}
+
+async function stores (t: Test): Promise<Array<[string, NodeJS.ProcessEnv]>> {
+  const dir = await mkdtemp(join(tmpdir(), 'keygate-cli-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const out: Array<[string, NodeJS.ProcessEnv]> = [['pglite', { KEYGATE_DATA_DIR: join(dir, 'data') }]]
+  if (testServerUrl !== undefined) out.push(['pg', { KEYGATE_DATABASE_URL: await createTestDatabase(t) }])
+  return out
+}
+
+t.test('usage errors exit 2 with the usage text', async (t) => {
+  const run = cli({})
+  for (const argv of [[], ['frobnicate'], ['user'], ['user', 'create', '--bogus'], ['key', 'revoke'], ['restrict', 'usr_x'], ['policy', 'deploy']]) {
+    const r = await run(...argv)
+    t.equal(r.code, 2, argv.join(' ') || '(nothing)')
+    t.match(r.stderr + r.stdout, /Usage: keygate/)
+  }
+  const help = await run('--help')
+  t.equal(help.code, 0)
+  t.match(help.stdout, /bootstrap --email/)
+})
+
+t.test('the commands on each store', async (t) => {
+  for (const [name, env] of await stores(t)) {
+    await t.test(name, async (t) => {
+      const run = cli(env)
+      t.equal((await run('migrate')).code, 0)
+
+      const boot = await run('bootstrap', '--email', 'admin@example.com')
+      t.equal(boot.code, 0, boot.stderr)
+      const admin = JSON.parse(boot.stdout) as { userId: string; token: string }
+      t.same(Object.keys(admin).sort(), ['token', 'userId'])
+      t.ok(isWellFormedSecretKey(admin.token))
+      const again = await run('bootstrap', '--email', 'other@example.com')
+      t.equal(again.code, 1, 'bootstrap runs once')
+      t.match(again.stderr, /already has accounts/)
+
+      const parent = JSON.parse((await run('user', 'create', '--email', 'parent@example.com', '--json')).stdout)
+      const child = await run('user', 'create', '--email', 'child@example.com', '--parent', parent.id, '--name', 'Kid', '--json')
+      t.equal(child.code, 0, child.stderr)
+      t.match(JSON.parse(child.stdout), { parentId: parent.id, name: 'Kid', role: 'user', status: 'active' })
+      const dup = await run('user', 'create', '--email', 'CHILD@example.com', '--parent', parent.id)
+      t.equal(dup.code, 1, 'e-mail taken among the same parent\'s children')
+      const orphan = await run('user', 'create', '--email', 'x@example.com', '--parent', 'usr_00000000000000000000')
+      t.equal(orphan.code, 1)
+      t.match(orphan.stderr, /no such parent/)
+      t.equal((await run('user', 'create', '--email', 'not-an-email')).code, 1)
+
+      const children = JSON.parse((await run('user', 'list', '--parent', parent.id, '--json')).stdout)
+      t.same(children.items.map((u: { email: string }) => u.email), ['child@example.com'])
+      const text = (await run('user', 'list')).stdout
+      t.match(text, /admin@example.com/)
+      t.match(text, /parent@example.com/)
+
+      const key = JSON.parse((await run('key', 'create', '--user', parent.id, '--name', 'ci', '--scope', 'bot:read', '--expires-in', '3600', '--json')).stdout)
+      t.ok(isWellFormedSecretKey(key.token))
+      t.same(key.scopes, ['bot:read'])
+      t.ok(Date.parse(key.expiresAt) > Date.now())
+      t.equal((await run('key', 'create', '--user', parent.id, '--scope', 'everything')).code, 1, 'bad scope')
+      t.equal((await run('key', 'create', '--user', parent.id, '--expires-in', 'soon')).code, 2, 'bad number')
+
+      const listed = await run('key', 'list', '--user', parent.id, '--json')
+      t.notMatch(listed.stdout, key.token, 'a listing never shows the secret')
+      t.same(JSON.parse(listed.stdout).items.map((k: { id: string }) => k.id), [key.id])
+
+      t.equal((await run('key', 'revoke', key.id)).code, 0)
+      t.equal((await run('key', 'revoke', key.id)).code, 1, 'already revoked')
+      t.same(JSON.parse((await run('key', 'list', '--user', parent.id, '--json')).stdout).items, [], 'revoked keys leave the list')
+
+      const restricted = JSON.parse((await run('restrict', parent.id, 'read-only', '--json')).stdout)
+      t.same(restricted.restrictions, ['read-only'])
+      t.same(JSON.parse((await run('restrict', parent.id, 'impersonation', '--json')).stdout).restrictions, ['impersonation', 'read-only'])
+      t.same(JSON.parse((await run('unrestrict', parent.id, 'read-only', '--json')).stdout).restrictions, ['impersonation'])
+      t.equal((await run('restrict', parent.id, 'Not A Flag')).code, 1)
+      t.equal((await run('restrict', 'usr_00000000000000000000', 'read-only')).code, 1)
+    })
+  }
+})
