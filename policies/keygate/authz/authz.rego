@@ -1,0 +1,302 @@
+# METADATA
+# title: Keygate authorization
+# description: |
+#   Decides one request from the facts TypeScript gathered (policy input v1,
+#   policies/schema/input.json). Every rule that can allow is written
+#   positively, so missing or malformed facts deny; reasons explain a denial
+#   for the decision log and never reach the client.
+# schemas:
+#   - input: schema.input
+package keygate.authz
+
+import data.keygate.lib.routes
+import data.keygate.lib.scopes
+import data.keygate.lib.sessions
+
+# METADATA
+# title: Decision
+# description: "{allow, status, code, reasons, subject, actor, action}: 200 OK, 401 NOT_AUTHENTICATED or 403 NOT_AUTHORIZED."
+# entrypoint: true
+decision := {
+	"allow": allow,
+	"status": status,
+	"code": {200: "OK", 401: "NOT_AUTHENTICATED", 403: "NOT_AUTHORIZED"}[status],
+	"reasons": reasons,
+	"subject": subject,
+	"actor": actor,
+	"action": action,
+}
+
+default allow := false
+
+allow if {
+	authenticated
+	action != null
+	not impersonation_refused
+	count(denials) == 0
+}
+
+default status := 401
+
+status := 200 if {
+	allow
+} else := 403 if {
+	authenticated
+}
+
+# A denial always carries at least one reason, even in a case not foreseen below.
+reasons := sort([r | some r in authn_reasons]) if {
+	not authenticated
+	count(authn_reasons) > 0
+} else := [{"code": "not_authenticated", "msg": "not authenticated"}] if {
+	not authenticated
+} else := sort([r | some r in denials]) if {
+	count(denials) > 0
+} else := [{"code": "not_authorized", "msg": "not authorized"}] if {
+	not allow
+} else := []
+
+default subject := null
+
+subject := target.id if {
+	impersonating
+} else := input.principal.id if {
+	authenticated
+}
+
+default actor := null
+
+actor := input.principal.id if impersonating
+
+# ---------------------------------------------------------------- request
+
+input_valid if {
+	input.version == 1
+	is_number(input.now)
+	is_string(input.request.path)
+	is_array(input.runAs)
+}
+
+path_invalid if routes.invalid(input.request.path)
+
+default route := null
+
+route := routes.parse(input.request.path) if not path_invalid
+
+default action := null
+
+action := routes.action(route) if route != null
+
+# ---------------------------------------------------------- authentication
+
+authenticated if {
+	input_valid
+	known_credential
+	input.credential.revoked == false
+	not_expired
+	account_usable(input.principal)
+}
+
+known_credential if {
+	input.credential.type in {"secret_key", "session"}
+	input.credential.found == true
+}
+
+not_expired if input.credential.expiresAt == null
+
+not_expired if {
+	is_number(input.credential.expiresAt)
+	input.credential.expiresAt > input.now
+}
+
+account_usable(acc) if {
+	acc.status == "active"
+	is_string(acc.id)
+	is_array(acc.restrictions)
+}
+
+authn_reasons contains {"code": "input_invalid", "msg": "policy input is not version 1 or lacks required fields"} if {
+	not input_valid
+}
+
+authn_reasons contains {"code": "credential_missing", "msg": "no credential was presented"} if {
+	input.credential.type == "none"
+}
+
+authn_reasons contains {"code": "credential_malformed", "msg": "the credential is malformed"} if {
+	not input.credential.type in {"none", "secret_key", "session"}
+}
+
+authn_reasons contains {"code": "credential_unknown", "msg": "the credential was not found"} if {
+	input.credential.type in {"secret_key", "session"}
+	input.credential.found != true
+}
+
+authn_reasons contains {"code": "credential_revoked", "msg": "the credential was revoked"} if {
+	known_credential
+	input.credential.revoked == true
+}
+
+authn_reasons contains {"code": "credential_expired", "msg": "the credential has expired"} if {
+	known_credential
+	is_number(input.credential.expiresAt)
+	input.credential.expiresAt <= input.now
+}
+
+authn_reasons contains {"code": "credential_incomplete", "msg": "the credential facts lack revoked or expiresAt"} if {
+	known_credential
+	not is_boolean(input.credential.revoked)
+}
+
+authn_reasons contains {"code": "credential_incomplete", "msg": "the credential facts lack revoked or expiresAt"} if {
+	known_credential
+	not input.credential.expiresAt == null
+	not is_number(input.credential.expiresAt)
+}
+
+authn_reasons contains {"code": "principal_inactive", "msg": "the credential's account is missing, disabled or deleted"} if {
+	known_credential
+	not account_usable(input.principal)
+}
+
+# ----------------------------------------------------------- impersonation
+
+impersonation_requested if count(input.runAs) > 0
+
+# The account to act as; defined only when every impersonation rule holds.
+target := t if {
+	input.credential.type == "secret_key"
+	t := input.runAs[0].account
+	every r in input.runAs {
+		r.wellFormed == true
+		r.account.id == t.id
+	}
+	t.parentId == input.principal.id
+	t.id != input.principal.id
+	not "impersonation" in input.principal.restrictions
+	account_usable(t)
+}
+
+impersonating if {
+	authenticated
+	target
+}
+
+impersonation_refused if {
+	impersonation_requested
+	not impersonating
+}
+
+# Specific codes for the log only: every refusal yields the same 403 response.
+impersonation_reasons contains {"code": "impersonation_session_token", "msg": "only a secret key may impersonate"} if {
+	input.credential.type != "secret_key"
+}
+
+impersonation_reasons contains {"code": "impersonation_malformed", "msg": "an X-RunAs header is empty or malformed"} if {
+	some r in input.runAs
+	r.wellFormed != true
+}
+
+impersonation_reasons contains {"code": "impersonation_unknown_target", "msg": "the X-RunAs account was not found"} if {
+	some r in input.runAs
+	r.wellFormed == true
+	r.account == null
+}
+
+impersonation_reasons contains {"code": "impersonation_conflict", "msg": "X-RunAs headers name different accounts"} if {
+	count({r.account.id | some r in input.runAs}) > 1
+}
+
+impersonation_reasons contains {"code": "impersonation_self", "msg": "an account cannot impersonate itself"} if {
+	some r in input.runAs
+	r.account.id == input.principal.id
+}
+
+impersonation_reasons contains {"code": "impersonation_not_parent", "msg": "the caller is not the direct parent of the X-RunAs account"} if {
+	some r in input.runAs
+	r.account.id != input.principal.id
+	r.account.parentId != input.principal.id
+}
+
+impersonation_reasons contains {"code": "impersonation_restricted", "msg": "the caller is restricted from impersonation"} if {
+	"impersonation" in input.principal.restrictions
+}
+
+impersonation_reasons contains {"code": "impersonation_inactive_target", "msg": "the X-RunAs account is not active"} if {
+	some r in input.runAs
+	r.account != null
+	not account_usable(r.account)
+}
+
+# ------------------------------------------------------------------ denials
+
+denials contains r if {
+	impersonation_refused
+	some r in impersonation_reasons
+}
+
+denials contains {"code": "impersonation_refused", "msg": "impersonation refused"} if {
+	impersonation_refused
+	count(impersonation_reasons) == 0
+}
+
+denials contains {"code": "path_invalid", "msg": "the path is not canonical"} if path_invalid
+
+denials contains {"code": "route_unknown", "msg": "the path is outside every known namespace"} if {
+	not path_invalid
+	route == null
+}
+
+denials contains {"code": "insecure_transport", "msg": "a credential was sent over plain HTTP"} if {
+	data.keygate.config.require_https == true
+	input.request.scheme != "https"
+}
+
+# The subject's restrictions apply while impersonating as well as the actor's.
+effective_restrictions contains name if {
+	some name in input.principal.restrictions
+}
+
+effective_restrictions contains name if {
+	impersonating
+	some name in target.restrictions
+}
+
+denials contains {"code": rule.reason, "msg": concat("", ["the account is restricted: ", name])} if {
+	some name in effective_restrictions
+	rule := data.keygate.restrictions[name]
+	not action.class in rule.classes
+}
+
+denials contains {"code": "scope_insufficient", "msg": "the key's scopes do not cover this action"} if {
+	input.credential.type == "secret_key"
+	action != null
+	not scopes.grants(input.credential.scopes, action)
+}
+
+denials contains {"code": "route_not_allowed", "msg": "the session's allowedRoutes do not cover this route"} if {
+	input.credential.type == "session"
+	route != null
+	not sessions.route_allowed(input.credential.allowedRoutes, route.rest)
+}
+
+denials contains {"code": "session_not_permitted", "msg": "a session token cannot perform management or admin actions"} if {
+	action.class in {"manage", "admin"}
+	input.credential.type != "secret_key"
+}
+
+denials contains {"code": "admin_role_required", "msg": "the action needs an admin account"} if {
+	action.class == "admin"
+	input.principal.role != "admin"
+}
+
+denials contains {"code": "admin_impersonation", "msg": "admin actions cannot be performed while impersonating"} if {
+	action.class == "admin"
+	impersonation_requested
+}
+
+denials contains {"code": "impersonation_manage_forbidden", "msg": "keys and sub-accounts cannot be managed while impersonating"} if {
+	impersonating
+	action.class == "manage"
+	action.resource in data.keygate.impersonation.forbidden_manage_resources
+}
