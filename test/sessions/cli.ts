@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { stat } from 'node:fs/promises'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { main } from '../../src/cli/main.js'
@@ -13,7 +14,9 @@ function io (env: NodeJS.ProcessEnv = {}): { stdout: { write(s: string): void },
 }
 
 t.test('keygate signing-key on the embedded store', async (t) => {
-  const dir = t.testdir()
+  // Not t.testdir(): PGlite may still be finishing writes in its folder when tap would remove it.
+  const dir = await mkdtemp(join(tmpdir(), 'keygate-cli-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }) })
   const dataDir = join(dir, 'state', 'data')
   const run = async (...argv: string[]): Promise<{ code: number, out: string, err: string }> => {
     const streams = io()
