@@ -1,0 +1,11 @@
+// The public API: only re-exports.
+export * from './authorizer/index.js'
+export * from './adapters/index.js'
+export { PolicyEngine } from './policy/engine.js'
+export type { PolicyInput, PolicyDecision, Reason, CredentialFacts, AccountFacts, RunAsRequest } from './policy/input.js'
+export { openStore, openDatabase, Store } from './store/index.js'
+export type { StoreOptions, DatabaseOptions, UserRecord, KeyRecord } from './store/index.js'
+export { Sessions } from './sessions/index.js'
+export type { SessionOptions, MintRequest, MintedSession } from './sessions/index.js'
+export { createAccount, issueKey, rollKey, bootstrap } from './manage/index.js'
+export { generateSecretKey, isWellFormedSecretKey } from './credentials/index.js'
