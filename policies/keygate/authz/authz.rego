@@ -94,7 +94,7 @@ authenticated if {
 	known_credential
 	input.credential.revoked == false
 	not_expired
-	account_usable(input.principal)
+	principal_usable
 }
 
 known_credential if {
@@ -124,7 +124,7 @@ authn_reasons contains {"code": "credential_missing", "msg": "no credential was 
 }
 
 authn_reasons contains {"code": "credential_malformed", "msg": "the credential is malformed"} if {
-	not input.credential.type in {"none", "secret_key", "session"}
+	not credential_type_known
 }
 
 authn_reasons contains {"code": "credential_unknown", "msg": "the credential was not found"} if {
@@ -145,19 +145,31 @@ authn_reasons contains {"code": "credential_expired", "msg": "the credential has
 
 authn_reasons contains {"code": "credential_incomplete", "msg": "the credential facts lack revoked or expiresAt"} if {
 	known_credential
-	not is_boolean(input.credential.revoked)
-}
-
-authn_reasons contains {"code": "credential_incomplete", "msg": "the credential facts lack revoked or expiresAt"} if {
-	known_credential
-	not input.credential.expiresAt == null
-	not is_number(input.credential.expiresAt)
+	not credential_facts_complete
 }
 
 authn_reasons contains {"code": "principal_inactive", "msg": "the credential's account is missing, disabled or deleted"} if {
 	known_credential
-	not account_usable(input.principal)
+	not principal_usable
 }
+
+# Negations below go through helper rules: OPA evaluates `not f(input.x)` as
+# `t := input.x; not f(t)`, which is undefined, not true, when input.x is
+# missing (open-policy-agent/opa#1877), and a deny must not vanish that way.
+
+credential_type_known if input.credential.type in {"none", "secret_key", "session"}
+
+credential_facts_complete if {
+	is_boolean(input.credential.revoked)
+	input.credential.expiresAt == null
+}
+
+credential_facts_complete if {
+	is_boolean(input.credential.revoked)
+	is_number(input.credential.expiresAt)
+}
+
+principal_usable if account_usable(input.principal)
 
 # ----------------------------------------------------------- impersonation
 
@@ -249,8 +261,10 @@ denials contains {"code": "route_unknown", "msg": "the path is outside every kno
 
 denials contains {"code": "insecure_transport", "msg": "a credential was sent over plain HTTP"} if {
 	data.keygate.config.require_https == true
-	input.request.scheme != "https"
+	not https
 }
+
+https if input.request.scheme == "https"
 
 # The subject's restrictions apply while impersonating as well as the actor's.
 effective_restrictions contains name if {
@@ -265,20 +279,26 @@ effective_restrictions contains name if {
 denials contains {"code": rule.reason, "msg": concat("", ["the account is restricted: ", name])} if {
 	some name in effective_restrictions
 	rule := data.keygate.restrictions[name]
-	not action.class in rule.classes
+	not restriction_permits(rule, action)
 }
+
+restriction_permits(rule, act) if act.class in rule.classes
 
 denials contains {"code": "scope_insufficient", "msg": "the key's scopes do not cover this action"} if {
 	input.credential.type == "secret_key"
 	action != null
-	not scopes.grants(input.credential.scopes, action)
+	not key_scopes_allow
 }
+
+key_scopes_allow if scopes.grants(input.credential.scopes, action)
 
 denials contains {"code": "route_not_allowed", "msg": "the session's allowedRoutes do not cover this route"} if {
 	input.credential.type == "session"
 	route != null
-	not sessions.route_allowed(input.credential.allowedRoutes, route.rest)
+	not session_routes_allow
 }
+
+session_routes_allow if sessions.route_allowed(input.credential.allowedRoutes, route.rest)
 
 denials contains {"code": "session_not_permitted", "msg": "a session token cannot perform management or admin actions"} if {
 	action.class in {"manage", "admin"}
@@ -287,8 +307,10 @@ denials contains {"code": "session_not_permitted", "msg": "a session token canno
 
 denials contains {"code": "admin_role_required", "msg": "the action needs an admin account"} if {
 	action.class == "admin"
-	input.principal.role != "admin"
+	not principal_is_admin
 }
+
+principal_is_admin if input.principal.role == "admin"
 
 denials contains {"code": "admin_impersonation", "msg": "admin actions cannot be performed while impersonating"} if {
 	action.class == "admin"
@@ -298,5 +320,9 @@ denials contains {"code": "admin_impersonation", "msg": "admin actions cannot be
 denials contains {"code": "impersonation_manage_forbidden", "msg": "keys and sub-accounts cannot be managed while impersonating"} if {
 	impersonating
 	action.class == "manage"
-	action.resource in data.keygate.impersonation.forbidden_manage_resources
+	not impersonation_may_manage
 }
+
+# A child's keys and sub-accounts are managed through the partner endpoints, as
+# the parent; only the resources listed here (sessions) are managed as the child.
+impersonation_may_manage if action.resource in data.keygate.impersonation.manage_resources

@@ -1,0 +1,186 @@
+package keygate.authz_test
+
+import data.keygate.authz
+
+now := 1767225600000
+
+parent := {"id": "usr_parent", "parentId": null, "role": "user", "status": "active", "restrictions": []}
+
+key := {"type": "secret_key", "found": true, "id": "key_1", "expiresAt": null, "revoked": false, "scopes": null}
+
+request(path, credential) := {
+	"version": 1,
+	"now": now,
+	"request": {"method": "GET", "path": path, "scheme": "https"},
+	"credential": credential,
+	"principal": parent,
+	"runAs": [],
+}
+
+codes(d) := [r.code | some r in d.reasons]
+
+test_allowed_request if {
+	d := authz.decision with input as request("/api/v1/bot/list", key)
+	d == {
+		"allow": true,
+		"status": 200,
+		"code": "OK",
+		"reasons": [],
+		"subject": "usr_parent",
+		"actor": null,
+		"action": {"resource": "bot", "verb": "list", "class": "read"},
+	}
+}
+
+test_reasons_carry_messages_and_are_sorted if {
+	req := object.union(request("/api/v1/bot/list", object.union(key, {"allowedRoutes": []})), {
+		"credential": {"type": "session", "found": true, "expiresAt": null, "revoked": false, "allowedRoutes": []},
+		"principal": object.union(parent, {"restrictions": ["suspended"]}),
+	})
+	d := authz.decision with input as req
+	codes(d) == ["account_suspended", "route_not_allowed"]
+	every r in d.reasons {
+		count(r.msg) > 0
+	}
+}
+
+# --- require_https
+
+test_plain_http_refused_when_https_required if {
+	req := json.patch(request("/api/v1/bot/list", key), [{"op": "replace", "path": "/request/scheme", "value": "http"}])
+	d := authz.decision with input as req with data.keygate.config.require_https as true
+	d.status == 403
+	codes(d) == ["insecure_transport"]
+}
+
+test_https_accepted_when_https_required if {
+	d := authz.decision with input as request("/api/v1/bot/list", key) with data.keygate.config.require_https as true
+	d.allow
+}
+
+test_bad_credential_over_plain_http_is_still_401 if {
+	req := json.patch(request("/api/v1/bot/list", {"type": "none", "found": false}), [{"op": "replace", "path": "/request/scheme", "value": "http"}])
+	d := authz.decision with input as req with data.keygate.config.require_https as true
+	d.status == 401
+	codes(d) == ["credential_missing"]
+}
+
+# --- missing or malformed facts deny, and the decision is always defined
+
+test_empty_input_is_401 if {
+	d := authz.decision with input as {}
+	d.status == 401
+	d.code == "NOT_AUTHENTICATED"
+	d.subject == null
+	d.action == null
+	"input_invalid" in codes(d)
+}
+
+test_wrong_version_is_401 if {
+	d := authz.decision with input as object.union(request("/api/v1/bot/list", key), {"version": 2})
+	d.status == 401
+	codes(d) == ["input_invalid"]
+}
+
+test_missing_run_as_is_401 if {
+	d := authz.decision with input as object.remove(request("/api/v1/bot/list", key), ["runAs"])
+	d.status == 401
+	codes(d) == ["input_invalid"]
+}
+
+test_missing_revoked_is_401 if {
+	d := authz.decision with input as request("/api/v1/bot/list", object.remove(key, ["revoked"]))
+	d.status == 401
+	codes(d) == ["credential_incomplete"]
+}
+
+test_non_numeric_expiry_is_401 if {
+	d := authz.decision with input as request("/api/v1/bot/list", object.union(key, {"expiresAt": "2999-01-01"}))
+	d.status == 401
+	codes(d) == ["credential_incomplete"]
+}
+
+test_principal_without_restrictions_is_401 if {
+	req := json.patch(request("/api/v1/bot/list", key), [{"op": "remove", "path": "/principal/restrictions"}])
+	d := authz.decision with input as req
+	d.status == 401
+	codes(d) == ["principal_inactive"]
+}
+
+test_missing_scopes_deny if {
+	d := authz.decision with input as request("/api/v1/bot/list", object.remove(key, ["scopes"]))
+	d.status == 403
+	codes(d) == ["scope_insufficient"]
+}
+
+test_missing_allowed_routes_deny if {
+	session := {"type": "session", "found": true, "expiresAt": null, "revoked": false}
+	d := authz.decision with input as request("/api/v1/bot/list", session)
+	d.status == 403
+	codes(d) == ["route_not_allowed"]
+}
+
+test_run_as_target_without_restrictions_is_refused if {
+	child := {"id": "usr_child", "parentId": "usr_parent", "role": "user", "status": "active"}
+	req := object.union(request("/api/v1/bot/list", key), {"runAs": [{"via": "user_id", "wellFormed": true, "account": child}]})
+	d := authz.decision with input as req
+	d.status == 403
+	d.subject == "usr_parent"
+	d.actor == null
+	codes(d) == ["impersonation_inactive_target"]
+}
+
+# --- a denial always carries a reason, even one no specific rule explains
+
+test_unexplained_401_still_has_a_reason if {
+	d := authz.decision with input as request("/api/v1/bot/list", {"type": "none", "found": false})
+		with authz.authn_reasons as set()
+	d.status == 401
+	codes(d) == ["not_authenticated"]
+}
+
+test_unexplained_403_still_has_a_reason if {
+	d := authz.decision with input as request("/api/v1//list", key) with authz.denials as set()
+	d.status == 403
+	codes(d) == ["not_authorized"]
+}
+
+test_unexplained_impersonation_refusal_still_has_a_reason if {
+	req := object.union(request("/api/v1/bot/list", key), {"runAs": [{"via": "user_id", "wellFormed": true, "account": null}]})
+	d := authz.decision with input as req with authz.impersonation_reasons as set()
+	d.status == 403
+	codes(d) == ["impersonation_refused"]
+}
+
+test_admin_path_with_principal_lacking_role_is_refused if {
+	admin_key_input := json.patch(request("/admin/v1/user/create", key), [{"op": "remove", "path": "/principal/role"}])
+	d := authz.decision with input as admin_key_input
+	d.status == 403
+	codes(d) == ["admin_role_required"]
+}
+
+test_missing_scheme_is_refused_when_https_required if {
+	req := json.patch(request("/api/v1/bot/list", key), [{"op": "remove", "path": "/request/scheme"}])
+	d := authz.decision with input as req with data.keygate.config.require_https as true
+	codes(d) == ["insecure_transport"]
+}
+
+# Data tables missing or misspelt must take rights away, not grant them.
+test_missing_restriction_classes_deny if {
+	req := json.patch(request("/api/v1/bot/list", key), [{"op": "replace", "path": "/principal/restrictions", "value": ["read-only"]}])
+	d := authz.decision with input as req with data.keygate.restrictions as {"read-only": {"reason": "account_read_only"}}
+	codes(d) == ["account_read_only"]
+}
+
+test_missing_impersonation_table_refuses_managing_as_child if {
+	child := {"id": "usr_child", "parentId": "usr_parent", "role": "user", "status": "active", "restrictions": []}
+	req := json.patch(request("/api/v1/session/create", key), [{"op": "replace", "path": "/runAs", "value": [{"via": "email", "wellFormed": true, "account": child}]}])
+	authz.decision.allow with input as req
+	d := authz.decision with input as req with data.keygate.impersonation as {}
+	codes(d) == ["impersonation_manage_forbidden"]
+}
+
+test_restriction_table_names_the_documented_flags if {
+	data.keygate.restrictions.suspended.classes == []
+	data.keygate.restrictions["read-only"].classes == ["read"]
+}

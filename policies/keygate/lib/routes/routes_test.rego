@@ -1,0 +1,101 @@
+package keygate.lib.routes_test
+
+import data.keygate.lib.routes
+
+test_invalid_paths if {
+	every p in [
+		"api/v1/bot/list",
+		"/api/v1/bot//list",
+		"/api/v1/bot/list/",
+		"/api/v1/bot/../token/create",
+		"/api/v1/bot/..",
+		"/api/v1/./bot/list",
+		"/api/v1/bot/%2E%2E/list",
+		"/api/v1/bot/a%2fb/list",
+		"/api/v1/bot/a%5Cb/list",
+		"/api/v1/bot/list%00",
+		"/api/v1/bot/%252e/list",
+		"/api/v1/bot\\list",
+		"/api/v1/bot/x;y/list",
+	] {
+		routes.invalid(p)
+	}
+}
+
+test_valid_paths if {
+	every p in [
+		"/api/v1/bot/list",
+		"/api/v1/space/s1/storage/download/docs/.env",
+		"/api/v1/space/s1/storage/download/my%20file.txt",
+		"/api/v1/space/s1/storage/download/a..b",
+		"/unknown/namespace",
+	] {
+		not routes.invalid(p)
+	}
+}
+
+test_parse_namespaces if {
+	routes.parse("/api/v1/bot/list") == {"namespace": "api", "rest": "bot/list", "segments": ["bot", "list"]}
+	routes.parse("/v1/bot/list") == {"namespace": "api", "rest": "bot/list", "segments": ["bot", "list"]}
+	routes.parse("/admin/v1/user/create").namespace == "admin"
+	not routes.parse("/api/v2/bot/list")
+	not routes.parse("/api/v1")
+}
+
+class_of(path) := routes.action(routes.parse(path)).class
+
+test_classes_of_real_routes if {
+	class_of("/api/v1/bot/list") == "read"
+	class_of("/api/v1/bot/b1/memory/search") == "read"
+	class_of("/api/v1/contact/export") == "read"
+	class_of("/api/v1/file/f1/download") == "read"
+	class_of("/api/v1/event/log/subscribe") == "read"
+	class_of("/api/v1/bot/b1/delete") == "write"
+	class_of("/api/v1/dataset/d1/file/f1/sync") == "write"
+	class_of("/api/v1/integration/slack/s1/setup") == "write"
+	class_of("/api/v1/graphql") == "write"
+	class_of("/api/v1/partner/user/u1/fetch") == "manage"
+	class_of("/api/v1/token/list") == "manage"
+	class_of("/api/v1/session/create") == "manage"
+	class_of("/api/v1/bot/b1/session/create") == "write"
+	class_of("/admin/v1/user/u1/fetch") == "admin"
+}
+
+test_class_is_fail_safe if {
+	class_of("/api/v1/bot/update/fetch") == "write"
+	class_of("/api/v1/space/s1/storage/list/a/delete") == "write"
+	class_of("/api/v1/space/s1/storage/list/a/b") == "read"
+	class_of("/api/v1/bot/b1/frobnicate") == "write"
+}
+
+test_verb_is_last_known_verb_else_last_segment if {
+	routes.verb(["space", "s1", "storage", "download", "docs", "a.md"]) == "download"
+	routes.verb(["bot", "list", "b1", "fetch"]) == "fetch"
+	routes.verb(["openai", "chat", "completions"]) == "completions"
+	routes.action(routes.parse("/api/v1/bot/b1/memory/search")) == {"resource": "bot", "verb": "search", "class": "read"}
+}
+
+# Policy data sanity: a typo here would otherwise surface as a 503 (bad class) or a conflict.
+test_data_tables_are_well_formed if {
+	every _, c in data.keygate.routes.verbs {
+		c in {"read", "write"}
+	}
+	every _, c in data.keygate.routes.exact {
+		c in {"read", "write", "manage"}
+	}
+	every p, kind in data.keygate.routes.namespaces {
+		startswith(p, "/")
+		endswith(p, "/")
+		kind in {"api", "admin"}
+	}
+	every a, _ in data.keygate.routes.namespaces {
+		every b, _ in data.keygate.routes.namespaces {
+			not overlaps(a, b)
+		}
+	}
+}
+
+overlaps(a, b) if {
+	a != b
+	startswith(b, a)
+}
