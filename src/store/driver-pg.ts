@@ -182,8 +182,11 @@ class PgListener {
     client.on('notification', ({ channel, payload }) => {
       for (const onPayload of this.#subscribers.get(channel) ?? []) deliver(onPayload, payload ?? '', this.#onError)
     })
+    let reported = false
     client.on('error', (error) => {
-      this.#onError(toStoreError(error) as Error)
+      // pg may emit twice for one loss (the server's farewell, then the socket closing): report it once.
+      if (!reported) this.#onError(toStoreError(error) as Error)
+      reported = true
       this.#lost(client)
     })
     client.on('end', () => { this.#lost(client) })

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util'
 import { StoreError, StoreUnavailableError } from './errors.js'
 
 /**
@@ -16,18 +17,21 @@ const UNAVAILABLE_SQLSTATES = new Set(['55P03'])
  * else unchanged (SQL errors such as constraint violations, programming errors).
  */
 export function toStoreError(error: unknown): unknown {
-  if (error instanceof StoreError || !(error instanceof Error)) return error
-  if (error instanceof TypeError || error instanceof RangeError) return error
+  if (error instanceof StoreError || error instanceof TypeError || error instanceof RangeError) return error
   const sqlState = sqlStateOf(error)
   const unavailable = sqlState === undefined
-    // No SQLSTATE: the server never answered (refused, reset, timed out, pool or database closed).
+    // No SQLSTATE: the server never answered (refused, reset, timed out, pool or database closed),
+    // or PGlite failed underneath (its file system errors are not even Errors).
     ? true
     : UNAVAILABLE_SQLSTATE_CLASSES.has(sqlState.slice(0, 2)) || UNAVAILABLE_SQLSTATES.has(sqlState)
-  return unavailable ? new StoreUnavailableError(`store unavailable: ${error.message}`, { cause: error }) : error
+  if (!unavailable) return error
+  const message = error instanceof Error ? error.message : inspect(error, { depth: 1, breakLength: Infinity })
+  return new StoreUnavailableError(`store unavailable: ${message}`, { cause: error })
 }
 
 /** The SQLSTATE of an error the server reported (pg and PGlite both set `severity` on those). */
 export function sqlStateOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined
   const { code, severity } = error as { code?: unknown; severity?: unknown }
   return typeof severity === 'string' && typeof code === 'string' ? code : undefined
 }

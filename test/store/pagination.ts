@@ -89,7 +89,7 @@ t.test('cursors this list did not hand out are refused', (t) => forEachDatabase(
   t.equal((await store.listKeys(parent.id, { cursor: keyCursor })).items.length, 1)
 }))
 
-t.test('keys, page by page, without the revoked ones', (t) => forEachDatabase(t, async (t, _db, store) => {
+t.test('keys, page by page, without the revoked ones', (t) => forEachDatabase(t, async (t, db, store) => {
   const user = await store.createUser({ email: 'a@example.com' })
   const other = await store.createUser({ email: 'b@example.com' })
   await store.createKey({ userId: other.id, hash: hashOf('other'), prefix: 'sk-o' })
@@ -99,7 +99,11 @@ t.test('keys, page by page, without the revoked ones', (t) => forEachDatabase(t,
   const expired = await store.createKey({ userId: user.id, hash: hashOf('old'), prefix: 'sk-x', expiresAt: new Date('2000-01-01') })
   ids.push(expired.id)
 
+  // Keys made within the same clock tick tie on created_at and follow in id order.
+  const { rows } = await db.query<{ id: string }>('SELECT id FROM keygate_keys WHERE user_id = $1 ORDER BY created_at, id', [user.id])
+  const listed = rows.map((r) => r.id).filter((id) => ids.includes(id))
+  t.same([...listed].sort(), [...ids].sort(), 'expired keys are listed, revoked ones are not')
   const { items } = await all((page) => store.listKeys(user.id, page), 4)
-  t.same(items.map((k) => k.id), ids, 'expired keys are listed, revoked ones are not')
+  t.same(items.map((k) => k.id), listed, 'in creation order, each once')
   t.same((await store.listKeys(user.id)).items.length, ids.length, 'default page')
 }))
