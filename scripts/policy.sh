@@ -19,12 +19,15 @@ IGNORE=(--ignore '*_test.rego' --ignore schema)
 # opa-wasm's capabilities list the builtins the JS host implements but predate
 # Rego v1; add the parser feature so v1 sources build against them.
 capabilities() {
+  local tmp
   mkdir -p build
+  tmp="$(mktemp build/capabilities.XXXXXX)"
   node -e '
     const caps = require("./node_modules/@open-policy-agent/opa-wasm/capabilities.json");
     caps.features = ["rego_v1"];
     process.stdout.write(JSON.stringify(caps));
-  ' > build/capabilities.json
+  ' > "$tmp"
+  mv -f "$tmp" build/capabilities.json # atomic: test files may build in parallel
   echo build/capabilities.json
 }
 

@@ -58,17 +58,24 @@ class(route) := "admin" if {
 } else := "manage" if {
 	route.segments[0] in tables.manage_resources
 } else := "write" if {
-	some s in route.segments
+	some s in candidates(route.segments)
 	tables.verbs[s] == "write"
 } else := "read" if {
-	some s in route.segments
+	some s in candidates(route.segments)
 	tables.verbs[s] == "read"
 } else := c if {
 	c := tables.exact[route.rest]
 } else := "write"
 
-verb(segments) := segments[max(known)] if {
-	known := {i | some i, s in segments; tables.verbs[s]}
+# Segments that may be the verb: all but the kind right after a typed
+# resource, e.g. "trigger" in integration/trigger/list.
+candidates(segments) := array.concat([segments[0]], array.slice(segments, 2, count(segments))) if {
+	segments[0] in tables.typed_resources
+} else := segments
+
+verb(segments) := s[max(known)] if {
+	s := candidates(segments)
+	known := {i | some i, x in s; tables.verbs[x]}
 	count(known) > 0
 } else := segments[count(segments) - 1]
 

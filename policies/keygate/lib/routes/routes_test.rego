@@ -61,6 +61,14 @@ test_classes_of_real_routes if {
 	class_of("/admin/v1/user/u1/fetch") == "admin"
 }
 
+test_kind_after_a_typed_resource_is_not_a_verb if {
+	class_of("/api/v1/integration/trigger/list") == "read"
+	class_of("/api/v1/integration/trigger/t1/fetch") == "read"
+	class_of("/api/v1/integration/trigger/t1/invoke") == "write"
+	routes.verb(["integration", "trigger", "list"]) == "list"
+	class_of("/api/v1/bot/trigger/list") == "write"
+}
+
 test_class_is_fail_safe if {
 	class_of("/api/v1/bot/update/fetch") == "write"
 	class_of("/api/v1/space/s1/storage/list/a/delete") == "write"
