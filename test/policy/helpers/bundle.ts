@@ -33,8 +33,8 @@ export function policyData(): { routes: { verbs: Record<string, string>; exact: 
   return JSON.parse(readFileSync(join(ROOT, 'policies/keygate/data.json'), 'utf8'))
 }
 
-/** Builds a WASM bundle (entrypoint keygate/authz/decision) from the given files in dir; returns its bytes. */
-export function buildBundle(dir: string, files: Record<string, string>): Buffer {
+/** Builds a WASM bundle from the given files in dir; returns its bytes. */
+export function buildBundle(dir: string, files: Record<string, string>, entrypoint = 'keygate/authz/decision'): Buffer {
   ensureBundle() // also writes build/capabilities.json
   const src = join(dir, 'src')
   for (const [name, text] of Object.entries(files)) {
@@ -43,7 +43,7 @@ export function buildBundle(dir: string, files: Record<string, string>): Buffer 
   }
   const opa = execFileSync('bash', [join(ROOT, 'scripts/install-opa.sh')], { encoding: 'utf8' }).trim()
   const out = join(dir, 'bundle.tar.gz')
-  execFileSync(opa, ['build', '-t', 'wasm', '-e', 'keygate/authz/decision', '--capabilities', join(ROOT, 'build/capabilities.json'),
+  execFileSync(opa, ['build', '-t', 'wasm', '-e', entrypoint, '--capabilities', join(ROOT, 'build/capabilities.json'),
     '--revision', 'test', '-o', out, src], { stdio: ['ignore', 'ignore', 'inherit'] })
   return readFileSync(out)
 }

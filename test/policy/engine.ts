@@ -1,0 +1,161 @@
+import { gzipSync } from 'node:zlib'
+import { pack } from 'tar-stream'
+import t from 'tap'
+import { toDecision } from '../../src/policy/decision.js'
+import { PolicyEngine } from '../../src/policy/engine.js'
+import { PolicyBundleError, PolicyFault } from '../../src/policy/errors.js'
+import type { PolicyDecision, PolicyInput } from '../../src/policy/input.js'
+import { buildBundle, ensureBundle, loadEngine } from './helpers/bundle.js'
+
+const NOW = 1767225600000
+
+function input(path = '/api/v1/bot/list', now = NOW, expiresAt: number | null = null): PolicyInput {
+  return {
+    version: 1,
+    now,
+    request: { method: 'GET', path, scheme: 'https' },
+    credential: { type: 'secret_key', found: true, id: 'key_1', expiresAt, revoked: false, scopes: null },
+    principal: { id: 'usr_1', parentId: null, role: 'user', status: 'active', restrictions: [] },
+    runAs: [],
+  }
+}
+
+async function tarGz(files: Record<string, string | Buffer>): Promise<Buffer> {
+  const p = pack()
+  for (const [name, body] of Object.entries(files)) p.entry({ name }, body)
+  p.finalize()
+  const chunks: Buffer[] = []
+  for await (const chunk of p) chunks.push(chunk as Buffer)
+  return gzipSync(Buffer.concat(chunks))
+}
+
+t.test('loads the built bundle and decides', async (t) => {
+  const engine = await PolicyEngine.fromBundle(ensureBundle())
+  t.match(engine.revision, /^[0-9a-f]{16}$/, 'revision is the content hash set by scripts/policy.sh')
+  const d = engine.evaluate(input())
+  t.same(d, { allow: true, status: 200, code: 'OK', reasons: [], subject: 'usr_1', actor: null, action: { resource: 'bot', verb: 'list', class: 'read' } })
+})
+
+t.test('loads from bytes as well as from a path', async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const engine = await PolicyEngine.fromBundle(readFileSync(ensureBundle()))
+  t.equal(engine.evaluate(input('/api/v1//list')).status, 403)
+})
+
+t.test('inputs missing facts are decided (deny), not faults', async (t) => {
+  const engine = await loadEngine({ decisionCache: 0 })
+  const broken: unknown[] = [
+    {},
+    { version: 2 },
+    { ...input(), runAs: undefined },
+    { ...input(), request: { method: 'GET' } },
+    { ...input(), credential: { type: 'secret_key', found: true } },
+    { ...input(), principal: { id: 'usr_1' } },
+  ]
+  for (const b of broken) {
+    const d = engine.evaluate(b as PolicyInput)
+    t.equal(d.allow, false, JSON.stringify(b))
+    t.ok(d.reasons.length > 0)
+  }
+})
+
+t.test('bad bundles are rejected with PolicyBundleError', async (t) => {
+  const cases: Array<[string, string | Uint8Array]> = [
+    ['missing file', t.testdir() + '/nope.tar.gz'],
+    ['not gzip', Buffer.from('hello')],
+    ['gzip but not tar', gzipSync(Buffer.alloc(1024, 7))],
+    ['no WebAssembly module', await tarGz({ '/data.json': '{}', '/.manifest': '{"revision":"x"}' })],
+    ['module is not WebAssembly', await tarGz({ '/policy.wasm': Buffer.from('not wasm') })],
+    ['data.json is not JSON', await tarGz({ '/policy.wasm': Buffer.from('x'), '/data.json': '{' })],
+    ['data.json is not an object', await tarGz({ '/policy.wasm': Buffer.from('x'), '/data.json': '[]' })],
+    ['manifest revision is not a string', await tarGz({ '/policy.wasm': Buffer.from('x'), '/.manifest': '{"revision":1}' })],
+  ]
+  for (const [name, source] of cases) {
+    await t.rejects(PolicyEngine.fromBundle(source), PolicyBundleError, name)
+  }
+  await t.rejects(PolicyEngine.fromBundle(t.testdir() + '/nope'), { code: 'POLICY_BUNDLE_INVALID', name: 'PolicyBundleError' })
+  const error = await PolicyEngine.fromBundle(Buffer.from('hello')).catch((e: unknown) => e)
+  t.ok(error instanceof PolicyFault, 'a bundle error is a policy fault (the authorizer answers 503)')
+  await t.rejects(PolicyEngine.fromBundle(42 as unknown as string), TypeError)
+  await t.rejects(PolicyEngine.fromBundle(ensureBundle(), { decisionCache: -1 }), TypeError)
+})
+
+t.test('a bundle without the keygate/authz/decision entrypoint is rejected', async (t) => {
+  const other = buildBundle(t.testdir(), { 'x.rego': 'package keygate.authz\n\nother := 1\n' }, 'keygate/authz/other')
+  await t.rejects(PolicyEngine.fromBundle(other), { name: 'PolicyBundleError', message: /no entrypoint keygate\/authz\/decision/ })
+  const wrongModule = await tarGz({ '/policy.wasm': Buffer.alloc(0), '/.manifest': JSON.stringify({ wasm: [{ entrypoint: 'keygate/authz/decision', module: '/other.wasm' }] }) })
+  await t.rejects(PolicyEngine.fromBundle(wrongModule), { name: 'PolicyBundleError', message: /no WebAssembly module/ }, 'the manifest names the module')
+})
+
+t.test('a bundle whose decision is not a decision fails its canary and is not loaded', async (t) => {
+  const bytes = buildBundle(t.testdir(), { 'x.rego': 'package keygate.authz\n\ndecision := {"allow": true}\n' })
+  await t.rejects(PolicyEngine.fromBundle(bytes), { name: 'PolicyBundleError', message: /canary/ })
+})
+
+t.test('malformed or failing policy output is a PolicyFault, never a decision', async (t) => {
+  const good = { allow: false, status: 401, code: 'NOT_AUTHENTICATED', reasons: [{ code: 'x', msg: 'y' }], subject: null, actor: null, action: null }
+  // The decision is data.outputs[path], so one bundle can return each malformed shape.
+  const outputs: Record<string, unknown> = {
+    '/api/v1/bot/list': good,
+    '/allow-not-boolean': { ...good, allow: 'false' },
+    '/status-418': { ...good, status: 418 },
+    '/code-mismatch': { ...good, code: 'NOT_AUTHORIZED' },
+    '/allow-with-401': { ...good, allow: true },
+    '/reasons-not-array': { ...good, reasons: 'nope' },
+    '/reason-without-msg': { ...good, reasons: [{ code: 'x' }] },
+    '/deny-without-reason': { ...good, reasons: [] },
+    '/extra-field': { ...good, extra: 1 },
+    '/missing-field': { allow: false, status: 401, code: 'NOT_AUTHENTICATED', reasons: [{ code: 'x', msg: 'y' }], subject: null, actor: null },
+    '/bad-action-class': { ...good, action: { resource: 'bot', verb: 'list', class: 'everything' } },
+    '/allow-without-subject': { ...good, allow: true, status: 200, code: 'OK', action: { resource: 'bot', verb: 'list', class: 'read' } },
+    '/actor-equals-subject': { ...good, subject: 'u', actor: 'u' },
+    '/array': [good],
+    '/null': null,
+  }
+  const rego = `package keygate.authz
+
+decision := data.outputs[input.request.path] if input.request.path != "/conflict"
+
+decision := "other" if input.request.path == "/conflict"
+
+decision := data.outputs["/api/v1/bot/list"] if input.request.path == "/conflict"
+`
+  const engine = await PolicyEngine.fromBundle(buildBundle(t.testdir(), { 'p.rego': rego, 'data.json': JSON.stringify({ outputs }) }), { decisionCache: 0 })
+  t.same(engine.evaluate(input('/api/v1/bot/list')), good)
+  for (const path of [...Object.keys(outputs).filter((p) => p.startsWith('/') && p !== '/api/v1/bot/list'), '/undefined', '/conflict']) {
+    t.throws(() => engine.evaluate(input(path)), PolicyFault, path)
+  }
+  t.throws(() => engine.evaluate(input('/conflict')), { code: 'POLICY_FAULT', message: /policy evaluation failed/ }, 'opa-wasm\'s thrown string is wrapped')
+  t.same(engine.evaluate(input('/api/v1/bot/list')), good, 'the engine still works after a fault')
+})
+
+t.test('toDecision checks the result set strictly', async (t) => {
+  const ok: PolicyDecision = { allow: true, status: 200, code: 'OK', reasons: [], subject: 'u1', actor: 'u0', action: { resource: 'bot', verb: 'list', class: 'read' } }
+  t.same(toDecision([{ result: ok }]), ok)
+  t.throws(() => toDecision([]), { message: /undefined/ })
+  t.throws(() => toDecision(undefined), PolicyFault)
+  t.throws(() => toDecision([{ result: ok }, { result: ok }]), PolicyFault)
+  t.throws(() => toDecision([null]), PolicyFault)
+  t.throws(() => toDecision([{ result: { ...ok, subject: 1 } }]), PolicyFault)
+  t.throws(() => toDecision([{ result: { ...ok, actor: 2 } }]), PolicyFault)
+  t.throws(() => toDecision([{ result: { ...ok, reasons: [{ code: '', msg: '' }] } }]), PolicyFault)
+  t.throws(() => toDecision([{ result: { ...ok, reasons: [{ code: 'a', msg: 'b', c: 1 }] } }]), PolicyFault)
+  t.throws(() => toDecision([{ result: { ...ok, action: { resource: 'bot', verb: 'list', class: 'read', x: 1 } } }]), PolicyFault)
+  t.throws(() => toDecision([{ result: { ...ok, action: null } }]), PolicyFault, 'an allow names its action')
+  t.throws(() => toDecision([{ result: { ...ok, subject: null, actor: null } }]), PolicyFault)
+})
+
+t.test('decision cache: identical inputs share an answer, any change re-evaluates', async (t) => {
+  const engine = await loadEngine({ decisionCache: 2 })
+  const expiring = (now: number): PolicyInput => input('/api/v1/bot/list', now, NOW + 1)
+  t.equal(engine.evaluate(expiring(NOW)).allow, true)
+  t.equal(engine.evaluate(expiring(NOW)).allow, true, 'hit')
+  t.equal(engine.evaluate(expiring(NOW + 1)).status, 401, 'a new `now` is a new input: the key has expired')
+  const a = engine.evaluate(input())
+  const b = engine.evaluate(input())
+  t.not(a, b, 'each call gets its own decision object')
+  a.reasons.push({ code: 'mutated', msg: '' })
+  t.same(engine.evaluate(input()).reasons, [], 'mutating a decision does not reach the cache')
+  for (let i = 0; i < 10; i++) engine.evaluate(input(`/api/v1/bot/b${i}/fetch`))
+  t.equal(engine.evaluate(expiring(NOW)).allow, true, 'evicted entries are evaluated again')
+})
