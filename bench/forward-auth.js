@@ -1,0 +1,84 @@
+// Figure 1. HTTP forward-auth with a cached credential against a bare Fastify
+// "hello world" on the same machine, same autocannon settings, alternating rounds.
+//
+// Processes: this script (orchestration), one autocannon process per run (the
+// load generator), the servers under test (each its own process tree), and
+// PostgreSQL. Nothing is pinned: on a 2-core machine the load generator and
+// the server share the cores, as they would for any server measured this way.
+import { availableParallelism } from 'node:os'
+import { throwawayDatabase } from './lib/db.js'
+import { forwardHeaders, smallFixture } from './lib/fixture.js'
+import { startHello, startKeygate } from './lib/keygate.js'
+import { cpuMs, load } from './lib/proc.js'
+import { alternate, log, med, report, round, SMALL } from './lib/report.js'
+
+const ROUNDS = SMALL ? 3 : 5
+const DURATION = SMALL ? 2 : 4
+const CONNECTIONS = 50
+const cores = availableParallelism()
+
+const db = await throwawayDatabase('fwd')
+const servers = []
+try {
+  const fx = await smallFixture(db.url)
+  const kg1 = await startKeygate({ databaseUrl: db.url, secret: fx.secret, workers: 1 })
+  servers.push(kg1)
+  const kgN = await startKeygate({ databaseUrl: db.url, secret: fx.secret })
+  servers.push(kgN)
+  const hello1 = await startHello({ workers: 1 })
+  servers.push(hello1)
+  const helloN = await startHello({ workers: cores })
+  servers.push(helloN)
+
+  const credentials = {
+    key: forwardHeaders(fx.key),
+    impersonation: forwardHeaders(fx.key, undefined, { 'x-runas-user-id': fx.childId }),
+    session: forwardHeaders(fx.session)
+  }
+  const targets = []
+  for (const [mode, hello, kg] of [['1 process', hello1, kg1], [`${cores} workers`, helloN, kgN]]) {
+    targets.push({ name: `hello/${mode}`, mode, server: hello, headers: credentials.key })
+    for (const [credential, headers] of Object.entries(credentials)) {
+      targets.push({ name: `${credential}/${mode}`, mode, credential, server: kg, headers })
+    }
+  }
+
+  const run = async (target, duration) => {
+    const before = cpuMs(target.server.pid)
+    const result = await load({ url: `${target.server.url}/v1/forward-auth`, connections: CONNECTIONS, duration, headers: target.headers })
+    const cpu = cpuMs(target.server.pid) - before
+    if (result.non2xx > 0 || result.errors > 0) throw new Error(`${target.name}: ${result.non2xx} non-2xx answers, ${result.errors} errors`)
+    return { rps: result.rps, p99: result.latency.p99, p50: result.latency.p50, cpuUsPerRequest: cpu * 1000 / result.requests }
+  }
+  log(`warming up ${targets.length} targets`)
+  for (const target of targets) await run(target, 1)
+  const samples = await alternate(targets, ROUNDS, async (target, r) => {
+    const s = await run(target, DURATION)
+    log(`round ${r} ${target.name.padEnd(28)} ${String(Math.round(s.rps)).padStart(6)} req/s  p99 ${s.p99} ms  server CPU ${s.cpuUsPerRequest.toFixed(1)} µs/req`)
+    return s
+  })
+
+  const rows = []
+  for (const target of targets.filter((t) => t.credential !== undefined)) {
+    const mine = samples[target.name]
+    const base = samples[`hello/${target.mode}`]
+    const rps = med(mine, 'rps')
+    const baseRps = med(base, 'rps')
+    rows.push({
+      figure: 1,
+      name: `forward-auth, ${target.credential === 'key' ? 'cached key' : target.credential === 'impersonation' ? 'cached key + X-RunAs-User-ID' : 'session token'} (${target.mode})`,
+      value: round(rps),
+      unit: 'req/s',
+      p99: med(mine, 'p99'),
+      cpuUsPerRequest: round(med(mine, 'cpuUsPerRequest'), 1),
+      baseline: { name: `Fastify hello world (${target.mode})`, value: round(baseRps), p99: med(base, 'p99'), cpuUsPerRequest: round(med(base, 'cpuUsPerRequest'), 1) },
+      ratio: round(rps / baseRps, 2),
+      target: '≥ 0.8×',
+      met: rps / baseRps >= 0.8
+    })
+  }
+  report('forward-auth', rows, { rounds: ROUNDS, durationSeconds: DURATION, connections: CONNECTIONS, cores, samples })
+} finally {
+  for (const server of servers) await server.stop()
+  await db.drop()
+}
