@@ -41,14 +41,16 @@ export class PolicyEngine {
   /** The bundle's `.manifest` revision ('' if it has none). */
   readonly revision: string
   readonly #wasm: WasmEvaluator
+  // Decision cache: input JSON → output JSON, oldest evicted first (a ring of keys).
   readonly #cache: Map<string, string> | null
-  readonly #cacheSize: number
+  readonly #ring: Array<string | undefined>
+  #next = 0
 
   private constructor(wasm: WasmEvaluator, revision: string, cacheSize: number) {
     this.#wasm = wasm
     this.revision = revision
-    this.#cacheSize = cacheSize
     this.#cache = cacheSize > 0 ? new Map() : null
+    this.#ring = new Array<string | undefined>(cacheSize).fill(undefined)
   }
 
   /**
@@ -115,7 +117,10 @@ export class PolicyEngine {
   #remember(input: string, output: string): void {
     const cache = this.#cache
     if (cache === null) return
-    if (cache.size >= this.#cacheSize) cache.delete(cache.keys().next().value as string)
+    const evicted = this.#ring[this.#next]
+    if (evicted !== undefined) cache.delete(evicted)
+    this.#ring[this.#next] = input
+    this.#next = (this.#next + 1) % this.#ring.length
     cache.set(input, output)
   }
 }
