@@ -41,9 +41,11 @@ invalid(path) if {
 # METADATA
 # description: |
 #   {namespace, rest, segments} for a path under a known namespace; rest is
-#   the path after the namespace prefix. Undefined otherwise. Call it only
-#   for a path that is not invalid.
-parse(path) := {"namespace": kind, "rest": rest, "segments": split(rest, "/")} if {
+#   the path after the namespace prefix, segments its lower-cased parts
+#   (matched case-insensitively, so a case-insensitive upstream cannot hide
+#   a write verb or a management resource). Undefined otherwise. Call it
+#   only for a path that is not invalid.
+parse(path) := {"namespace": kind, "rest": rest, "segments": split(lower(rest), "/")} if {
 	some prefix, kind in tables.namespaces
 	startswith(path, prefix)
 	rest := substring(path, count(prefix), -1)
@@ -64,7 +66,7 @@ class(route) := "admin" if {
 	some s in candidates(route.segments)
 	tables.verbs[s] == "read"
 } else := c if {
-	c := tables.exact[route.rest]
+	c := tables.exact[lower(route.rest)]
 } else := "write"
 
 # Segments that may be the verb: all but the kind right after a typed

@@ -69,6 +69,14 @@ test_kind_after_a_typed_resource_is_not_a_verb if {
 	class_of("/api/v1/bot/trigger/list") == "write"
 }
 
+test_words_are_matched_case_insensitively if {
+	class_of("/api/v1/bot/list/DELETE") == "write"
+	class_of("/api/v1/TOKEN/create") == "manage"
+	class_of("/api/v1/GraphQL") == "write"
+	class_of("/api/v1/bot/b1/Fetch") == "read"
+	routes.parse("/api/v1/Bot/AbC/fetch").rest == "Bot/AbC/fetch"
+}
+
 test_class_is_fail_safe if {
 	class_of("/api/v1/bot/update/fetch") == "write"
 	class_of("/api/v1/space/s1/storage/list/a/delete") == "write"

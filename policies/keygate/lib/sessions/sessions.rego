@@ -4,6 +4,8 @@
 #   allowedRoutes on a session token: globs over the path after /api/v1/ or
 #   /v1/ ("*" one segment, "**" any number); "!" negates. null allows every
 #   route, [] none; a list of negatives only allows everything else.
+#   Negatives match case-insensitively and positives exactly, so case never
+#   widens what a session may do.
 package keygate.lib.sessions
 
 # METADATA
@@ -18,9 +20,11 @@ route_allowed(patterns, rest) if {
 	negatives := [strip(substring(p, 1, -1)) | some p in patterns; startswith(p, "!")]
 	positives := [strip(p) | some p in patterns; not startswith(p, "!")]
 
+	lowered := lower(rest)
+
 	# == false, not `not`: a glob that fails to evaluate must not count as a non-match.
 	every n in negatives {
-		glob.match(n, ["/"], rest) == false
+		glob.match(lower(n), ["/"], lowered) == false
 	}
 	any_match(positives, rest)
 }

@@ -40,3 +40,10 @@ test_malformed_lists_fail_closed if {
 	not sessions.route_allowed("bot/**", "bot/list")
 	not sessions.route_allowed(["!bot/[", "**"], "bot/list")
 }
+
+test_negatives_ignore_case_positives_do_not if {
+	not sessions.route_allowed(["bot/**", "!bot/*/delete"], "bot/b1/DELETE")
+	not sessions.route_allowed(["bot/**", "!BOT/*/delete"], "bot/b1/delete")
+	sessions.route_allowed(["bot/AbC/**"], "bot/AbC/fetch")
+	not sessions.route_allowed(["bot/AbC/**"], "bot/abc/fetch")
+}
