@@ -21,6 +21,7 @@ if path_opa="$(command -v opa 2>/dev/null)" && has_version "$path_opa"; then
   exit 0
 fi
 
+command -v go >/dev/null || { echo "opa v${OPA_VERSION} not found and no Go toolchain to install it" >&2; exit 1; }
 echo "installing opa v${OPA_VERSION} into .tools/bin" >&2
 GOBIN="$PWD/.tools/bin" go install "github.com/open-policy-agent/opa@v${OPA_VERSION}" >&2
 has_version "$local_opa" || { echo "opa v${OPA_VERSION} not found after install" >&2; exit 1; }

@@ -31,10 +31,10 @@ capabilities() {
   echo build/capabilities.json
 }
 
-# Content hash of everything that goes into the bundle.
+# Content hash of everything that goes into the bundle (paths and contents).
 revision() {
-  find "$POLICY_DIR" -path "$SCHEMA_DIR" -prune -o -type f \( -name '*.rego' ! -name '*_test.rego' -o -name 'data.json' \) -print \
-    | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16
+  find "$POLICY_DIR" -path "$SCHEMA_DIR" -prune -o -type f \( -name '*.rego' ! -name '*_test.rego' -o -name 'data.json' \) -print0 \
+    | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16
 }
 
 build() {
@@ -42,10 +42,13 @@ build() {
   caps="$(capabilities)"
   rev="$(revision)"
   tmp="$(mktemp build/bundle.XXXXXX)"
-  "$OPA" build -t wasm -e "$ENTRYPOINT" --capabilities "$caps" --revision "$rev" \
-    "${IGNORE[@]}" -o "$tmp" "$POLICY_DIR"
+  if ! "$OPA" build -t wasm -e "$ENTRYPOINT" --capabilities "$caps" --revision "$rev" \
+    "${IGNORE[@]}" -o "$tmp" "$POLICY_DIR"; then
+    rm -f "$tmp"
+    return 1
+  fi
   chmod 0644 "$tmp"
-  mv -f "$tmp" "$BUNDLE" # atomic for anything watching the file
+  mv -f "$tmp" "$BUNDLE" # atomic: a running instance may be watching the file
   echo "built $BUNDLE (revision $rev)"
 }
 
