@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
 import { loadPolicy } from '@open-policy-agent/opa-wasm'
 import { readBundle } from './bundle.js'
 import { toDecision } from './decision.js'
@@ -9,18 +10,28 @@ import { WasmEvaluator } from './wasm.js'
 export const ENTRYPOINT = 'keygate/authz/decision'
 
 /** `build/bundle.tar.gz` at the package root (resolves the same from src/ and dist/). */
-export const DEFAULT_BUNDLE_PATH = new URL('../../build/bundle.tar.gz', import.meta.url).pathname
+export const DEFAULT_BUNDLE_PATH = fileURLToPath(new URL('../../build/bundle.tar.gz', import.meta.url))
 
 export interface PolicyEngineOptions {
   /**
-   * How many recent distinct inputs keep their answer (default 1024; 0 turns
-   * it off). The policy is a pure function of its input and this engine's
-   * data, and the input includes `now`, so a hit is exactly the answer the
-   * policy would give: it only saves work on identical requests within the
-   * same millisecond. Bounded in entries, oldest evicted first.
+   * How many distinct inputs of the current second keep their answer
+   * (default 1024; 0 turns it off). Bounded in entries, oldest evicted first,
+   * and emptied when the second changes.
+   *
+   * The policy is a pure function of its input and this engine's data. The
+   * cache keys on the whole input except `now`, which it takes to the whole
+   * second ({@link DECISION_CACHE_RESOLUTION_MS}); an input whose credential
+   * expires within that second is never cached. So a hit is exactly the
+   * answer the policy would give for as long as the policy reads `now` only
+   * to compare it with `credential.expiresAt` or at a resolution of whole
+   * seconds, as the default policy does. A policy that needs finer use of the
+   * clock must be loaded with `decisionCache: 0`.
    */
   decisionCache?: number
 }
+
+/** The decision cache takes `now` to this resolution (see PolicyEngineOptions.decisionCache). */
+export const DECISION_CACHE_RESOLUTION_MS = 1000
 
 // Evaluated once at load: a bundle that cannot decide this is not handed out.
 const CANARY: PolicyInput = {
@@ -41,10 +52,12 @@ export class PolicyEngine {
   /** The bundle's `.manifest` revision ('' if it has none). */
   readonly revision: string
   readonly #wasm: WasmEvaluator
-  // Decision cache: input JSON → output JSON, oldest evicted first (a ring of keys).
-  readonly #cache: Map<string, string> | null
+  // Decision cache: input JSON with `now` in whole seconds → the checked decision,
+  // oldest evicted first (a ring of keys), emptied when the second changes.
+  readonly #cache: Map<string, PolicyDecision> | null
   readonly #ring: Array<string | undefined>
   #next = 0
+  #second = NaN
 
   private constructor(wasm: WasmEvaluator, revision: string, cacheSize: number) {
     this.#wasm = wasm
@@ -99,29 +112,69 @@ export class PolicyEngine {
 
   /** Decides one request. A deny is a result; a PolicyFault means no decision could be made. */
   evaluate(input: PolicyInput): PolicyDecision {
+    const key = this.#cacheKey(input)
+    if (key !== null) {
+      const hit = (this.#cache as Map<string, PolicyDecision>).get(key)
+      if (hit !== undefined) return copyDecision(hit)
+    }
     let resultSet: unknown
     try {
-      const json = JSON.stringify(input)
-      let out = this.#cache?.get(json)
-      if (out === undefined) {
-        out = this.#wasm.evaluate(json)
-        this.#remember(json, out)
-      }
-      resultSet = JSON.parse(out)
+      resultSet = JSON.parse(this.#wasm.evaluate(JSON.stringify(input)))
     } catch (error) {
       throw new PolicyFault(`policy evaluation failed: ${describe(error)}`, { cause: error })
     }
-    return toDecision(resultSet)
+    const decision = toDecision(resultSet)
+    if (key !== null) this.#remember(key, copyDecision(decision))
+    return decision
   }
 
-  #remember(input: string, output: string): void {
+  /**
+   * The input as JSON with `now` in whole seconds, or null when the cache is
+   * off or the answer could change within the second: a malformed `now`, or a
+   * credential expiring in it.
+   */
+  #cacheKey(input: PolicyInput): string | null {
+    if (this.#cache === null) return null
+    const now = input?.now
+    if (typeof now !== 'number' || !Number.isFinite(now)) return null
+    const second = Math.floor(now / DECISION_CACHE_RESOLUTION_MS)
+    const start = second * DECISION_CACHE_RESOLUTION_MS
+    const expiresAt = input.credential?.expiresAt
+    if (typeof expiresAt === 'number' && expiresAt > start && expiresAt < start + DECISION_CACHE_RESOLUTION_MS) return null
+    if (second !== this.#second) {
+      // Entries of another second can never be hit again (unless a clock goes back): drop them now.
+      this.#cache.clear()
+      this.#ring.fill(undefined)
+      this.#second = second
+    }
+    try {
+      return JSON.stringify({ ...input, now: second })
+    } catch (error) {
+      throw new PolicyFault(`policy evaluation failed: ${describe(error)}`, { cause: error })
+    }
+  }
+
+  #remember(key: string, decision: PolicyDecision): void {
     const cache = this.#cache
     if (cache === null) return
     const evicted = this.#ring[this.#next]
     if (evicted !== undefined) cache.delete(evicted)
-    this.#ring[this.#next] = input
+    this.#ring[this.#next] = key
     this.#next = (this.#next + 1) % this.#ring.length
-    cache.set(input, output)
+    cache.set(key, decision)
+  }
+}
+
+/** Callers own what they get: a decision from the cache is handed out as a copy. */
+function copyDecision(d: PolicyDecision): PolicyDecision {
+  return {
+    allow: d.allow,
+    status: d.status,
+    code: d.code,
+    reasons: d.reasons.map((r) => ({ code: r.code, msg: r.msg })),
+    subject: d.subject,
+    actor: d.actor,
+    action: d.action === null ? null : { resource: d.action.resource, verb: d.action.verb, class: d.action.class },
   }
 }
 
