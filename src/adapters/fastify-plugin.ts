@@ -39,7 +39,8 @@ export function authorizeRequestOf (request: FastifyRequest): AuthorizeRequest {
     method: request.method,
     path: request.url,
     headers: distinctHeaders(request.raw.rawHeaders),
-    scheme: schemeOf(request)
+    scheme: schemeOf(request),
+    client: { address: request.ip }
   }
 }
 

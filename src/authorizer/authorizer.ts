@@ -11,6 +11,12 @@ import type { AuthorizationResult, AuthorizeRequest, DecisionRecord } from './re
 
 export interface Authorizer {
   authorize(request: AuthorizeRequest): Promise<AuthorizationResult>
+  /**
+   * Decides as `authorize()` does and returns the policy input beside the
+   * result, for explaining a decision. Not a decision of record: `onDecision`
+   * is not called (no log entry, no usage, no security event).
+   */
+  explain(request: AuthorizeRequest): Promise<DecisionRecord>
   readonly store: Store
   readonly policy: PolicyEngine
   /** Drop what the caches know about a key, a user, or everything. */
@@ -43,7 +49,7 @@ class KeygateAuthorizer implements Authorizer {
   readonly #accounts: AccountDirectory
   readonly #principals: PrincipalResolver
   readonly #clock: () => number
-  readonly #onDecision: ((record: DecisionRecord) => void) | undefined
+  readonly #onDecision: ((record: DecisionRecord) => void | Promise<void>) | undefined
 
   constructor (store: Store, ownsStore: boolean, policy: PolicyEngine, options: AuthorizerOptions) {
     const cache: CacheOptions = { ...DEFAULT_CACHE, ...options.cache }
@@ -68,8 +74,28 @@ class KeygateAuthorizer implements Authorizer {
       // A fault is never an allow, and never a 401/403 for a credential that may be valid.
       result = unavailable(decisionId, this.policy.revision, error)
     }
-    this.#onDecision?.({ result, input, timestamp: new Date(), durationMs: performance.now() - started })
+    if (this.#onDecision !== undefined) {
+      const record: DecisionRecord = { result, input, timestamp: new Date(), durationMs: performance.now() - started }
+      if (request.client !== undefined) record.client = request.client
+      // A promise is the decision log applying backpressure: wait for it.
+      const pending = this.#onDecision(record)
+      if (pending !== undefined) await pending.catch(() => {})
+    }
     return result
+  }
+
+  async explain (request: AuthorizeRequest): Promise<DecisionRecord> {
+    const started = performance.now()
+    const decisionId = randomUUID()
+    let input: PolicyInput | null = null
+    let result: AuthorizationResult
+    try {
+      input = await this.#buildInput(request)
+      result = toResult(this.policy.evaluate(input), input, decisionId, this.policy.revision)
+    } catch (error) {
+      result = unavailable(decisionId, this.policy.revision, error)
+    }
+    return { result, input, timestamp: new Date(), durationMs: performance.now() - started }
   }
 
   invalidate (target: { keyId?: string; userId?: string; keyHash?: Buffer } | 'all'): void {

@@ -19,8 +19,12 @@ export interface AuthorizerOptions {
   sessions?: SessionVerifier
   /** Epoch milliseconds; for tests. */
   clock?: () => number
-  /** Called once per decision, after it is made; must not throw. */
-  onDecision?: (record: DecisionRecord) => void
+  /**
+   * Called once per decision, after it is made; must not throw. When it returns
+   * a promise, `authorize()` waits for it before answering (the decision log's
+   * backpressure for entries it may not drop); a rejection is ignored.
+   */
+  onDecision?: (record: DecisionRecord) => void | Promise<void>
 }
 
 export const DEFAULT_CACHE: CacheOptions = { max: 10_000, ttlMs: 60_000, negativeTtlMs: 5_000 }

@@ -7,6 +7,13 @@ export interface AuthorizeRequest {
   headers: Record<string, string | string[] | undefined>
   /** How the client reached us; default `http`. */
   scheme?: 'http' | 'https'
+  /** Who sent the request, for the decision log only (never part of the policy input). */
+  client?: ClientInfo
+}
+
+export interface ClientInfo {
+  /** The client's IP address, as the adapter (or a trusted proxy) saw it. */
+  address?: string | null
 }
 
 export type DecisionStatus = 200 | 401 | 403 | 503
@@ -35,4 +42,6 @@ export interface DecisionRecord {
   input: PolicyInput | null
   timestamp: Date
   durationMs: number
+  /** `request.client`, when the adapter knew it. */
+  client?: ClientInfo
 }

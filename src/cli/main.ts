@@ -3,6 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { bootstrap, createAccount, issueKey, ManageError, validateRestriction } from '../manage/index.js'
 import { openStore, StoreConflictError, type Store, type UserRecord, type KeyRecord } from '../store/index.js'
+import { auditCommand, AuditUsageError, keyUsageCommand, policyExplainCommand } from '../audit/cli.js'
 
 export interface CliIo {
   stdout: { write(chunk: string): unknown }
@@ -22,9 +23,15 @@ Commands:
   key create --user ID [--name N] [--expires-in SECONDS] [--scope S]...
   key list --user ID [--cursor C] [--take N]
   key revoke KEY_ID
+  key usage KEY_ID [--days N]               a key's last use, request count and daily counts
   restrict USER_ID FLAG                     add a restriction (impersonation, read-only, suspended, …)
   unrestrict USER_ID FLAG                   remove it
   policy build|test                         compile the Rego policy to WebAssembly; run its tests
+  policy explain --method M --path P [--header 'Name: value']... [--scheme http|https] [--trace]
+                                            decide one request and name the rules that decided it
+  audit [--decision-id ID] [--user-id ID] [--key-id ID] [--status S] [--kind decision|security]
+        [--from T] [--to T] [--cursor C] [--take N]   decision log and security events, newest first
+  audit prune [--older-than-days N]         delete decision-log rows past retention
   signing-key list|rotate [--if-older-than DAYS]   session-token signing keys (see keygate signing-key --help)
   serve                                     run the authorizer server (configured by KEYGATE_* variables)
 
@@ -49,7 +56,7 @@ export async function main (argv: string[], io: CliIo): Promise<number> {
   try {
     return await run(argv, io)
   } catch (error) {
-    if (error instanceof UsageError) {
+    if (error instanceof UsageError || error instanceof AuditUsageError) {
       io.stderr.write(`keygate: ${error.message}\n\n${USAGE}`)
       return 2
     }
@@ -105,9 +112,11 @@ async function run (argv: string[], io: CliIo): Promise<number> {
       const { signingKeyCommand } = await import('../sessions/cli.js')
       return await signingKeyCommand(rest, io)
     }
+    case 'audit': return await auditCommand(rest, io)
     case 'policy': {
       const [action, ...extra] = rest
-      if ((action !== 'build' && action !== 'test') || extra.length > 0) throw new UsageError('policy takes build or test')
+      if (action === 'explain') return await policyExplainCommand(extra, io)
+      if ((action !== 'build' && action !== 'test') || extra.length > 0) throw new UsageError('policy takes build, test or explain')
       return await runScript('scripts/policy.sh', [action], io)
     }
     default:
@@ -165,9 +174,10 @@ async function keyCommand (argv: string[], io: CliIo): Promise<number> {
     const page = await withStore(values, io, async (store) =>
       await store.listKeys(required(values, 'user'), { cursor: optional(values, 'cursor'), take: takeOf(values) }))
     print(io, values, { items: page.items.map(showKey), nextCursor: page.nextCursor }, () => table(
-      ['ID', 'PREFIX', 'NAME', 'SCOPES', 'EXPIRES', 'REVOKED'],
+      ['ID', 'PREFIX', 'NAME', 'SCOPES', 'EXPIRES', 'REVOKED', 'LAST USED', 'REQUESTS'],
       page.items.map((k) => [k.id, `${k.prefix}…`, k.name ?? '', k.scopes?.join(',') ?? '(full)',
-        k.expiresAt?.toISOString() ?? 'never', k.revokedAt?.toISOString() ?? '']), page.nextCursor))
+        k.expiresAt?.toISOString() ?? 'never', k.revokedAt?.toISOString() ?? '', k.lastUsedAt?.toISOString() ?? 'never',
+        String(k.useCount)]), page.nextCursor))
     return 0
   }
   if (action === 'revoke') {
@@ -178,7 +188,8 @@ async function keyCommand (argv: string[], io: CliIo): Promise<number> {
     print(io, values, { id: keyId, revoked: true }, () => `revoked ${keyId}`)
     return 0
   }
-  throw new UsageError('key takes create, list or revoke')
+  if (action === 'usage') return await keyUsageCommand(rest, io)
+  throw new UsageError('key takes create, list, revoke or usage')
 }
 
 function parse (argv: string[], options: NonNullable<ParseArgsConfig['options']>, positionals = 0): { values: Values; positionals: string[] } {
@@ -243,7 +254,7 @@ function showKey (k: KeyRecord): Record<string, unknown> {
   return {
     id: k.id, userId: k.userId, name: k.name, prefix: k.prefix, scopes: k.scopes,
     createdAt: k.createdAt.toISOString(), expiresAt: k.expiresAt?.toISOString() ?? null,
-    revokedAt: k.revokedAt?.toISOString() ?? null, lastUsedAt: k.lastUsedAt?.toISOString() ?? null
+    revokedAt: k.revokedAt?.toISOString() ?? null, lastUsedAt: k.lastUsedAt?.toISOString() ?? null, requestCount: k.useCount
   }
 }
 

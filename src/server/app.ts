@@ -8,6 +8,7 @@ import { keygatePlugin } from '../adapters/fastify-plugin.js'
 import { clientErrorHandler, errorHandler, notFoundHandler } from './error-handler.js'
 import type { ServerMetrics } from './metrics.js'
 import { adminRoutes } from './routes/admin.js'
+import { auditRoutes } from './routes/audit.js'
 import { decisionRoutes } from './routes/decision.js'
 import { forwardAuthRoutes } from './routes/forward-auth.js'
 import { operationsRoutes } from './routes/operations.js'
@@ -29,6 +30,8 @@ export interface AppOptions {
   tls?: { cert: Buffer; key: Buffer }
   /** Put the policy's reasons in /v1/authorize answers (default false). */
   decisionReasons?: boolean
+  /** The policy bundle's path, whose Rego sources `/v1/authorize?explain=true` points into (default build/bundle.tar.gz). */
+  policyBundle?: string
   /** Epoch milliseconds for key lifetimes and roll deadlines; pass the authorizer's clock. Default Date.now. */
   clock?: () => number
 }
@@ -87,7 +90,7 @@ export function buildApp (options: AppOptions): FastifyInstance {
     }
   })
   app.register(operationsRoutes, { authorizer, metrics })
-  app.register(decisionRoutes, { authorizer, decisionReasons: options.decisionReasons ?? false })
+  app.register(decisionRoutes, { authorizer, decisionReasons: options.decisionReasons ?? false, policyBundle: options.policyBundle })
   app.register(forwardAuthRoutes, { authorizer })
   // Authorizes its own routes (the JWKS is public).
   app.register(sessionRoutes, { authorizer, sessions })
@@ -101,6 +104,7 @@ export function buildApp (options: AppOptions): FastifyInstance {
     await scope.register(partnerRoutes, manage)
     await scope.register(tokenRoutes, manage)
     await scope.register(adminRoutes, manage)
+    await scope.register(auditRoutes, { store: authorizer.store })
   })
   // Registered as a plugin so that it comes after @fastify/swagger and is part of the document.
   app.register(async (scope) => {

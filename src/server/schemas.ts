@@ -74,7 +74,8 @@ export const keyView = {
     createdAt: epochMs,
     expiresAt: nullableEpochMs,
     revokedAt: nullableEpochMs,
-    lastUsedAt: nullableEpochMs
+    lastUsedAt: { ...nullableEpochMs, description: 'last request the key authenticated (written in batches: may lag by seconds)' },
+    requestCount: { type: 'integer', minimum: 0, description: 'requests the key authenticated (written in batches)' }
   },
   required: ['id', 'prefix', 'createdAt']
 } as const

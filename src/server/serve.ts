@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import { Audit, loadAuditConfig, type AuditConfig } from '../audit/index.js'
 import { createAuthorizer } from '../authorizer/authorizer.js'
 import { bootstrap } from '../manage/accounts.js'
 import { Sessions, sessionSettingsFromEnvironment, type SessionSettings } from '../sessions/index.js'
@@ -27,8 +28,9 @@ const SIGNALS = ['SIGTERM', 'SIGINT'] as const
 /** `keygate serve` / `npm start`: runs until SIGTERM or SIGINT, then shuts down gracefully. A second signal ends the process at once. */
 export async function serve (io: ServeIo): Promise<number> {
   const config = loadConfig(io.env)
+  const audit = loadAuditConfig(io.env)
   const sessions = await sessionSettingsFromEnvironment(io.env, config)
-  const server = await start({ ...config, sessions }, io)
+  const server = await start({ ...config, sessions, audit }, io)
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     const onSignal = (received: NodeJS.Signals): void => {
       for (const name of SIGNALS) process.removeListener(name, onSignal)
@@ -48,7 +50,8 @@ export async function serve (io: ServeIo): Promise<number> {
   return 0
 }
 
-export async function start (config: ServerConfig & { sessions: SessionSettings }, io: Pick<ServeIo, 'stdout'>): Promise<RunningServer> {
+/** `config.audit` defaults to the decision log in the store (see loadAuditConfig). */
+export async function start (config: ServerConfig & { sessions: SessionSettings; audit?: Partial<AuditConfig> }, io: Pick<ServeIo, 'stdout'>): Promise<RunningServer> {
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
   const closers: Array<() => Promise<void>> = [async () => { await store.close() }]
   const closeAll = async (): Promise<void> => {
@@ -60,7 +63,25 @@ export async function start (config: ServerConfig & { sessions: SessionSettings 
     await sessions.listen()
     if (config.sessions.rotateAfterSeconds !== null) sessions.scheduleRotation(config.sessions.rotateAfterSeconds)
     const metrics = createMetrics()
-    const authorizer = await createAuthorizer({ store, sessions, policy: config.policyBundle, onDecision: metrics.observeDecision })
+    let log: FastifyBaseLogger | null = null
+    const audit = await Audit.open({
+      store,
+      config: config.audit,
+      registry: metrics.registry,
+      stdout: io.stdout,
+      onError: (error, context) => { log?.error({ err: error }, `audit: ${context}`) },
+      onCleanup: (deleted) => { if (deleted > 0) log?.info({ deleted }, 'audit: deleted decision-log rows past their retention') }
+    })
+    closers.push(async () => { await audit.close() })
+    const authorizer = await createAuthorizer({
+      store,
+      sessions,
+      policy: config.policyBundle,
+      onDecision: (record) => {
+        metrics.observeDecision(record)
+        return audit.record(record)
+      }
+    })
     closers.push(async () => { await authorizer.close() })
     if (config.databaseUrl === undefined) await bootstrapEmbedded(store, config.bootstrapEmail, io.stdout)
     const app = buildApp({
@@ -70,8 +91,10 @@ export async function start (config: ServerConfig & { sessions: SessionSettings 
       logger: { level: config.logLevel, stream: io.stdout },
       trustProxy: config.trustProxy,
       tls: config.tls,
-      decisionReasons: config.decisionReasons
+      decisionReasons: config.decisionReasons,
+      policyBundle: config.policyBundle
     })
+    log = app.log
     closers.push(async () => { await app.close() })
     const url = await app.listen({ host: config.host, port: config.port })
     return { app, url, close: closeAll }

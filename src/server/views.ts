@@ -32,7 +32,8 @@ export function keyView (key: KeyRecord): Record<string, unknown> {
     createdAt: key.createdAt.getTime(),
     expiresAt: key.expiresAt?.getTime() ?? null,
     revokedAt: key.revokedAt?.getTime() ?? null,
-    lastUsedAt: key.lastUsedAt?.getTime() ?? null
+    lastUsedAt: key.lastUsedAt?.getTime() ?? null,
+    requestCount: key.useCount
   }
 }
 

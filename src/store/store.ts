@@ -31,7 +31,7 @@ export const DEFAULT_PAGE_SIZE = 20
 export const MAX_PAGE_SIZE = 100
 
 const USER_COLUMNS = 'id, email, name, parent_id, role, restrictions, disabled, created_at, updated_at, deleted_at'
-const KEY_COLUMNS = 'id, user_id, name, prefix, scopes, created_at, expires_at, revoked_at, last_used_at'
+const KEY_COLUMNS = 'id, user_id, name, prefix, scopes, created_at, expires_at, revoked_at, last_used_at, use_count'
 
 const ID_FORMAT = { usr: /^usr_[0-9A-Za-z]{20}$/, key: /^key_[0-9A-Za-z]{20}$/ }
 
@@ -66,6 +66,8 @@ interface KeyRow {
   expires_at: Date | null
   revoked_at: Date | null
   last_used_at: Date | null
+  /** bigint: a string from pg, a number or bigint from PGlite. */
+  use_count: string | number | bigint
 }
 
 /**
@@ -349,7 +351,8 @@ function toKey(row: KeyRow): KeyRecord {
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
-    lastUsedAt: row.last_used_at
+    lastUsedAt: row.last_used_at,
+    useCount: Number(row.use_count)
   }
 }
 

@@ -45,6 +45,8 @@ export interface KeyRecord {
   expiresAt: Date | null
   revokedAt: Date | null
   lastUsedAt: Date | null
+  /** Requests the key authenticated, written in batches by the audit stage (so it lags a little). */
+  useCount: number
 }
 
 export interface NewUser {

@@ -206,7 +206,7 @@ t.test('the scheme comes from X-Forwarded-Proto only when the peer is trusted', 
     await app.close()
   }
   t.same(seen.map((r) => r.scheme), ['http', 'http', 'https', 'http'])
-  t.same(seen[0], { method: 'GET', path: '/api/v1/bot/list', headers: seen[0]?.headers, scheme: 'http' })
+  t.same(seen[0], { method: 'GET', path: '/api/v1/bot/list', headers: seen[0]?.headers, scheme: 'http', client: { address: '127.0.0.1' } })
 })
 
 async function readOnly (server: Awaited<ReturnType<typeof testServer>>): Promise<Record<string, string>> {

@@ -1,14 +1,26 @@
 import type { FastifyPluginAsync } from 'fastify'
+import { schemeOf, sendAnswer } from '../../adapters/fastify-plugin.js'
+import { denialOf, distinctHeaders } from '../../adapters/http.js'
+import { explainRecord, RuleIndex } from '../../audit/explain.js'
 import type { Authorizer } from '../../authorizer/authorizer.js'
 import type { AuthorizeRequest } from '../../authorizer/result.js'
 import { MAX_AUTHORIZATION_LENGTH } from '../../credentials/parse.js'
+import { DEFAULT_BUNDLE_PATH } from '../../policy/engine.js'
 import { errorResponse } from '../schemas.js'
 
 export interface DecisionRoutesOptions {
-  authorizer: Pick<Authorizer, 'authorize'>
+  authorizer: Pick<Authorizer, 'authorize'> & Partial<Pick<Authorizer, 'explain'>>
   /** Put the policy's reasons in the answer; off by default (see README "Decision API"). */
   decisionReasons: boolean
+  /** The bundle the policy was loaded from, whose Rego sources `?explain=true` points into (default build/bundle.tar.gz). */
+  policyBundle?: string
 }
+
+/**
+ * What the caller of `?explain=true` is authorized as: an admin action, so
+ * the policy decides who may see why a decision came out as it did.
+ */
+export const EXPLAIN_ACTION_PATH = '/admin/v1/decision/explain'
 
 const headerValue = { type: 'string', maxLength: MAX_AUTHORIZATION_LENGTH + 1 }
 
@@ -25,7 +37,19 @@ const body = {
       additionalProperties: { anyOf: [headerValue, { type: 'array', maxItems: 8, items: headerValue }] },
       description: 'as received; an array holds every value of a repeated header'
     },
-    scheme: { type: 'string', enum: ['http', 'https'], description: 'how the client reached you; default http' }
+    scheme: { type: 'string', enum: ['http', 'https'], description: 'how the client reached you; default http' },
+    client: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { address: { type: 'string', maxLength: 64, description: 'the client\'s IP address, for the decision log (not seen by the policy)' } }
+    }
+  }
+} as const
+
+const query = {
+  type: 'object',
+  properties: {
+    explain: { type: 'string', enum: ['true', 'false'], description: 'add the reasons and the rules that produced them (admin key in this call\'s own Authorization header)' }
   }
 } as const
 
@@ -48,22 +72,40 @@ const decision = {
       properties: { resource: { type: 'string' }, verb: { type: 'string' }, class: { type: 'string' } }
     },
     decisionId: { type: 'string' },
-    policyRevision: { type: ['string', 'null'] }
+    policyRevision: { type: ['string', 'null'] },
+    explanation: {
+      type: 'object',
+      additionalProperties: true,
+      description: 'with ?explain=true: {rules: [{code, msg, rule, location}], input (masked), sourcesRevision}'
+    }
   },
   required: ['allow', 'status', 'code', 'subject', 'actor', 'credential', 'action', 'decisionId', 'policyRevision']
 }
 
-export const decisionRoutes: FastifyPluginAsync<DecisionRoutesOptions> = async (app, { authorizer, decisionReasons }) => {
-  app.post<{ Body: AuthorizeRequest }>('/v1/authorize', {
+export const decisionRoutes: FastifyPluginAsync<DecisionRoutesOptions> = async (app, { authorizer, decisionReasons, policyBundle }) => {
+  let rules: Promise<RuleIndex> | null = null
+  app.post<{ Body: AuthorizeRequest; Querystring: { explain?: 'true' | 'false' } }>('/v1/authorize', {
     schema: {
       summary: 'Decide one request; the decision is in the body, always with HTTP 200',
       tags: ['decision'],
       body,
-      response: { 200: decision, 400: errorResponse }
+      querystring: query,
+      response: { 200: decision, 400: errorResponse, 401: errorResponse, 403: errorResponse, 503: errorResponse }
     }
-  }, async (request) => {
-    const { method, path, headers = {}, scheme } = request.body
-    const { reasons, ...result } = await authorizer.authorize({ method, path, headers, scheme })
+  }, async (request, reply) => {
+    const { method, path, headers = {}, scheme, client } = request.body
+    if (request.query.explain === 'true' && authorizer.explain !== undefined) {
+      // The caller's own credential, not the one being evaluated, must be allowed to see reasons.
+      const caller = await authorizer.authorize({
+        method: 'POST', path: EXPLAIN_ACTION_PATH, headers: distinctHeaders(request.raw.rawHeaders), scheme: schemeOf(request), client: { address: request.ip }
+      })
+      if (!caller.allow) return sendAnswer(reply, denialOf(caller))
+      const record = await authorizer.explain({ method, path, headers, scheme })
+      rules ??= RuleIndex.fromBundle(policyBundle ?? DEFAULT_BUNDLE_PATH)
+      const { decision: result, ...explanation } = explainRecord(record, await rules)
+      return { ...result, explanation }
+    }
+    const { reasons, ...result } = await authorizer.authorize({ method, path, headers, scheme, client })
     return decisionReasons ? { ...result, reasons } : result
   })
 }

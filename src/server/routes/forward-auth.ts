@@ -40,7 +40,9 @@ export const forwardAuthRoutes: FastifyPluginAsync<{ authorizer: Pick<Authorizer
       method: target.method,
       path: target.path,
       headers,
-      scheme: schemeOf(request)
+      scheme: schemeOf(request),
+      // The client as a trusted proxy reports it (X-Forwarded-For, see KEYGATE_TRUST_PROXY), else the peer.
+      client: { address: request.ip }
     })
     if (!result.allow) return sendAnswer(reply, denialOf(result))
     return reply.code(200).headers(identityHeadersOf(result)).send()

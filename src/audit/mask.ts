@@ -1,0 +1,65 @@
+/**
+ * Keeps secrets out of everything the audit stage writes. The policy input
+ * holds facts, not credentials, but an entry is checked anyway before it
+ * exists: a field named like a credential loses its value, and any string
+ * that looks like a secret key, a JWT or an Authorization value is masked
+ * wherever it appears (a key pasted into a path, a future input field).
+ */
+
+export const MASK = '[masked]'
+
+/** Field names whose values are never kept, whatever they hold. */
+const SECRET_FIELD = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api[-_]?key|token|access[-_]?token|refresh[-_]?token|id[-_]?token|secret|client[-_]?secret|password|passwd|key)$/i
+
+// A secret key (sk- and its body; display prefixes are 6 characters, so 16+ is a real one),
+// a JWT (three base64url parts, the first a JSON header), an Authorization value.
+const SECRET_TEXT = new RegExp([
+  'sk-[0-9A-Za-z]{16,}',
+  'eyJ[A-Za-z0-9_-]{2,}\\.[A-Za-z0-9_-]{2,}\\.[A-Za-z0-9_-]*',
+  '\\b(?:Bearer|Basic|Digest)\\s+[A-Za-z0-9\\-._~+/]{8,}=*'
+].join('|'), 'gi')
+
+/** The string with every secret-looking part replaced by MASK. */
+export function maskText (text: string): string {
+  // The common case, nothing to mask, allocates nothing.
+  SECRET_TEXT.lastIndex = 0
+  if (!SECRET_TEXT.test(text)) return text
+  SECRET_TEXT.lastIndex = 0
+  return text.replace(SECRET_TEXT, MASK)
+}
+
+/** True when the string holds something maskText would mask. */
+export function looksSecret (text: string): boolean {
+  SECRET_TEXT.lastIndex = 0
+  return SECRET_TEXT.test(text)
+}
+
+/**
+ * A deep copy of a JSON-like value with secrets masked: values of fields
+ * named like credentials are replaced, strings are masked, anything that is
+ * not JSON (functions, symbols, buffers) is dropped or masked.
+ */
+export function maskValue<T> (value: T): T {
+  return mask(value, 0) as T
+}
+
+const MAX_DEPTH = 32
+
+function mask (value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return maskText(value)
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return value
+  if (depth > MAX_DEPTH) return MASK
+  if (Array.isArray(value)) return value.map((item) => mask(item, depth + 1))
+  if (value instanceof Date) return value.toISOString()
+  if (typeof value === 'object') {
+    if (ArrayBuffer.isView(value)) return MASK
+    const out: Record<string, unknown> = {}
+    for (const [name, item] of Object.entries(value as Record<string, unknown>)) {
+      if (item === undefined) continue
+      out[name] = SECRET_FIELD.test(name) && item !== null ? MASK : mask(item, depth + 1)
+    }
+    return out
+  }
+  // bigint, function, symbol, undefined: not JSON.
+  return undefined
+}
