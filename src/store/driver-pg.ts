@@ -1,7 +1,7 @@
 import pg from 'pg'
 import { StoreUnavailableError } from './errors.js'
 import { assertChannel, deliver, guard, parseInt8, toStoreError } from './driver-shared.js'
-import type { Database, SqlClient } from './types.js'
+import type { Database, ListenOptions, SqlClient } from './types.js'
 
 export interface PgOptions {
   databaseUrl: string
@@ -72,9 +72,9 @@ export class PgDatabase implements Database {
     })
   }
 
-  async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+  async listen(channel: string, onPayload: (payload: string) => void, options: ListenOptions = {}): Promise<() => Promise<void>> {
     assertChannel(channel)
-    return await this.#listener.subscribe(channel, onPayload)
+    return await this.#listener.subscribe(channel, onPayload, options.onReconnect)
   }
 
   async close(): Promise<void> {
@@ -123,13 +123,17 @@ const RECONNECT_MAX_MS = 5_000
 /**
  * One connection outside the pool that LISTENs on every subscribed channel.
  * When it drops, it reconnects with backoff and LISTENs again; notifications
- * sent while it was down are lost (caches rely on their TTL for those).
+ * sent while it was down are lost, so every subscriber's onReconnect is called
+ * once it listens again (and caches drop everything; their TTL bounds the gap).
  */
 class PgListener {
   readonly #config: pg.ClientConfig
   readonly #onError: (error: Error) => void
   readonly #subscribers = new Map<string, Set<(payload: string) => void>>()
+  readonly #onReconnect = new Set<() => void>()
   #client: Promise<pg.Client> | null = null
+  /** A connection has listened before: the next one is a reconnection. */
+  #connectedBefore = false
   #reconnectTimer: NodeJS.Timeout | undefined
   #backoffMs = RECONNECT_MIN_MS
   #closed = false
@@ -139,7 +143,7 @@ class PgListener {
     this.#onError = onError
   }
 
-  async subscribe(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+  async subscribe(channel: string, onPayload: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>> {
     if (this.#closed) throw new StoreUnavailableError('store unavailable: database is closed')
     const callbacks = this.#subscribers.get(channel) ?? new Set()
     this.#subscribers.set(channel, callbacks)
@@ -152,7 +156,13 @@ class PgListener {
       await this.#unsubscribe(channel, onPayload)
       throw error
     }
-    return async () => { await this.#unsubscribe(channel, onPayload) }
+    // A distinct function per subscription, so that the same callback may be passed twice.
+    const reconnected = onReconnect === undefined ? undefined : (): void => { onReconnect() }
+    if (reconnected !== undefined) this.#onReconnect.add(reconnected)
+    return async () => {
+      if (reconnected !== undefined) this.#onReconnect.delete(reconnected)
+      await this.#unsubscribe(channel, onPayload)
+    }
   }
 
   async close(): Promise<void> {
@@ -202,6 +212,13 @@ class PgListener {
       throw error
     }
     this.#backoffMs = RECONNECT_MIN_MS
+    if (this.#connectedBefore) {
+      // After the connection is handed out, so that a callback that queries finds it.
+      queueMicrotask(() => {
+        for (const onReconnect of this.#onReconnect) deliver(onReconnect, '', this.#onError)
+      })
+    }
+    this.#connectedBefore = true
     return client
   }
 

@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import { PGlite, types } from '@electric-sql/pglite'
 import { StoreUnavailableError } from './errors.js'
 import { assertChannel, deliver, guard, parseInt8, toStoreError } from './driver-shared.js'
-import type { Database, SqlClient } from './types.js'
+import type { Database, ListenOptions, SqlClient } from './types.js'
 
 export interface PgliteOptions {
   dataDir: string
@@ -79,7 +79,8 @@ export class PgliteDatabase implements Database {
     }
   }
 
-  async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+  /** In this process: never loses a notification, so `options.onReconnect` is never called. */
+  async listen(channel: string, onPayload: (payload: string) => void, _options?: ListenOptions): Promise<() => Promise<void>> {
     assertChannel(channel)
     const unlisten = await guard(async () => await this.#pglite.listen(channel, (payload) => {
       deliver(onPayload, payload, this.#onError)

@@ -285,9 +285,16 @@ export class Store {
 
   // ── Changes ────────────────────────────────────────────────────────────
 
-  /** Calls onChange for every change committed by any instance, from now until the returned function is called. */
-  async onChange(onChange: (change: StoreChange) => void): Promise<() => Promise<void>> {
-    return await this.database.listen(CHANGES_CHANNEL, (payload) => { onChange(parseChange(payload)) })
+  /**
+   * Calls onChange for every change committed by any instance, from now until
+   * the returned function is called. Changes that take rights away (revoke,
+   * roll deadline, restrict, disable, delete, re-parent) are announced by
+   * triggers (migrations/001_users_and_keys.sql), so SQL run by hand is too.
+   * `onResync` is called when changes may have been missed (the listening
+   * connection was lost and is back): drop everything cached.
+   */
+  async onChange(onChange: (change: StoreChange) => void, options: { onResync?: () => void } = {}): Promise<() => Promise<void>> {
+    return await this.database.listen(CHANGES_CHANNEL, (payload) => { onChange(parseChange(payload)) }, { onReconnect: options.onResync })
   }
 
   /** Closes the database this store was constructed with. */

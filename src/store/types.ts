@@ -8,6 +8,16 @@ export interface SqlClient {
   exec(sql: string): Promise<void>
 }
 
+export interface ListenOptions {
+  /**
+   * Called after the connection that listens was lost and is back, listening
+   * again: notifications sent meanwhile are lost, so whatever they would have
+   * invalidated must be dropped now. Never called by PGlite, which runs in
+   * this process and cannot lose its connection.
+   */
+  onReconnect?: () => void
+}
+
 export interface Database extends SqlClient {
   readonly driver: 'pg' | 'pglite'
   /**
@@ -18,7 +28,7 @@ export interface Database extends SqlClient {
    */
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>
   /** LISTEN on a channel; returns an unsubscribe function. */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>
+  listen(channel: string, onPayload: (payload: string) => void, options?: ListenOptions): Promise<() => Promise<void>>
   close(): Promise<void>
 }
 

@@ -63,3 +63,30 @@ t.test('changes made by one instance reach the others', { skip: !withServer && '
   await until(() => seen.length === 3)
   t.match(seen, [{ type: 'user', id: user.id }, { type: 'key', id: key.id }, { type: 'key', id: key.id }])
 })
+
+t.test('a lost listening connection: onResync once it listens again, and changes flow again', { skip: !withServer && 'KEYGATE_TEST_DATABASE_URL is not set' }, async (t) => {
+  const url = await createTestDatabase(t)
+  const errors: Error[] = []
+  const [writer, reader] = await Promise.all([openStore({ databaseUrl: url }), openStore({ databaseUrl: url, onError: (error) => errors.push(error) })])
+  t.teardown(async () => { await Promise.all([writer.close(), reader.close()]) })
+  const seen: StoreChange[] = []
+  let resyncs = 0
+  const stop = await reader.onChange((change) => seen.push(change), { onResync: () => { resyncs++ } })
+  await writer.createUser({ email: 'before@example.com' })
+  await until(() => seen.length === 1)
+  t.equal(resyncs, 0, 'no resync on the first connection')
+
+  await writer.database.query(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'")
+  await until(() => resyncs === 1)
+  t.ok(errors.length >= 1, 'the loss was reported')
+  const user = await writer.createUser({ email: 'after@example.com' })
+  await until(() => seen.some((change) => change.id === user.id))
+  t.equal(resyncs, 1, 'one resync per reconnection')
+
+  await stop()
+  await writer.database.query(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'")
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(resyncs, 1, 'nothing after stop')
+})
