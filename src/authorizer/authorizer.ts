@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto'
 import { parseCredentials } from '../credentials/parse.js'
 import { PolicyEngine } from '../policy/engine.js'
 import { POLICY_INPUT_VERSION, type PolicyDecision, type PolicyInput } from '../policy/input.js'
+import { isPolicySource, staticPolicy, type PolicySource } from '../policy/source.js'
 import { AccountDirectory, type CacheOptions } from '../principal/accounts.js'
 import { PrincipalResolver } from '../principal/resolve.js'
-import { openStore, type Store } from '../store/index.js'
+import { openStore, type Store, type StoreChange } from '../store/index.js'
 import { resolveRunAs } from '../target/resolve.js'
-import { DEFAULT_CACHE, validateOptions, type AuthorizerOptions } from './options.js'
+import { DEFAULT_CACHE, DEFAULT_DECISION_TIMEOUT_MS, validateOptions, type AuthorizerEvent, type AuthorizerOptions } from './options.js'
 import type { AuthorizationResult, AuthorizeRequest, DecisionRecord } from './result.js'
 
 export interface Authorizer {
@@ -18,7 +19,9 @@ export interface Authorizer {
    */
   explain(request: AuthorizeRequest): Promise<DecisionRecord>
   readonly store: Store
+  /** The policy deciding now (it changes when the policy source reloads). */
   readonly policy: PolicyEngine
+  readonly policySource: PolicySource
   /** Drop what the caches know about a key, a user, or everything. */
   invalidate(target: { keyId?: string; userId?: string; keyHash?: Buffer } | 'all'): void
   close(): Promise<void>
@@ -26,17 +29,25 @@ export interface Authorizer {
 
 export async function createAuthorizer (options: AuthorizerOptions = {}): Promise<Authorizer> {
   validateOptions(options)
-  const policy = typeof options.policy === 'object'
+  const policy = isPolicySource(options.policy)
     ? options.policy
-    : await PolicyEngine.fromBundle(options.policy ?? defaultBundlePath())
+    : options.policy instanceof PolicyEngine
+      ? staticPolicy(options.policy)
+      : staticPolicy(await PolicyEngine.fromBundle(options.policy ?? defaultBundlePath()), options.policy ?? defaultBundlePath())
   const ownsStore = options.store === undefined
   const store = options.store ?? await openStore({
     databaseUrl: options.databaseUrl,
     dataDir: options.dataDir,
     migrate: options.migrate ?? true
   })
-  return new KeygateAuthorizer(store, ownsStore, policy, options)
+  const authorizer = new KeygateAuthorizer(store, ownsStore, policy, options)
+  // A store down at start does not stop the authorizer (it answers 503 until the store is back): it retries.
+  if (options.invalidation !== false) await authorizer.listen()
+  return authorizer
 }
+
+const LISTEN_RETRY_MIN_MS = 100
+const LISTEN_RETRY_MAX_MS = 5_000
 
 export function defaultBundlePath (): string {
   return new URL('../../build/bundle.tar.gz', import.meta.url).pathname
@@ -44,38 +55,57 @@ export function defaultBundlePath (): string {
 
 class KeygateAuthorizer implements Authorizer {
   readonly store: Store
-  readonly policy: PolicyEngine
+  readonly policySource: PolicySource
   readonly #ownsStore: boolean
   readonly #accounts: AccountDirectory
   readonly #principals: PrincipalResolver
   readonly #clock: () => number
   readonly #onDecision: ((record: DecisionRecord) => void | Promise<void>) | undefined
+  readonly #onEvent: ((event: AuthorizerEvent) => void) | undefined
+  readonly #decisionTimeoutMs: number
+  #unlisten: (() => Promise<void>) | null = null
+  #listenRetry: NodeJS.Timeout | undefined
+  #listenBackoffMs = LISTEN_RETRY_MIN_MS
+  #closed = false
 
-  constructor (store: Store, ownsStore: boolean, policy: PolicyEngine, options: AuthorizerOptions) {
+  constructor (store: Store, ownsStore: boolean, policy: PolicySource, options: AuthorizerOptions) {
     const cache: CacheOptions = { ...DEFAULT_CACHE, ...options.cache }
     this.store = store
-    this.policy = policy
+    this.policySource = policy
     this.#ownsStore = ownsStore
-    this.#accounts = new AccountDirectory(store, cache)
-    this.#principals = new PrincipalResolver(store, this.#accounts, cache, options.sessions)
+    this.#onEvent = options.onEvent
+    const hooks = { onStale: (cache: 'account' | 'key') => { this.#emit({ type: 'stale', cache }) } }
+    this.#accounts = new AccountDirectory(store, cache, hooks)
+    this.#principals = new PrincipalResolver(store, this.#accounts, cache, options.sessions, hooks)
     this.#clock = options.clock ?? Date.now
     this.#onDecision = options.onDecision
+    this.#decisionTimeoutMs = options.decisionTimeoutMs ?? DEFAULT_DECISION_TIMEOUT_MS
+  }
+
+  get policy (): PolicyEngine {
+    return this.policySource.current()
   }
 
   async authorize (request: AuthorizeRequest): Promise<AuthorizationResult> {
     const started = performance.now()
+    // One policy from start to end, whatever the source swaps in meanwhile.
+    const policy = this.policySource.current()
     const decisionId = randomUUID()
     let input: PolicyInput | null = null
     let result: AuthorizationResult
+    let policyMs = 0
     try {
-      input = await this.#buildInput(request)
-      result = toResult(this.policy.evaluate(input), input, decisionId, this.policy.revision)
+      input = await this.#buildInput(request, started + this.#decisionTimeoutMs)
+      const evaluating = performance.now()
+      const decision = policy.evaluate(input)
+      policyMs = performance.now() - evaluating
+      result = toResult(decision, input, decisionId, policy.revision)
     } catch (error) {
       // A fault is never an allow, and never a 401/403 for a credential that may be valid.
-      result = unavailable(decisionId, this.policy.revision, error)
+      result = unavailable(decisionId, policy.revision, error)
     }
     if (this.#onDecision !== undefined) {
-      const record: DecisionRecord = { result, input, timestamp: new Date(), durationMs: performance.now() - started }
+      const record: DecisionRecord = { result, input, timestamp: new Date(), durationMs: performance.now() - started, policyMs }
       if (request.client !== undefined) record.client = request.client
       // A promise is the decision log applying backpressure: wait for it.
       const pending = this.#onDecision(record)
@@ -86,16 +116,55 @@ class KeygateAuthorizer implements Authorizer {
 
   async explain (request: AuthorizeRequest): Promise<DecisionRecord> {
     const started = performance.now()
+    const policy = this.policySource.current()
     const decisionId = randomUUID()
     let input: PolicyInput | null = null
     let result: AuthorizationResult
+    let policyMs = 0
     try {
-      input = await this.#buildInput(request)
-      result = toResult(this.policy.evaluate(input), input, decisionId, this.policy.revision)
+      input = await this.#buildInput(request, started + this.#decisionTimeoutMs)
+      const evaluating = performance.now()
+      const decision = policy.evaluate(input)
+      policyMs = performance.now() - evaluating
+      result = toResult(decision, input, decisionId, policy.revision)
     } catch (error) {
-      result = unavailable(decisionId, this.policy.revision, error)
+      result = unavailable(decisionId, policy.revision, error)
     }
-    return { result, input, timestamp: new Date(), durationMs: performance.now() - started }
+    return { result, input, timestamp: new Date(), durationMs: performance.now() - started, policyMs }
+  }
+
+  /**
+   * Subscribes to the store's changes, so that what other instances revoke,
+   * restrict or delete is dropped here at once; when changes may have been
+   * missed (the listening connection was lost), every cache is cleared. When
+   * the store cannot be reached, it retries with backoff until it can (and
+   * then clears every cache), without failing.
+   */
+  async listen (): Promise<void> {
+    if (this.#unlisten !== null || this.#closed) return
+    const resync = (): void => {
+      this.invalidate('all')
+      this.#emit({ type: 'resync' })
+    }
+    try {
+      this.#unlisten = await this.store.onChange((change) => { this.#changed(change) }, { onResync: resync })
+    } catch (error) {
+      this.#emit({ type: 'listen_failed', error: error instanceof Error ? error : new Error(String(error)) })
+      clearTimeout(this.#listenRetry)
+      this.#listenRetry = setTimeout(() => {
+        // Whatever was cached meanwhile went unwatched.
+        void this.listen().then(() => { if (this.#unlisten !== null) resync() })
+      }, this.#listenBackoffMs).unref()
+      this.#listenBackoffMs = Math.min(this.#listenBackoffMs * 2, LISTEN_RETRY_MAX_MS)
+      return
+    }
+    this.#listenBackoffMs = LISTEN_RETRY_MIN_MS
+    if (this.#closed) {
+      // Closed while subscribing.
+      const unlisten = this.#unlisten
+      this.#unlisten = null
+      await unlisten().catch(() => {})
+    }
   }
 
   invalidate (target: { keyId?: string; userId?: string; keyHash?: Buffer } | 'all'): void {
@@ -110,15 +179,40 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   async close (): Promise<void> {
+    this.#closed = true
+    clearTimeout(this.#listenRetry)
+    const unlisten = this.#unlisten
+    this.#unlisten = null
+    await unlisten?.().catch(() => {})
     if (this.#ownsStore) await this.store.close()
   }
 
-  async #buildInput (request: AuthorizeRequest): Promise<PolicyInput> {
+  #changed (change: StoreChange): void {
+    if (change.type === 'key') {
+      this.#principals.forgetKey(change.id)
+      this.#principals.forgetKeyHash(change.hash)
+    } else {
+      this.#accounts.forget(change.id)
+      // A child created (or moved) under this parent must not stay hidden behind "no such child".
+      if (change.parentId !== null) this.#accounts.forgetChildren(change.parentId)
+    }
+    this.#emit({ type: 'invalidated', change })
+  }
+
+  #emit (event: AuthorizerEvent): void {
+    try {
+      this.#onEvent?.(event)
+    } catch {
+      // An observer must not break invalidation.
+    }
+  }
+
+  async #buildInput (request: AuthorizeRequest, deadline: number): Promise<PolicyInput> {
     const { credential, runAs } = parseCredentials(request.headers)
-    const resolved = await this.#principals.resolve(credential)
+    const resolved = await this.#principals.resolve(credential, deadline)
     const runAsFacts = resolved.principal === null || runAs.length === 0
       ? runAs.map(({ via, wellFormed }) => ({ via, wellFormed, account: null }))
-      : await resolveRunAs(this.#accounts, resolved.principal, runAs)
+      : await resolveRunAs(this.#accounts, resolved.principal, runAs, deadline)
     return {
       version: POLICY_INPUT_VERSION,
       now: this.#clock(),

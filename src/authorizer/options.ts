@@ -1,8 +1,20 @@
 import type { SessionVerifier } from '../principal/resolve.js'
 import type { CacheOptions } from '../principal/accounts.js'
 import type { PolicyEngine } from '../policy/engine.js'
-import type { Store } from '../store/store.js'
+import type { PolicySource } from '../policy/source.js'
+import type { Store, StoreChange } from '../store/store.js'
 import type { DecisionRecord } from './result.js'
+
+/** What the caches did, for metrics and logs. */
+export type AuthorizerEvent =
+  /** A change announced by the store (from any instance) dropped what the caches held about it. */
+  | { type: 'invalidated'; change: StoreChange }
+  /** Changes may have been missed (the listening connection was lost and is back): every cache was cleared. */
+  | { type: 'resync' }
+  /** The store failed and a key or account past its TTL was served (stale-if-error). */
+  | { type: 'stale'; cache: 'key' | 'account' }
+  /** Subscribing to change notifications failed (the store is down); retried with backoff. */
+  | { type: 'listen_failed'; error: Error }
 
 export interface AuthorizerOptions {
   /** An open store; the authorizer does not close it. */
@@ -13,9 +25,26 @@ export interface AuthorizerOptions {
   dataDir?: string
   /** Apply pending migrations when opening the store (default true; safe with several instances). */
   migrate?: boolean
-  /** A loaded policy, or the path of an `opa build -t wasm` bundle (default `build/bundle.tar.gz`). */
-  policy?: PolicyEngine | string
+  /**
+   * A loaded policy, the path of an `opa build -t wasm` bundle (default
+   * `build/bundle.tar.gz`), or a source that may replace the policy while
+   * running (a `PolicyReloader`; the authorizer does not close it).
+   */
+  policy?: PolicyEngine | string | PolicySource
   cache?: Partial<CacheOptions>
+  /**
+   * Subscribe to the store's change notifications (LISTEN/NOTIFY), so that
+   * a right taken away on any instance is gone here at once (default true).
+   */
+  invalidation?: boolean
+  /**
+   * Longest the store may take to answer for one decision, in ms (default
+   * 2000): past it the decision is a 503 — or uses a stale cached value, see
+   * `cache.staleIfErrorMs`.
+   */
+  decisionTimeoutMs?: number
+  /** Cache events (invalidations, resyncs, stale values served); must not throw. */
+  onEvent?: (event: AuthorizerEvent) => void
   sessions?: SessionVerifier
   /** Epoch milliseconds; for tests. */
   clock?: () => number
@@ -27,7 +56,8 @@ export interface AuthorizerOptions {
   onDecision?: (record: DecisionRecord) => void | Promise<void>
 }
 
-export const DEFAULT_CACHE: CacheOptions = { max: 10_000, ttlMs: 60_000, negativeTtlMs: 5_000 }
+export const DEFAULT_CACHE: CacheOptions = { max: 10_000, ttlMs: 60_000, negativeTtlMs: 5_000, staleIfErrorMs: 30_000, maxPendingLookups: 1_000 }
+export const DEFAULT_DECISION_TIMEOUT_MS = 2_000
 
 export function validateOptions (options: AuthorizerOptions): void {
   if (typeof options !== 'object' || options === null) throw new TypeError('createAuthorizer: options must be an object')
@@ -38,13 +68,23 @@ export function validateOptions (options: AuthorizerOptions): void {
     throw new TypeError('createAuthorizer: databaseUrl must be a postgres:// URL')
   }
   const cache = options.cache ?? {}
-  for (const name of ['max', 'ttlMs', 'negativeTtlMs'] as const) {
+  for (const name of ['max', 'ttlMs', 'negativeTtlMs', 'maxPendingLookups'] as const) {
     const value = cache[name]
     if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
       throw new TypeError(`createAuthorizer: cache.${name} must be a positive integer`)
     }
   }
-  for (const name of ['clock', 'onDecision'] as const) {
+  if (cache.staleIfErrorMs !== undefined && (!Number.isInteger(cache.staleIfErrorMs) || cache.staleIfErrorMs < 0)) {
+    throw new TypeError('createAuthorizer: cache.staleIfErrorMs must be a non-negative integer')
+  }
+  const timeout = options.decisionTimeoutMs
+  if (timeout !== undefined && (!Number.isInteger(timeout) || timeout <= 0)) {
+    throw new TypeError('createAuthorizer: decisionTimeoutMs must be a positive integer')
+  }
+  if (options.invalidation !== undefined && typeof options.invalidation !== 'boolean') {
+    throw new TypeError('createAuthorizer: invalidation must be a boolean')
+  }
+  for (const name of ['clock', 'onDecision', 'onEvent'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'function') {
       throw new TypeError(`createAuthorizer: ${name} must be a function`)
     }

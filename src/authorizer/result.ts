@@ -42,6 +42,8 @@ export interface DecisionRecord {
   input: PolicyInput | null
   timestamp: Date
   durationMs: number
+  /** Time spent evaluating the policy (0 when the decision failed before it). */
+  policyMs: number
   /** `request.client`, when the adapter knew it. */
   client?: ClientInfo
 }

@@ -1,6 +1,6 @@
-import { LRUCache } from 'lru-cache'
 import type { AccountFacts } from '../policy/input.js'
 import type { UserRecord } from '../store/types.js'
+import { LookupCache } from './lib/lookup-cache.js'
 
 export interface AccountStore {
   findUserById(id: string): Promise<UserRecord | null>
@@ -14,69 +14,69 @@ export interface CacheOptions {
   ttlMs: number
   /** How long "not found" is remembered. */
   negativeTtlMs: number
+  /**
+   * Stale-if-error: how long past `ttlMs` a *found* key or account may still be
+   * served while the store fails or misses the decision deadline (0: never).
+   * "Not found" is never served stale, and an entry dropped by a notification
+   * is gone for good.
+   */
+  staleIfErrorMs: number
+  /** Most distinct store lookups waiting at once per cache; more are answered 503 at once. */
+  maxPendingLookups: number
 }
 
-// lru-cache cannot hold null or undefined values.
-const MISSING = Symbol('missing')
-type Cached<T> = T | typeof MISSING
+export interface DirectoryHooks {
+  /** A value past its TTL was served because the store failed. */
+  onStale?: (cache: 'account' | 'key') => void
+}
 
-/** Accounts by id and children by e-mail, cached in front of the store. */
+/** Accounts by id and children by e-mail, cached in front of the store (see LookupCache for the rules). */
 export class AccountDirectory {
   readonly #store: AccountStore
-  readonly #options: CacheOptions
-  readonly #byId: LRUCache<string, Cached<AccountFacts>>
-  readonly #childIdByEmail: LRUCache<string, Cached<string>>
+  readonly #byId: LookupCache<AccountFacts>
+  readonly #childIdByEmail: LookupCache<string>
 
-  constructor (store: AccountStore, options: CacheOptions) {
+  constructor (store: AccountStore, options: CacheOptions, hooks: DirectoryHooks = {}) {
     this.#store = store
-    this.#options = options
-    this.#byId = new LRUCache({ max: options.max, ttl: options.ttlMs })
-    this.#childIdByEmail = new LRUCache({ max: options.max, ttl: options.ttlMs })
+    const cache = { ...options, maxPending: options.maxPendingLookups, onStale: () => { hooks.onStale?.('account') } }
+    this.#byId = new LookupCache(cache)
+    this.#childIdByEmail = new LookupCache(cache)
   }
 
-  async byId (id: string): Promise<AccountFacts | null> {
-    const hit = this.#byId.get(id)
-    if (hit !== undefined) return hit === MISSING ? null : hit
-    const user = await this.#store.findUserById(id)
-    return this.#remember(id, user)
+  /** @param deadline performance.now() by which the store must have answered (default: 2 s from now) */
+  async byId (id: string, deadline = performance.now() + 2_000): Promise<AccountFacts | null> {
+    return await this.#byId.get(id, async () => {
+      const user = await this.#store.findUserById(id)
+      return user === null ? null : toAccountFacts(user)
+    }, deadline)
   }
 
   /** A direct child of parentId with this e-mail (case-insensitive, trimmed). */
-  async childByEmail (parentId: string, email: string): Promise<AccountFacts | null> {
+  async childByEmail (parentId: string, email: string, deadline = performance.now() + 2_000): Promise<AccountFacts | null> {
     const cacheKey = `${parentId}\u0000${email.trim().toLowerCase()}`
-    const hit = this.#childIdByEmail.get(cacheKey)
-    if (hit === MISSING) return null
-    if (hit !== undefined) return await this.byId(hit)
-    const user = await this.#store.findChildByEmail(parentId, email)
-    if (user === null) {
-      this.#childIdByEmail.set(cacheKey, MISSING, { ttl: this.#options.negativeTtlMs })
-      return null
-    }
-    this.#childIdByEmail.set(cacheKey, user.id)
-    return this.#remember(user.id, user)
+    const childId = await this.#childIdByEmail.get(cacheKey, async () => {
+      const user = await this.#store.findChildByEmail(parentId, email)
+      return user?.id ?? null
+    }, deadline)
+    return childId === null ? null : await this.byId(childId, deadline)
   }
 
+  /** Drops the account and every child-by-e-mail answer that involves it, as child or as parent. */
   forget (userId: string): void {
     this.#byId.delete(userId)
     // An e-mail or parent change must not leave a stale mapping behind.
-    for (const [key, id] of this.#childIdByEmail.entries()) {
-      if (id === userId || key.startsWith(`${userId}\u0000`)) this.#childIdByEmail.delete(key)
-    }
+    this.forgetChildren(userId)
+    this.#childIdByEmail.deleteWhere((id) => id === userId)
+  }
+
+  /** Drops the child-by-e-mail answers under parentId ("no such child" included: one may have been created). */
+  forgetChildren (parentId: string): void {
+    this.#childIdByEmail.deleteWhere((_id, key) => key.startsWith(`${parentId}\u0000`))
   }
 
   clear (): void {
     this.#byId.clear()
     this.#childIdByEmail.clear()
-  }
-
-  #remember (id: string, user: UserRecord | null): AccountFacts | null {
-    if (user === null) {
-      this.#byId.set(id, MISSING, { ttl: this.#options.negativeTtlMs })
-      return null
-    }
-    const facts = toAccountFacts(user)
-    this.#byId.set(id, facts)
-    return facts
   }
 }
 

@@ -1,9 +1,9 @@
-import { LRUCache } from 'lru-cache'
 import { hashSecretKey } from '../credentials/secret-key.js'
 import type { PresentedCredential } from '../credentials/parse.js'
 import type { AccountFacts, CredentialFacts } from '../policy/input.js'
 import type { KeyRecord } from '../store/types.js'
-import type { AccountDirectory, CacheOptions } from './accounts.js'
+import type { AccountDirectory, CacheOptions, DirectoryHooks } from './accounts.js'
+import { LookupCache, withDeadline } from './lib/lookup-cache.js'
 
 export interface KeyStore {
   findKeyByHash(hash: Buffer): Promise<KeyRecord | null>
@@ -27,40 +27,42 @@ export interface ResolvedPrincipal {
   principal: AccountFacts | null
 }
 
-const MISSING = Symbol('missing')
-
 /** Turns a presented credential into facts about it and its owner. */
 export class PrincipalResolver {
   readonly #keys: KeyStore
   readonly #accounts: AccountDirectory
   readonly #sessions: SessionVerifier | undefined
-  readonly #options: CacheOptions
-  readonly #keysByHash: LRUCache<string, KeyRecord | typeof MISSING>
+  readonly #keysByHash: LookupCache<KeyRecord>
   readonly #hashByKeyId = new Map<string, string>()
 
-  constructor (keys: KeyStore, accounts: AccountDirectory, options: CacheOptions, sessions?: SessionVerifier) {
+  constructor (keys: KeyStore, accounts: AccountDirectory, options: CacheOptions, sessions?: SessionVerifier, hooks: DirectoryHooks = {}) {
     this.#keys = keys
     this.#accounts = accounts
     this.#sessions = sessions
-    this.#options = options
-    this.#keysByHash = new LRUCache({
-      max: options.max,
-      ttl: options.ttlMs,
+    this.#keysByHash = new LookupCache<KeyRecord>({
+      ...options,
+      maxPending: options.maxPendingLookups,
+      onStale: () => { hooks.onStale?.('key') },
       dispose: (value, hash) => {
-        if (value !== MISSING && this.#hashByKeyId.get(value.id) === hash) this.#hashByKeyId.delete(value.id)
+        const record = value as KeyRecord | null
+        if (record !== null && this.#hashByKeyId.get(record.id) === hash) this.#hashByKeyId.delete(record.id)
       }
     })
   }
 
-  async resolve (presented: PresentedCredential): Promise<ResolvedPrincipal> {
+  /**
+   * @param deadline performance.now() by which every store lookup must have answered (default: 2 s from now)
+   * @throws StoreUnavailableError when the store fails and nothing may be served instead (see LookupCache)
+   */
+  async resolve (presented: PresentedCredential, deadline = performance.now() + 2_000): Promise<ResolvedPrincipal> {
     switch (presented.type) {
       case 'none':
       case 'malformed':
         return { credential: { type: presented.type, found: false }, principal: null }
       case 'secret_key':
-        return await this.#resolveKey(presented.key)
+        return await this.#resolveKey(presented.key, deadline)
       case 'session':
-        return await this.#resolveSession(presented.token)
+        return await this.#resolveSession(presented.token, deadline)
     }
   }
 
@@ -79,22 +81,17 @@ export class PrincipalResolver {
     this.#hashByKeyId.clear()
   }
 
-  async #resolveKey (key: string): Promise<ResolvedPrincipal> {
+  async #resolveKey (key: string, deadline: number): Promise<ResolvedPrincipal> {
     const hash = hashSecretKey(key)
     const cacheKey = hash.toString('base64url')
-    let record = this.#keysByHash.get(cacheKey)
-    if (record === undefined) {
+    const record = await this.#keysByHash.get(cacheKey, async () => {
       const found = await this.#keys.findKeyByHash(hash)
-      if (found === null) {
-        record = MISSING
-        this.#keysByHash.set(cacheKey, MISSING, { ttl: this.#options.negativeTtlMs })
-      } else {
-        record = stripHash(found)
-        this.#keysByHash.set(cacheKey, record)
-        this.#hashByKeyId.set(record.id, cacheKey)
-      }
-    }
-    if (record === MISSING) return { credential: { type: 'secret_key', found: false }, principal: null }
+      if (found === null) return null
+      const stripped = stripHash(found)
+      this.#hashByKeyId.set(stripped.id, cacheKey)
+      return stripped
+    }, deadline)
+    if (record === null) return { credential: { type: 'secret_key', found: false }, principal: null }
     return {
       credential: {
         type: 'secret_key',
@@ -105,12 +102,12 @@ export class PrincipalResolver {
         revoked: record.revokedAt !== null,
         scopes: record.scopes
       },
-      principal: await this.#accounts.byId(record.userId)
+      principal: await this.#accounts.byId(record.userId, deadline)
     }
   }
 
-  async #resolveSession (token: string): Promise<ResolvedPrincipal> {
-    const session = this.#sessions === undefined ? null : await this.#sessions.verify(token)
+  async #resolveSession (token: string, deadline: number): Promise<ResolvedPrincipal> {
+    const session = this.#sessions === undefined ? null : await withDeadline(this.#sessions.verify(token), deadline)
     if (session === null) return { credential: { type: 'session', found: false }, principal: null }
     return {
       credential: {
@@ -121,7 +118,7 @@ export class PrincipalResolver {
         revoked: session.revoked,
         allowedRoutes: session.allowedRoutes
       },
-      principal: await this.#accounts.byId(session.userId)
+      principal: await this.#accounts.byId(session.userId, deadline)
     }
   }
 }

@@ -11,13 +11,15 @@ import type { AccountDirectory } from '../principal/accounts.js'
 export async function resolveRunAs (
   accounts: AccountDirectory,
   caller: AccountFacts,
-  runAs: RunAsValue[]
+  runAs: RunAsValue[],
+  /** performance.now() by which the store must have answered */
+  deadline = performance.now() + 2_000
 ): Promise<RunAsRequest[]> {
   return await Promise.all(runAs.map(async ({ via, value, wellFormed }) => {
     if (!wellFormed) return { via, wellFormed, account: null }
     const account = via === 'user_id'
-      ? await accounts.byId(value)
-      : await accounts.childByEmail(caller.id, value)
+      ? await accounts.byId(value, deadline)
+      : await accounts.childByEmail(caller.id, value, deadline)
     return { via, wellFormed, account }
   }))
 }

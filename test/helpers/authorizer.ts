@@ -33,7 +33,7 @@ export async function harness (t: Test, db: Database): Promise<Harness> {
     query: async (sql, params) => { queries.push(sql); return await db.query(sql, params) },
     exec: async (sql) => { queries.push(sql); await db.exec(sql) },
     transaction: async (fn) => await db.transaction(fn),
-    listen: async (channel, onPayload) => await db.listen(channel, onPayload),
+    listen: async (channel, onPayload, options) => await db.listen(channel, onPayload, options),
     close: async () => {}
   }
   const clock = { now: Date.now() }
