@@ -1,4 +1,5 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import * as crypto from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { crc32 } from 'node:zlib'
 
 /**
@@ -41,14 +42,15 @@ export function generateSecretKey (): IssuedSecretKey {
 /** True when the key has the right shape and its checksum matches. No I/O. */
 export function isWellFormedSecretKey (key: string): boolean {
   if (key.length !== SECRET_KEY_LENGTH || !KEY_PATTERN.test(key)) return false
-  const body = key.slice(0, -CHECKSUM_LENGTH)
-  const expected = Buffer.from(checksumOf(body))
-  const actual = Buffer.from(key.slice(-CHECKSUM_LENGTH))
-  return timingSafeEqual(expected, actual)
+  // Anyone can compute the checksum of the body they send: a plain comparison gives nothing away.
+  return key.endsWith(checksumOf(key.slice(0, -CHECKSUM_LENGTH)))
 }
 
+// crypto.hash (Node 20.12+) hashes in one call, at half the cost of createHash().update().digest() on a key.
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash
+
 export function hashSecretKey (key: string): Buffer {
-  return createHash('sha256').update(key).digest()
+  return oneShot === undefined ? createHash('sha256').update(key).digest() : oneShot('sha256', key, 'buffer')
 }
 
 export function displayPrefix (key: string): string {
