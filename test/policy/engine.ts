@@ -145,17 +145,23 @@ t.test('toDecision checks the result set strictly', async (t) => {
   t.throws(() => toDecision([{ result: { ...ok, subject: null, actor: null } }]), PolicyFault)
 })
 
-t.test('decision cache: identical inputs share an answer, any change re-evaluates', async (t) => {
+t.test('decision cache: a hit is always the answer the policy gives', async (t) => {
   const engine = await loadEngine({ decisionCache: 2 })
-  const expiring = (now: number): PolicyInput => input('/api/v1/bot/list', now, NOW + 1)
-  t.equal(engine.evaluate(expiring(NOW)).allow, true)
-  t.equal(engine.evaluate(expiring(NOW)).allow, true, 'hit')
-  t.equal(engine.evaluate(expiring(NOW + 1)).status, 401, 'a new `now` is a new input: the key has expired')
+  const second = Math.floor(NOW / 1000) * 1000
+  // The cache takes `now` to the second; a credential expiring inside that second is never cached.
+  const expiring = (now: number): PolicyInput => input('/api/v1/bot/list', now, second + 500)
+  t.equal(engine.evaluate(expiring(second + 499)).allow, true)
+  t.equal(engine.evaluate(expiring(second + 500)).status, 401, 'expired at its millisecond, same second')
+  t.equal(engine.evaluate(expiring(second + 499)).allow, true)
+  const later = (now: number): PolicyInput => input('/api/v1/bot/list', now, second + 1000)
+  t.equal(engine.evaluate(later(second + 1)).allow, true)
+  t.equal(engine.evaluate(later(second + 999)).allow, true, 'hit within the second')
+  t.equal(engine.evaluate(later(second + 1000)).status, 401, 'the next second is evaluated again')
   const a = engine.evaluate(input())
   const b = engine.evaluate(input())
   t.not(a, b, 'each call gets its own decision object')
   a.reasons.push({ code: 'mutated', msg: '' })
   t.same(engine.evaluate(input()).reasons, [], 'mutating a decision does not reach the cache')
   for (let i = 0; i < 10; i++) engine.evaluate(input(`/api/v1/bot/b${i}/fetch`))
-  t.equal(engine.evaluate(expiring(NOW)).allow, true, 'evicted entries are evaluated again')
+  t.equal(engine.evaluate(input()).allow, true, 'evicted entries are evaluated again')
 })
