@@ -99,7 +99,7 @@ export class Audit {
       if (log === null) return
       const entry = decisionEntry(record)
       // Allowed reads may be sampled or dropped under pressure; nothing else may.
-      const droppable = record.result.allow && !impersonating && (record.result.action?.class === 'read' || record.result.action?.class === 'public')
+      const droppable = record.result.allow && !impersonating && record.result.action?.class === 'read'
       const waits: Array<Promise<void>> = []
       const waited = log.append(entry, !droppable)
       if (waited !== undefined) waits.push(waited)

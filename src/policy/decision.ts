@@ -2,7 +2,7 @@ import { PolicyFault } from './errors.js'
 import type { PolicyDecision } from './input.js'
 
 const CODE_FOR_STATUS: Readonly<Record<number, string>> = { 200: 'OK', 401: 'NOT_AUTHENTICATED', 403: 'NOT_AUTHORIZED' }
-const ACTION_CLASSES = new Set(['read', 'write', 'manage', 'admin', 'public', 'unknown'])
+const ACTION_CLASSES = new Set(['read', 'write', 'manage', 'admin'])
 const DECISION_KEYS = new Set(['allow', 'status', 'code', 'reasons', 'subject', 'actor', 'action'])
 const ACTION_KEYS = 3 // resource, verb, class
 const REASON_KEYS = 2 // code, msg

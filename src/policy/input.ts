@@ -9,7 +9,12 @@ export const POLICY_INPUT_VERSION = 1
 
 export type CredentialType = 'none' | 'malformed' | 'secret_key' | 'session'
 
-/** A credential as resolved against the store. `found: false` covers every reason it is unknown. */
+/**
+ * A credential as resolved against the store. `found: false` covers every
+ * reason it is unknown. Once `found` is true, `expiresAt`, `revoked` and
+ * `scopes` (keys) or `allowedRoutes` (sessions) must be present: the policy
+ * denies when one is absent, and reads `null` as "never" / "everything".
+ */
 export interface CredentialFacts {
   type: CredentialType
   /** Secret key or session row was found (a checksum failure never reaches the store: found is false). */
@@ -80,5 +85,5 @@ export interface PolicyDecision {
   subject: string | null
   /** The account that holds the credential, when it differs from the subject. */
   actor: string | null
-  action: { resource: string; verb: string; class: 'read' | 'write' | 'manage' | 'admin' | 'public' | 'unknown' } | null
+  action: { resource: string; verb: string; class: 'read' | 'write' | 'manage' | 'admin' } | null
 }
