@@ -12,7 +12,16 @@ export interface ServerConfig {
   /** Fastify's `trustProxy`: whom to believe about X-Forwarded-Proto and the client address. */
   trustProxy: boolean | number | string[]
   logLevel: LogLevel
+  /** A bundle file, or the http(s) URL of a bundle server's bundle. */
   policyBundle: string
+  /** How often to look for a new bundle; undefined: the reloader's default (5 s for a file, 30 s for a URL); 0: never. */
+  policyPollSeconds: number | undefined
+  /** Bearer token for the bundle server. */
+  policyBundleToken: string | undefined
+  /** Longest the store may take for one decision before it is a 503 (or served stale). */
+  decisionTimeoutMs: number
+  /** How long past its TTL a cached key or account may be served while the store fails. */
+  staleIfErrorSeconds: number
   bootstrapEmail: string
   decisionReasons: boolean
 }
@@ -82,12 +91,36 @@ export function loadConfig (env: NodeJS.ProcessEnv): ServerConfig {
       if (level === undefined) throw new Error(`must be one of ${LOG_LEVELS.join(', ')}`)
       return level
     }),
-    policyBundle: check('KEYGATE_POLICY_BUNDLE', DEFAULT_BUNDLE_PATH, (value) => value),
+    policyBundle: check('KEYGATE_POLICY_BUNDLE', DEFAULT_BUNDLE_PATH, (value) => {
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+        let url: URL
+        try {
+          url = new URL(value)
+        } catch {
+          throw new Error('is not a valid URL')
+        }
+        if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('must be a file path or an http(s) URL')
+      }
+      return value
+    }),
+    policyPollSeconds: check('KEYGATE_POLICY_POLL_SECONDS', undefined, (value) => boundedNumber(value, 0, 86_400)),
+    policyBundleToken: get('KEYGATE_POLICY_BUNDLE_TOKEN'),
+    decisionTimeoutMs: check('KEYGATE_DECISION_TIMEOUT_MS', 2_000, (value) => {
+      if (!/^\d{1,6}$/.test(value) || Number(value) < 1) throw new Error('must be a whole number of milliseconds from 1 to 999999')
+      return Number(value)
+    }),
+    staleIfErrorSeconds: check('KEYGATE_STALE_IF_ERROR_SECONDS', 30, (value) => boundedNumber(value, 0, 86_400)),
     bootstrapEmail: check('KEYGATE_BOOTSTRAP_EMAIL', 'admin@keygate.localhost', (value) => validateEmail(value)),
     decisionReasons: check('KEYGATE_DECISION_REASONS', false, parseBoolean)
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+function boundedNumber (value: string, min: number, max: number): number {
+  const number = Number(value)
+  if (!/^\d+(\.\d+)?$/.test(value) || number < min || number > max) throw new Error(`must be a number from ${min} to ${max}`)
+  return number
 }
 
 function readPem (path: string): Buffer {

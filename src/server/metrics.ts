@@ -1,10 +1,18 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { AuthorizerEvent } from '../authorizer/options.js'
 import type { DecisionRecord } from '../authorizer/result.js'
+import type { PolicySource } from '../policy/source.js'
 
 export interface ServerMetrics {
   readonly registry: Registry
   /** Pass as the authorizer's `onDecision` (or call from it). */
   observeDecision(record: DecisionRecord): void
+  /** Pass as the authorizer's `onEvent`. */
+  observeCacheEvent(event: AuthorizerEvent): void
+  /** Pass to the policy reloader's `onReload` and `onError`. */
+  observePolicyReload(outcome: 'success' | 'failure'): void
+  /** The policy source whose revision `keygate_policy_revision_info` shows. */
+  watchPolicy(source: PolicySource): void
 }
 
 /** A registry of its own per server, so that several servers in one process (tests) do not collide. */
@@ -24,12 +32,74 @@ export function createMetrics (): ServerMetrics {
     buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [registry]
   })
+  const evaluation = new Histogram({
+    name: 'keygate_policy_evaluation_duration_seconds',
+    help: 'Time spent in the policy (WebAssembly) for one decision; it blocks the event loop',
+    buckets: [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01],
+    registers: [registry]
+  })
+  const reloads = new Counter({
+    name: 'keygate_policy_reloads_total',
+    help: 'Policy bundles loaded after the first (success), or refused while the last good policy stayed (failure)',
+    labelNames: ['result'] as const,
+    registers: [registry]
+  })
+  reloads.inc({ result: 'success' }, 0)
+  reloads.inc({ result: 'failure' }, 0)
+  let policy: PolicySource | null = null
+  new Gauge({ // eslint-disable-line no-new
+    name: 'keygate_policy_revision_info',
+    help: 'The revision of the policy deciding now (value 1)',
+    labelNames: ['revision'] as const,
+    registers: [registry],
+    collect () {
+      this.reset()
+      if (policy !== null) this.set({ revision: policy.status().revision }, 1)
+    }
+  })
+  const invalidations = new Counter({
+    name: 'keygate_cache_invalidations_total',
+    help: 'Store changes (from any instance) that dropped cached keys or accounts, by kind',
+    labelNames: ['type'] as const,
+    registers: [registry]
+  })
+  const resyncs = new Counter({
+    name: 'keygate_cache_resyncs_total',
+    help: 'Times every cache was cleared because change notifications may have been missed',
+    registers: [registry]
+  })
+  const stale = new Counter({
+    name: 'keygate_cache_stale_served_total',
+    help: 'Keys or accounts served past their TTL because the store failed (stale-if-error)',
+    labelNames: ['cache'] as const,
+    registers: [registry]
+  })
+  const listenFailures = new Counter({
+    name: 'keygate_cache_listen_failures_total',
+    help: 'Failed attempts to subscribe to change notifications (retried with backoff)',
+    registers: [registry]
+  })
   return {
     registry,
-    observeDecision ({ result, durationMs }) {
+    observeDecision ({ result, durationMs, policyMs }) {
       const status = String(result.status)
       decisions.inc({ status, code: result.code })
       latency.observe({ status }, durationMs / 1000)
+      if (policyMs > 0) evaluation.observe(policyMs / 1000)
+    },
+    observeCacheEvent (event) {
+      switch (event.type) {
+        case 'invalidated': invalidations.inc({ type: event.change.type }); break
+        case 'resync': resyncs.inc(); break
+        case 'stale': stale.inc({ cache: event.cache }); break
+        case 'listen_failed': listenFailures.inc(); break
+      }
+    },
+    observePolicyReload (outcome) {
+      reloads.inc({ result: outcome })
+    },
+    watchPolicy (source) {
+      policy = source
     }
   }
 }

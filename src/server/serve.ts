@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { Audit, loadAuditConfig, type AuditConfig } from '../audit/index.js'
 import { createAuthorizer } from '../authorizer/authorizer.js'
+import { PolicyReloader } from '../policy/reloader.js'
 import { bootstrap } from '../manage/accounts.js'
 import { Sessions, sessionSettingsFromEnvironment, type SessionSettings } from '../sessions/index.js'
 import { openStore } from '../store/index.js'
@@ -73,10 +74,33 @@ export async function start (config: ServerConfig & { sessions: SessionSettings;
       onCleanup: (deleted) => { if (deleted > 0) log?.info({ deleted }, 'audit: deleted decision-log rows past their retention') }
     })
     closers.push(async () => { await audit.close() })
+    // Watched (a file) or polled (a bundle server); a bundle that fails to load leaves the last good one deciding.
+    const policy = await PolicyReloader.open({
+      bundle: config.policyBundle,
+      pollSeconds: config.policyPollSeconds,
+      token: config.policyBundleToken,
+      onReload: ({ revision, previous }) => {
+        metrics.observePolicyReload('success')
+        log?.info({ revision, previous }, 'policy: new bundle loaded')
+      },
+      onError: (error) => {
+        metrics.observePolicyReload('failure')
+        log?.error({ err: error }, 'policy: bundle refused, the last good policy stays')
+      }
+    })
+    closers.push(async () => { await policy.close() })
+    metrics.watchPolicy(policy)
     const authorizer = await createAuthorizer({
       store,
       sessions,
-      policy: config.policyBundle,
+      policy,
+      decisionTimeoutMs: config.decisionTimeoutMs,
+      cache: { staleIfErrorMs: Math.round(config.staleIfErrorSeconds * 1000) },
+      onEvent: (event) => {
+        metrics.observeCacheEvent(event)
+        if (event.type === 'resync') log?.warn('cache: change notifications may have been missed (connection lost); every cache cleared')
+        if (event.type === 'listen_failed') log?.warn({ err: event.error }, 'cache: cannot subscribe to change notifications yet; retrying')
+      },
       onDecision: (record) => {
         metrics.observeDecision(record)
         return audit.record(record)

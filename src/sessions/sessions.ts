@@ -97,12 +97,20 @@ export class Sessions implements SessionVerifier {
     return await listSigningKeys(this.#options.db, this.#options.clock())
   }
 
-  /** Subscribes to notifications: sessions ended and keys rotated elsewhere take effect here at once. */
+  /**
+   * Subscribes to notifications: sessions ended and keys rotated elsewhere take effect here at once.
+   * When notifications may have been missed (the listening connection was lost and is back),
+   * every verified token is forgotten and the key set re-read.
+   */
   async listen (): Promise<void> {
     if (this.#unlisten.length > 0) return
     const { db } = this.#options
+    const onReconnect = (): void => {
+      this.#verifier.clear()
+      this.#keyring.invalidate()
+    }
     this.#unlisten = [
-      await db.listen(SESSIONS_CHANNEL, (sessionId) => { this.forgetSession(sessionId) }),
+      await db.listen(SESSIONS_CHANNEL, (sessionId) => { this.forgetSession(sessionId) }, { onReconnect }),
       await db.listen(SIGNING_KEYS_CHANNEL, () => { this.#keyring.invalidate() })
     ]
   }

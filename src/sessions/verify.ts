@@ -97,6 +97,13 @@ export class SessionTokenVerifier implements SessionVerifier {
     if (cacheKey !== undefined) this.#cache.delete(cacheKey)
   }
 
+  /** Drops every verified token (notifications may have been missed). */
+  clear (): void {
+    this.#forgets++
+    this.#cache.clear()
+    this.#cacheKeyById.clear()
+  }
+
   #remember (cacheKey: string, session: SessionFacts): void {
     const ttl = Math.min(this.#options.cacheTtlMs, session.expiresAt - this.#options.clock())
     if (ttl <= 0) return

@@ -15,6 +15,10 @@ t.test('defaults: loopback, 8080, embedded store, nothing trusted', async (t) =>
     trustProxy: false,
     logLevel: 'info',
     policyBundle: DEFAULT_BUNDLE_PATH,
+    policyPollSeconds: undefined,
+    policyBundleToken: undefined,
+    decisionTimeoutMs: 2000,
+    staleIfErrorSeconds: 30,
     bootstrapEmail: 'admin@keygate.localhost',
     decisionReasons: false
   })
@@ -34,6 +38,10 @@ t.test('every variable', async (t) => {
     KEYGATE_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1, ::1',
     KEYGATE_LOG_LEVEL: 'WARN',
     KEYGATE_POLICY_BUNDLE: '/srv/bundle.tar.gz',
+    KEYGATE_POLICY_POLL_SECONDS: '2.5',
+    KEYGATE_POLICY_BUNDLE_TOKEN: 's3cret',
+    KEYGATE_DECISION_TIMEOUT_MS: '1500',
+    KEYGATE_STALE_IF_ERROR_SECONDS: '0',
     KEYGATE_BOOTSTRAP_EMAIL: 'root@example.com',
     KEYGATE_DECISION_REASONS: 'true'
   })
@@ -46,12 +54,18 @@ t.test('every variable', async (t) => {
     trustProxy: ['10.0.0.0/8', '127.0.0.1', '::1'],
     logLevel: 'warn',
     policyBundle: '/srv/bundle.tar.gz',
+    policyPollSeconds: 2.5,
+    policyBundleToken: 's3cret',
+    decisionTimeoutMs: 1500,
+    staleIfErrorSeconds: 0,
     bootstrapEmail: 'root@example.com',
     decisionReasons: true
   })
   t.equal(loadConfig({ KEYGATE_TRUST_PROXY: 'true' }).trustProxy, true)
   t.equal(loadConfig({ KEYGATE_TRUST_PROXY: '2' }).trustProxy, 2)
   t.equal(loadConfig({ KEYGATE_DATA_DIR: '/var/lib/keygate' }).dataDir, '/var/lib/keygate')
+  t.equal(loadConfig({ KEYGATE_POLICY_BUNDLE: 'https://bundles.example/v1/keygate.tar.gz' }).policyBundle, 'https://bundles.example/v1/keygate.tar.gz',
+    'a bundle server')
 })
 
 t.test('every problem at once, each naming its variable', async (t) => {
@@ -63,12 +77,17 @@ t.test('every problem at once, each naming its variable', async (t) => {
     KEYGATE_TRUST_PROXY: '10.0.0.0/99',
     KEYGATE_LOG_LEVEL: 'loud',
     KEYGATE_BOOTSTRAP_EMAIL: 'admin@localhost',
-    KEYGATE_DECISION_REASONS: 'maybe'
+    KEYGATE_DECISION_REASONS: 'maybe',
+    KEYGATE_POLICY_BUNDLE: 'ftp://bundles.example/b.tar.gz',
+    KEYGATE_POLICY_POLL_SECONDS: '-1',
+    KEYGATE_DECISION_TIMEOUT_MS: '0',
+    KEYGATE_STALE_IF_ERROR_SECONDS: 'long'
   })) as ConfigError
   t.type(error, ConfigError)
   t.equal(error.code, 'CONFIG_INVALID')
   for (const name of ['KEYGATE_PORT', 'KEYGATE_HOST', 'KEYGATE_DATABASE_URL', 'KEYGATE_TLS_CERT and KEYGATE_TLS_KEY go together',
-    'KEYGATE_TRUST_PROXY', 'KEYGATE_LOG_LEVEL', 'KEYGATE_BOOTSTRAP_EMAIL', 'KEYGATE_DECISION_REASONS']) {
+    'KEYGATE_TRUST_PROXY', 'KEYGATE_LOG_LEVEL', 'KEYGATE_BOOTSTRAP_EMAIL', 'KEYGATE_DECISION_REASONS',
+    'KEYGATE_POLICY_BUNDLE', 'KEYGATE_POLICY_POLL_SECONDS', 'KEYGATE_DECISION_TIMEOUT_MS', 'KEYGATE_STALE_IF_ERROR_SECONDS']) {
     t.match(error.message, name)
   }
   t.throws(() => loadConfig({ KEYGATE_TLS_CERT: '/nonexistent.pem', KEYGATE_TLS_KEY: '/nonexistent.key' }), { message: /KEYGATE_TLS_CERT=.*cannot read the file: ENOENT/ })

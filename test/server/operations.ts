@@ -4,6 +4,7 @@ import t from 'tap'
 import Fastify from 'fastify'
 import { operationsRoutes } from '../../src/server/routes/operations.js'
 import { createMetrics } from '../../src/server/metrics.js'
+import { staticPolicy } from '../../src/policy/source.js'
 import { BODY_LIMIT_BYTES, HEADER_LIMIT_BYTES } from '../../src/server/app.js'
 import { forEachDatabase } from '../helpers/databases.js'
 import { testServer } from '../helpers/server.js'
@@ -19,7 +20,12 @@ t.test('operations', (t) => forEachDatabase(t, async (t, _db, store) => {
     t.same(health.json(), { status: 'ok' })
     const ready = await app.inject({ url: '/readyz' })
     t.equal(ready.statusCode, 200)
-    t.same(ready.json(), { status: 'ready', store: 'ok', policyRevision: server.authorizer.policy.revision })
+    t.match(ready.json(), {
+      status: 'ready',
+      store: 'ok',
+      policyRevision: server.authorizer.policy.revision,
+      policy: { revision: server.authorizer.policy.revision, loadedAt: String, reloads: 0, failures: 0, lastFailureAt: null }
+    })
     t.not(server.authorizer.policy.revision, '', 'the built bundle has a revision')
   })
 
@@ -133,11 +139,12 @@ t.test('operations', (t) => forEachDatabase(t, async (t, _db, store) => {
 t.test('/readyz answers 503 when the store hangs', async (t) => {
   const app = Fastify()
   const hanging = { database: { query: async () => await new Promise(() => {}) } }
-  await app.register(operationsRoutes, { authorizer: { store: hanging, policy: { revision: 'r1' } } as never, metrics: createMetrics() })
+  const engine = { revision: 'r1' } as never
+  await app.register(operationsRoutes, { authorizer: { store: hanging, policy: engine, policySource: staticPolicy(engine) } as never, metrics: createMetrics() })
   const started = Date.now()
   const res = await app.inject({ url: '/readyz' })
   t.equal(res.statusCode, 503)
-  t.same(res.json(), { status: 'unavailable', store: 'unavailable', policyRevision: 'r1' })
+  t.match(res.json(), { status: 'unavailable', store: 'unavailable', policyRevision: 'r1', policy: { revision: 'r1' } })
   t.ok(Date.now() - started < 5000, 'within the probe timeout')
   await app.close()
 })

@@ -3,7 +3,7 @@ import type { Authorizer } from '../../authorizer/authorizer.js'
 import type { ServerMetrics } from '../metrics.js'
 
 export interface OperationsOptions {
-  authorizer: Pick<Authorizer, 'store' | 'policy'>
+  authorizer: Pick<Authorizer, 'store' | 'policy' | 'policySource'>
   metrics: ServerMetrics
 }
 
@@ -16,7 +16,18 @@ const readiness = {
   properties: {
     status: { type: 'string', enum: ['ready', 'unavailable'] },
     store: { type: 'string', enum: ['ok', 'unavailable'] },
-    policyRevision: { type: 'string' }
+    policyRevision: { type: 'string' },
+    policy: {
+      type: 'object',
+      description: 'The policy deciding now, and how reloading went (failed bundles leave it in place)',
+      properties: {
+        revision: { type: 'string' },
+        loadedAt: { type: 'string', format: 'date-time' },
+        reloads: { type: 'integer' },
+        failures: { type: 'integer' },
+        lastFailureAt: { type: ['string', 'null'], format: 'date-time' }
+      }
+    }
   }
 }
 
@@ -33,10 +44,18 @@ export const operationsRoutes: FastifyPluginAsync<OperationsOptions> = async (ap
       return false
     })
     // An authorizer cannot exist without a policy that passed its canary evaluation.
+    const policy = authorizer.policySource.status()
     return reply.code(storeOk ? 200 : 503).send({
       status: storeOk ? 'ready' : 'unavailable',
       store: storeOk ? 'ok' : 'unavailable',
-      policyRevision: authorizer.policy.revision
+      policyRevision: policy.revision,
+      policy: {
+        revision: policy.revision,
+        loadedAt: policy.loadedAt.toISOString(),
+        reloads: policy.reloads,
+        failures: policy.failures,
+        lastFailureAt: policy.lastError?.at.toISOString() ?? null
+      }
     })
   })
 
