@@ -1,21 +1,16 @@
+import { KeygateError } from '../errors.js'
+
 /**
  * Policy faults: the policy could not be loaded or did not produce a
  * well-formed decision. A fault is never a deny; callers fail closed with 503.
  * Each class has a stable `code` (static and on the instance); the underlying
  * error, often a string thrown by opa-wasm, is kept as `cause`.
  */
-export class PolicyFault extends Error {
-  static code = 'POLICY_FAULT'
-  code = 'POLICY_FAULT'
-
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = this.constructor.name
-  }
+export class PolicyFault extends KeygateError {
+  static override code = 'POLICY_FAULT'
 }
 
 /** A bundle that cannot be read, unpacked, instantiated or lacks the entrypoint. */
 export class PolicyBundleError extends PolicyFault {
   static override code = 'POLICY_BUNDLE_INVALID'
-  override code = 'POLICY_BUNDLE_INVALID'
 }
