@@ -1,0 +1,132 @@
+import t from 'tap'
+import { generateSecretKey } from '../../src/credentials/secret-key.js'
+import { createAccount, issueKey } from '../../src/manage/index.js'
+import type { Authorizer } from '../../src/authorizer/index.js'
+import { testDatabases } from '../helpers/databases.js'
+import { sharedInstances, type Instance } from '../helpers/instances.js'
+import { until } from '../helpers/until.js'
+
+/**
+ * A right taken away on one instance is gone on every instance at once: the
+ * caches' TTLs here are ten minutes, so only the notifications can explain a
+ * refusal within the bound. CI asserts the invariant within a generous bound;
+ * `bench/revocation.ts` measures how fast it is.
+ */
+const BOUND_MS = 5_000
+const LONG = { max: 1000, ttlMs: 600_000, negativeTtlMs: 600_000 }
+
+const request = (token: string, headers: Record<string, string> = {}, path = '/api/v1/bot/list') => ({
+  method: 'GET', path, scheme: 'https' as const, headers: { authorization: `Bearer ${token}`, ...headers }
+})
+
+async function statuses (instances: Instance[], req: Parameters<Authorizer['authorize']>[0]): Promise<number[]> {
+  return await Promise.all(instances.map(async ({ authorizer }) => (await authorizer.authorize(req)).status))
+}
+
+/** Polls every instance until each answers `status`; fails after BOUND_MS. */
+async function everyInstance (instances: Instance[], req: Parameters<Authorizer['authorize']>[0], status: number): Promise<void> {
+  let last: number[] = []
+  const deadline = Date.now() + BOUND_MS
+  while (Date.now() < deadline) {
+    last = await statuses(instances, req)
+    if (last.every((s) => s === status)) return
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  throw new Error(`not every instance answers ${status} within ${BOUND_MS} ms: ${last.join(', ')}`)
+}
+
+for (const driver of testDatabases()) {
+  t.test(`three instances on one ${driver.name} database`, async (t) => {
+    const { setup, instances } = await sharedInstances(t, driver, 3, { cache: LONG })
+    const now = new Date()
+
+    t.test('revoke on one instance: every instance refuses', async (t) => {
+      const user = await createAccount(setup, { email: 'revoke@example.com' })
+      const key = await issueKey(setup, { userId: user.id }, now)
+      t.same(await statuses(instances, request(key.token)), [200, 200, 200], 'cached everywhere')
+      await instances[0]!.store.revokeKey(key.id)
+      await everyInstance(instances, request(key.token), 401)
+      t.ok(instances.every(({ events }) => events.some((e) => e.type === 'invalidated' && e.change.type === 'key' && e.change.id === key.id)))
+    })
+
+    t.test('roll deadline reached: the old key is refused everywhere', async (t) => {
+      const user = await createAccount(setup, { email: 'roll@example.com' })
+      const key = await issueKey(setup, { userId: user.id }, now)
+      t.same(await statuses(instances, request(key.token)), [200, 200, 200])
+      await instances[1]!.store.setKeyExpiry(key.id, new Date(Date.now() - 1000))
+      await everyInstance(instances, request(key.token), 401)
+    })
+
+    t.test('restrict, disable, delete an account', async (t) => {
+      const user = await createAccount(setup, { email: 'flags@example.com' })
+      const key = await issueKey(setup, { userId: user.id }, now)
+      const write = request(key.token, {}, '/api/v1/bot/create')
+      t.same(await statuses(instances, write), [200, 200, 200])
+      await setup.addRestriction(user.id, 'read-only')
+      await everyInstance(instances, write, 403)
+      await setup.removeRestriction(user.id, 'read-only')
+      await everyInstance(instances, write, 200)
+      await setup.addRestriction(user.id, 'suspended')
+      await everyInstance(instances, request(key.token), 403)
+      await setup.removeRestriction(user.id, 'suspended')
+      await everyInstance(instances, request(key.token), 200)
+      await setup.updateUser(user.id, { disabled: true })
+      await everyInstance(instances, request(key.token), 401)
+      await setup.updateUser(user.id, { disabled: false })
+      await everyInstance(instances, request(key.token), 200)
+      await setup.deleteUser(user.id)
+      await everyInstance(instances, request(key.token), 401)
+    })
+
+    t.test('a child deleted or moved to another parent: impersonation refused everywhere', async (t) => {
+      const parent = await createAccount(setup, { email: 'parent@example.com' })
+      const other = await createAccount(setup, { email: 'other-parent@example.com' })
+      const key = await issueKey(setup, { userId: parent.id }, now)
+      const moved = await createAccount(setup, { email: 'moved@example.com', parentId: parent.id })
+      const deleted = await createAccount(setup, { email: 'deleted@example.com', parentId: parent.id })
+      for (const [child, header] of [[moved, { 'x-runas-user-id': moved.id }], [deleted, { 'x-runas-child-user-email': 'DELETED@example.com' }]] as const) {
+        t.same(await statuses(instances, request(key.token, header)), [200, 200, 200], `impersonating ${child.email}`)
+      }
+      await setup.database.query('UPDATE keygate_users SET parent_id = $2 WHERE id = $1', [moved.id, other.id])
+      await everyInstance(instances, request(key.token, { 'x-runas-user-id': moved.id }), 403)
+      await setup.deleteUser(deleted.id)
+      await everyInstance(instances, request(key.token, { 'x-runas-child-user-email': 'deleted@example.com' }), 403)
+    })
+
+    t.test('what was "not found" is found at once once created', async (t) => {
+      const parent = await createAccount(setup, { email: 'later-parent@example.com' })
+      const secret = generateSecretKey()
+      t.same(await statuses(instances, request(secret.key)), [401, 401, 401], 'unknown key, negatively cached')
+      await setup.createKey({ userId: parent.id, hash: secret.hash, prefix: secret.prefix })
+      await everyInstance(instances, request(secret.key), 200)
+
+      const byEmail = request(secret.key, { 'x-runas-child-user-email': 'late-child@example.com' })
+      t.same(await statuses(instances, byEmail), [403, 403, 403], 'no such child yet, negatively cached')
+      await createAccount(setup, { email: 'late-child@example.com', parentId: parent.id })
+      await everyInstance(instances, byEmail, 200)
+    })
+
+    t.test('a session ended on one instance is refused by every instance', async (t) => {
+      const user = await createAccount(setup, { email: 'session@example.com' })
+      const minted = await instances[0]!.sessions.mint({ userId: user.id })
+      t.same(await statuses(instances, request(minted.token)), [200, 200, 200])
+      await instances[2]!.sessions.end(minted.id, user.id)
+      await everyInstance(instances, request(minted.token), 401)
+    })
+
+    if (driver.name === 'pg') {
+      t.test('a lost LISTEN connection: every instance clears its caches once it listens again', async (t) => {
+        const user = await createAccount(setup, { email: 'resync@example.com' })
+        const key = await issueKey(setup, { userId: user.id }, now)
+        t.same(await statuses(instances, request(key.token)), [200, 200, 200])
+        const before = instances.map(({ events }) => events.filter((e) => e.type === 'resync').length)
+        await setup.database.query(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'")
+        // Revoked while the instances may not be listening: the notification may be lost, the resync is not.
+        await setup.revokeKey(key.id)
+        await until(() => instances.every(({ events }, i) => events.filter((e) => e.type === 'resync').length > before[i]!), BOUND_MS)
+        await everyInstance(instances, request(key.token), 401)
+      })
+    }
+  })
+}
