@@ -102,6 +102,8 @@ export const decisionRoutes: FastifyPluginAsync<DecisionRoutesOptions> = async (
       if (!caller.allow) return sendAnswer(reply, denialOf(caller))
       const record = await authorizer.explain({ method, path, headers, scheme })
       rules ??= RuleIndex.fromBundle(policyBundle ?? DEFAULT_BUNDLE_PATH)
+      // A reloaded policy: read the sources again (rules stay unnamed if they are not those of this revision).
+      if ((await rules).revision !== record.result.policyRevision) rules = RuleIndex.fromBundle(policyBundle ?? DEFAULT_BUNDLE_PATH)
       const { decision: result, ...explanation } = explainRecord(record, await rules)
       return { ...result, explanation }
     }
