@@ -1,0 +1,136 @@
+import t from 'tap'
+import { generateSecretKey } from '../../src/credentials/secret-key.js'
+import { createAuthorizer, type AuthorizerEvent } from '../../src/authorizer/index.js'
+import { createAccount, issueKey } from '../../src/manage/index.js'
+import { openStore } from '../../src/store/index.js'
+import { createTestDatabase, testDatabases } from '../helpers/databases.js'
+import { testPolicy } from '../helpers/authorizer.js'
+import { tcpProxy, type ProxyMode } from '../helpers/tcp-proxy.js'
+import { until } from '../helpers/until.js'
+
+/** Throws under CI=true without a server, so that these cases cannot go quietly untested. */
+const withServer = testDatabases().some((driver) => driver.name === 'pg')
+
+const DECISION_TIMEOUT_MS = 500
+/** The contract: no decision takes longer than this, whatever the store does (generous for a loaded CI machine). */
+const BOUND_MS = 2_000
+
+type Kind = 'cached' | 'unseen' | 'forged' | 'revoked' | 'negative'
+interface Observation { kind: Kind; mode: ProxyMode; status: number; ms: number }
+
+t.test('the network to PostgreSQL cut mid-load', { skip: !withServer && 'KEYGATE_TEST_DATABASE_URL is not set' }, async (t) => {
+  const url = await createTestDatabase(t)
+  const setup = await openStore({ databaseUrl: url })
+  t.teardown(async () => { await setup.close() })
+  const proxy = await tcpProxy(t, Number(new URL(url).port || 5432))
+  const store = await openStore({
+    databaseUrl: proxy.url(url), migrate: false, connectionTimeoutMillis: 1_000, statementTimeoutMillis: 1_000, onError: () => {}
+  })
+  const events: AuthorizerEvent[] = []
+  const authorizer = await createAuthorizer({
+    store,
+    policy: await testPolicy(),
+    decisionTimeoutMs: DECISION_TIMEOUT_MS,
+    // Short TTLs, so that the outage outlasts them and stale-if-error is what serves the cached key.
+    cache: { ttlMs: 200, negativeTtlMs: 200, staleIfErrorMs: 60_000 },
+    onEvent: (event) => { events.push(event) }
+  })
+  t.teardown(async () => { await authorizer.close(); await store.close() })
+
+  const user = await createAccount(setup, { email: 'load@example.com' })
+  const cached = await issueKey(setup, { userId: user.id })
+  const unseen = await issueKey(setup, { userId: user.id })
+  const revoked = await issueKey(setup, { userId: user.id })
+  const negative = generateSecretKey().key
+  const forged = cached.token.slice(0, 12) + (cached.token[12] === 'a' ? 'b' : 'a') + cached.token.slice(13)
+  const tokens: Record<Kind, string> = { cached: cached.token, unseen: unseen.token, forged, revoked: revoked.token, negative }
+  const decide = async (kind: Kind) => await authorizer.authorize({
+    method: 'GET', path: '/api/v1/bot/list', scheme: 'https', headers: { authorization: `Bearer ${tokens[kind]}` }
+  })
+
+  // Warm: the cached and the revoked key are known, the unknown key is known to be unknown.
+  t.equal((await decide('cached')).status, 200)
+  t.equal((await decide('revoked')).status, 200)
+  t.equal((await decide('negative')).status, 401)
+  // Revoked while the store is up: the notification drops it, and nothing may bring it back.
+  await setup.revokeKey(revoked.id)
+  await until(() => events.some((e) => e.type === 'invalidated' && e.change.type === 'key' && e.change.id === revoked.id))
+
+  let mode: ProxyMode = 'up'
+  const seen: Observation[] = []
+  let stopped = false
+  const kinds: Kind[] = ['cached', 'forged', 'revoked', 'negative', 'cached']
+  const worker = async (): Promise<void> => {
+    for (let i = 0; !stopped; i++) {
+      const kind = kinds[i % kinds.length]!
+      const at = mode
+      const started = performance.now()
+      const { status } = await decide(kind)
+      seen.push({ kind, mode: at === mode ? at : 'silent', status, ms: performance.now() - started })
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+  }
+  const workers = Array.from({ length: 8 }, worker)
+
+  const phase = async (next: ProxyMode, ms: number): Promise<void> => {
+    mode = next
+    proxy.set(next)
+    await new Promise((resolve) => setTimeout(resolve, ms))
+  }
+  await phase('up', 300)
+  await phase('silent', 1_500)
+  // Never presented before the outage: cannot be decided without the store.
+  const unseenDuringOutage = await decide('unseen')
+  await phase('refuse', 1_000)
+  const unseenRefused = await decide('unseen')
+  mode = 'up'
+  proxy.set('up')
+  // Recovery, with no restart: the key never seen is decided again once the store answers.
+  const recovered = Date.now()
+  await until(() => { void decide('unseen').then((d) => { if (d.status === 200) stopped = true }); return stopped }, 15_000)
+  const recoveryMs = Date.now() - recovered
+  await Promise.all(workers)
+
+  t.equal(unseenDuringOutage.status, 503, 'a key never seen: 503 while the store is silent')
+  t.equal(unseenRefused.status, 503, 'and while it refuses connections')
+  const down = seen.filter((o) => o.mode !== 'up')
+  t.ok(down.length > 20, `decisions during the outage (${down.length})`)
+  t.same(seen.filter((o) => o.kind === 'forged' && o.status !== 401), [], 'forged keys: 401 throughout, store or not')
+  t.same(seen.filter((o) => o.kind === 'revoked' && o.status === 200), [], 'a revoked key is never served stale')
+  t.same(seen.filter((o) => o.kind === 'negative' && o.status === 200), [], 'an unknown key is never allowed')
+  t.ok(down.some((o) => o.kind === 'negative' && o.status === 503), '"not found" is not served stale: 503 once it expired')
+  t.ok(down.some((o) => o.kind === 'cached' && o.status === 200), 'the cached key is served stale during the outage')
+  t.same(seen.filter((o) => ![200, 401, 403, 503].includes(o.status)), [], 'no other status')
+  const slowest = Math.max(...seen.map((o) => o.ms))
+  t.ok(slowest < BOUND_MS, `every decision within ${BOUND_MS} ms (slowest ${slowest.toFixed(0)} ms)`)
+  t.ok(events.some((e) => e.type === 'stale'), 'stale serves are reported')
+  t.ok(recoveryMs < 15_000, `recovered ${recoveryMs} ms after the network came back`)
+  await until(() => events.some((e) => e.type === 'resync'), 10_000)
+  t.pass('the LISTEN connection came back and every cache was cleared')
+  t.equal((await decide('revoked')).status, 401, 'the revoked key, asked of the store again')
+  t.equal((await decide('cached')).status, 200)
+})
+
+t.test('a store that never answers: 503 within the decision deadline, not after the driver timeouts', { skip: !withServer && 'KEYGATE_TEST_DATABASE_URL is not set' }, async (t) => {
+  const url = await createTestDatabase(t)
+  const setup = await openStore({ databaseUrl: url })
+  t.teardown(async () => { await setup.close() })
+  const proxy = await tcpProxy(t, Number(new URL(url).port || 5432))
+  proxy.set('silent')
+  // Driver timeouts well past the deadline: only the deadline can bound the decision.
+  const store = await openStore({ databaseUrl: proxy.url(url), migrate: false, connectionTimeoutMillis: 10_000, onError: () => {} })
+  // Not listening: subscribing would wait out the connection timeout first.
+  const authorizer = await createAuthorizer({ store, policy: await testPolicy(), decisionTimeoutMs: 300, invalidation: false })
+  t.teardown(async () => { await authorizer.close(); await store.close() })
+  // First of the teardowns: connections waiting on the silent proxy fail now rather than after their timeouts.
+  t.teardown(() => { proxy.set('refuse') })
+  const user = await createAccount(setup, { email: 'slow@example.com' })
+  const key = await issueKey(setup, { userId: user.id })
+  const started = performance.now()
+  const results = await Promise.all(Array.from({ length: 50 }, async () => await authorizer.authorize({
+    method: 'GET', path: '/api/v1/bot/list', headers: { authorization: `Bearer ${key.token}` }
+  })))
+  const elapsed = performance.now() - started
+  t.same([...new Set(results.map((r) => r.status))], [503])
+  t.ok(elapsed < 1_500, `50 concurrent decisions answered in ${elapsed.toFixed(0)} ms`)
+})
