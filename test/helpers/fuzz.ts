@@ -1,0 +1,219 @@
+/**
+ * Generated requests against a populated store, and the invariants every
+ * decision must keep. Used by test/properties/requests.ts (a few thousand
+ * requests, with shrinking) and bench/fuzz.ts (100,000 and more, counted).
+ *
+ * Each generated request carries what the generator knows about it: whether
+ * its Authorization header holds one valid credential. The invariants:
+ * - no allow without a valid credential;
+ * - an invalid credential is a 401, whatever else the request says;
+ * - no 5xx and no exception (the store is up);
+ * - the same request, asked again, gets the same decision.
+ */
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import fc from 'fast-check'
+import type { FastifyInstance } from 'fastify'
+import { createAuthorizer, type Authorizer, type AuthorizeRequest } from '../../src/authorizer/index.js'
+import { generateSecretKey } from '../../src/credentials/secret-key.js'
+import { createAccount, issueKey } from '../../src/manage/index.js'
+import type { PolicyEngine } from '../../src/policy/engine.js'
+import { buildApp } from '../../src/server/app.js'
+import { createMetrics } from '../../src/server/metrics.js'
+import { Sessions } from '../../src/sessions/index.js'
+import type { Store } from '../../src/store/index.js'
+
+export interface FuzzWorld {
+  authorizer: Authorizer
+  app: FastifyInstance
+  /** Valid credentials (their owners active); a request holding one may be allowed. */
+  valid: string[]
+  /** Credentials that look right and are not: revoked, expired, ended, forged, unknown, owner disabled or deleted. */
+  invalid: string[]
+  /** Account ids and e-mail addresses to aim X-RunAs-* headers at. */
+  userIds: string[]
+  emails: string[]
+  close(): Promise<void>
+}
+
+export interface FuzzRequest {
+  via: 'authorize' | 'forward-auth' | 'decision-api'
+  request: AuthorizeRequest
+  /** Exactly one Authorization header holding a valid credential. */
+  validCredential: boolean
+}
+
+export type Violation = 'allow_without_valid_credential' | 'invalid_credential_not_401' | 'server_error' | 'crash' | 'nondeterministic'
+
+export interface Outcome {
+  status: number
+  allow: boolean
+  violations: Violation[]
+}
+
+/** Accounts, keys and sessions of every kind, on `store`. */
+export async function fuzzWorld (store: Store, policy: PolicyEngine): Promise<FuzzWorld> {
+  const sessions = new Sessions({ db: store.database, secret: randomBytes(32) })
+  const metrics = createMetrics()
+  const authorizer = await createAuthorizer({ store, sessions, policy, onDecision: metrics.observeDecision })
+  const app = buildApp({ authorizer, metrics, sessions })
+  await app.ready()
+
+  const account = async (email: string, parentId?: string): Promise<{ id: string; key: string }> => {
+    const user = await createAccount(store, { email, parentId })
+    return { id: user.id, key: (await issueKey(store, { userId: user.id })).token }
+  }
+  const parent = await account('parent@example.com')
+  const child = await account('child@example.com', parent.id)
+  const grandchild = await account('grandchild@example.com', child.id)
+  const other = await account('other@example.com')
+  const suspended = await account('suspended@example.com')
+  await store.addRestriction(suspended.id, 'suspended')
+  const readOnly = await account('read-only@example.com', parent.id)
+  await store.addRestriction(readOnly.id, 'read-only')
+  const scoped = (await issueKey(store, { userId: parent.id, scopes: ['bot:read', 'dataset:write'] })).token
+  const parentSession = (await sessions.mint({ userId: parent.id })).token
+  const childSession = (await sessions.mint({ userId: child.id, allowedRoutes: ['bot/**'] })).token
+
+  const disabled = await account('disabled@example.com')
+  const disabledSession = (await sessions.mint({ userId: disabled.id })).token
+  await store.updateUser(disabled.id, { disabled: true })
+  const deleted = await account('deleted@example.com', parent.id)
+  await store.deleteUser(deleted.id)
+  const revoked = await issueKey(store, { userId: parent.id })
+  await store.revokeKey(revoked.id)
+  const expired = generateSecretKey()
+  await store.createKey({ userId: parent.id, hash: expired.hash, prefix: expired.prefix, expiresAt: new Date(Date.now() - 60_000) })
+  const ended = await sessions.mint({ userId: parent.id })
+  await sessions.end(ended.id, parent.id)
+  const flip = (token: string, at: number): string => token.slice(0, at) + (token[at] === 'A' ? 'B' : 'A') + token.slice(at + 1)
+
+  return {
+    authorizer,
+    app,
+    valid: [parent.key, child.key, grandchild.key, other.key, suspended.key, readOnly.key, scoped, parentSession, childSession],
+    invalid: [
+      revoked.token, expired.key, disabled.key, deleted.key, disabledSession, ended.token,
+      flip(parent.key, 10), generateSecretKey().key, flip(parentSession, parentSession.length - 3), flip(childSession, 20)
+    ],
+    userIds: [parent.id, child.id, grandchild.id, other.id, suspended.id, readOnly.id, disabled.id, deleted.id],
+    emails: ['child@example.com', ' CHILD@example.com ', 'read-only@example.com', 'grandchild@example.com', 'deleted@example.com',
+      'other@example.com', 'nobody@example.com'],
+    async close () {
+      await app.close()
+      await authorizer.close()
+      await sessions.close()
+    }
+  }
+}
+
+const ROUTES = readFileSync(new URL('../fixtures/routes.tsv', import.meta.url), 'utf8')
+  .split('\n').slice(1).filter((line) => line.trim() !== '').map((line) => line.split('\t')[1] as string)
+
+/** Header values a client can send over HTTP (no control characters). */
+const headerText = fc.string({ unit: fc.constantFrom(...' !"#$%&\'()*+,-./0123456789:;<=>?@ABCXYZ[\\]^_`abcxyz{|}~'.split('')), maxLength: 40 })
+const anyText = fc.string({ unit: 'binary', maxLength: 60 })
+
+export function requestArbitrary (world: FuzzWorld): fc.Arbitrary<FuzzRequest> {
+  const scheme = fc.constantFrom('Bearer', 'bearer', 'BEARER', 'BeArEr')
+  const spaces = fc.constantFrom(' ', '  ', '   ')
+  const pad = fc.constantFrom('', ' ', '\t')
+  const bearer = (token: string): fc.Arbitrary<string> =>
+    fc.tuple(pad, scheme, spaces, pad).map(([before, s, gap, after]) => `${before}${s}${gap}${token}${after}`)
+  const headerName = fc.constantFrom('authorization', 'Authorization', 'AUTHORIZATION')
+
+  type Auth = { headers: Record<string, string | string[]>; valid: boolean }
+  const auth: fc.Arbitrary<Auth> = fc.oneof(
+    { weight: 4, arbitrary: fc.tuple(headerName, fc.constantFrom(...world.valid).chain(bearer)).map(([name, value]) => ({ headers: { [name]: value }, valid: true })) },
+    { weight: 3, arbitrary: fc.tuple(headerName, fc.constantFrom(...world.invalid).chain(bearer)).map(([name, value]) => ({ headers: { [name]: value }, valid: false })) },
+    { weight: 1, arbitrary: fc.constant({ headers: {}, valid: false }) },
+    // Two Authorization headers, even the same valid one twice: not authenticated.
+    { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...world.valid), fc.constantFrom(...world.valid, ...world.invalid)).map(([a, b]) => ({ headers: { authorization: [`Bearer ${a}`, `Bearer ${b}`] }, valid: false })) },
+    { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...world.valid), fc.constantFrom('Basic ', 'Token ', 'Bearer', 'Bearer: ', '', 'Bearer sk-', 'Bearer \u0000')).map(([k, p]) => ({ headers: { authorization: `${p}${p.endsWith(' ') || p === '' ? '' : ' '}${k.slice(0, 40)}` }, valid: false })) },
+    { weight: 1, arbitrary: fc.oneof(anyText, headerText).map((value) => ({ headers: { authorization: value }, valid: false })) },
+    // A valid key cut short, extended, or cased differently: the checksum or the hash refuses it.
+    { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...world.valid), fc.nat({ max: 60 }), fc.constantFrom('cut', 'extend', 'upper')).map(([k, n, how]) => {
+      const token = how === 'cut' ? k.slice(0, Math.max(3, n)) : how === 'extend' ? `${k}${'x'.repeat(1 + (n % 5))}` : k.toUpperCase()
+      return { headers: { authorization: `Bearer ${token}` }, valid: token === k }
+    }) },
+    { weight: 1, arbitrary: fc.nat({ max: 10_000 }).map((n) => ({ headers: { authorization: `Bearer ${'a'.repeat(8_000 + n)}` }, valid: false })) }
+  )
+  const runAsValue = fc.oneof(fc.constantFrom(...world.userIds), fc.constantFrom(...world.userIds).map((id) => id.toUpperCase()), headerText, anyText)
+  const emailValue = fc.oneof(fc.constantFrom(...world.emails), fc.emailAddress(), headerText)
+  const runAs = fc.array(fc.oneof(
+    fc.tuple(fc.constantFrom('x-runas-user-id', 'X-RunAs-User-ID', 'x-runas-userid'), runAsValue),
+    fc.tuple(fc.constantFrom('x-runas-child-user-email', 'X-RunAs-Child-User-Email'), emailValue),
+    fc.tuple(fc.constantFrom('x-runas-user-id', 'x-runas-child-user-email'), fc.array(fc.oneof(runAsValue, emailValue), { minLength: 0, maxLength: 3 }))
+  ), { maxLength: 3 })
+  const extra = fc.dictionary(fc.constantFrom('x-forwarded-proto', 'cookie', 'x-api-key', 'user-agent', 'x-request-id', 'content-type'), headerText, { maxKeys: 3 })
+  const segment = fc.oneof(fc.constantFrom('bot_123', 'usr_x', '..', '.', '%2e%2e', '', 'list', 'create', 'delete', 'DELETE', 'ünïcode', '%00'), headerText.map((s) => encodeURIComponent(s)))
+  const path = fc.oneof(
+    { weight: 4, arbitrary: fc.tuple(fc.constantFrom(...ROUTES), segment).map(([route, id]) => route.replace(/\{[^}]+\}/g, id === '' ? 'x' : id)) },
+    { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...ROUTES), fc.constantFrom('?a=1', '#frag', '/', '//', '?x=/admin/v1/user/create')).map(([route, tail]) => route.replace(/\{[^}]+\}/g, 'id_1') + tail) },
+    { weight: 1, arbitrary: fc.array(segment, { maxLength: 6 }).map((segments) => `/${segments.join('/')}`) },
+    { weight: 1, arbitrary: fc.tuple(fc.constantFrom('/admin/v1/', '/v1/', '/api/v1/', '/API/V1/', '/api/v2/', '/.well-known/'), fc.array(segment, { maxLength: 4 })).map(([p, s]) => p + s.join('/')) }
+  )
+  const method = fc.oneof(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'get', 'post'), fc.stringMatching(/^[A-Za-z]{1,10}$/))
+
+  return fc.record({
+    via: fc.constantFrom('authorize', 'authorize', 'authorize', 'forward-auth', 'decision-api'),
+    auth,
+    runAs,
+    extra,
+    path,
+    method,
+    scheme: fc.constantFrom('http', 'https', undefined)
+  }).map(({ via, auth, runAs, extra, path, method, scheme }) => {
+    const headers: Record<string, string | string[]> = { ...extra }
+    for (const [name, value] of runAs) headers[name] = value
+    // Mixed-case duplicates of Authorization are merged into two values by Keygate: not one valid credential.
+    Object.assign(headers, auth.headers)
+    const request: AuthorizeRequest = { method, path, headers, ...(scheme === undefined ? {} : { scheme: scheme as 'http' | 'https' }) }
+    return { via: via as FuzzRequest['via'], request, validCredential: auth.valid }
+  })
+}
+
+/** Decides the request twice through its channel and reports which invariants it broke. */
+export async function check (world: FuzzWorld, fuzz: FuzzRequest): Promise<Outcome> {
+  let first: { status: number; allow: boolean; code?: string; subject?: string | null }
+  let second: typeof first
+  try {
+    first = await decide(world, fuzz)
+    second = await decide(world, fuzz)
+  } catch {
+    return { status: 0, allow: false, violations: ['crash'] }
+  }
+  const violations: Violation[] = []
+  if (first.allow && !fuzz.validCredential) violations.push('allow_without_valid_credential')
+  if (!fuzz.validCredential && first.status !== 401 && first.status !== 400) violations.push('invalid_credential_not_401')
+  if (first.status >= 500) violations.push('server_error')
+  if (first.status !== second.status || first.allow !== second.allow || first.code !== second.code || first.subject !== second.subject) {
+    violations.push('nondeterministic')
+  }
+  return { status: first.status, allow: first.allow, violations }
+}
+
+async function decide (world: FuzzWorld, { via, request }: FuzzRequest): Promise<{ status: number; allow: boolean; code?: string; subject?: string | null }> {
+  if (via === 'authorize') {
+    const d = await world.authorizer.authorize(request)
+    return { status: d.status, allow: d.allow, code: d.code, subject: d.subject }
+  }
+  if (via === 'decision-api') {
+    const res = await world.app.inject({ method: 'POST', url: '/v1/authorize', payload: request })
+    if (res.statusCode !== 200) return { status: res.statusCode, allow: false }
+    const d = res.json() as { status: number; allow: boolean; code: string; subject: string | null }
+    return { status: d.status, allow: d.allow, code: d.code, subject: d.subject }
+  }
+  // Over HTTP only what HTTP can carry: header values without control characters, a path without spaces.
+  const headers: Record<string, string | string[]> = {}
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined) continue
+    const values = (Array.isArray(value) ? value : [value]).filter((v) => /^[\t\x20-\x7e]*$/.test(v))
+    if (values.length > 0) headers[name] = values.length === 1 ? values[0] as string : values
+  }
+  const uri = request.path.replace(/[^\x21-\x7e]/g, (c) => encodeURIComponent(c))
+  const res = await world.app.inject({
+    method: 'GET', url: '/v1/forward-auth', headers: { ...headers, 'x-forwarded-method': request.method, 'x-forwarded-uri': uri }
+  })
+  return { status: res.statusCode, allow: res.statusCode === 200, code: res.statusCode === 200 ? 'OK' : (res.json() as { code: string }).code, subject: res.headers['x-keygate-user-id'] as string | undefined ?? null }
+}
