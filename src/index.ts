@@ -2,6 +2,8 @@
 export * from './authorizer/index.js'
 export * from './adapters/index.js'
 export { PolicyEngine } from './policy/engine.js'
+export { PolicyReloader, type PolicyReloaderOptions } from './policy/reloader.js'
+export { staticPolicy, type PolicySource, type PolicyStatus } from './policy/source.js'
 export type { PolicyInput, PolicyDecision, Reason, CredentialFacts, AccountFacts, RunAsRequest } from './policy/input.js'
 export { openStore, openDatabase, Store } from './store/index.js'
 export type { StoreOptions, DatabaseOptions, UserRecord, KeyRecord } from './store/index.js'
