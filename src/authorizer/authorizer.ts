@@ -192,9 +192,8 @@ class KeygateAuthorizer implements Authorizer {
       this.#principals.forgetKey(change.id)
       this.#principals.forgetKeyHash(change.hash)
     } else {
-      this.#accounts.forget(change.id)
-      // A child created (or moved) under this parent must not stay hidden behind "no such child".
-      if (change.parentId !== null) this.#accounts.forgetChildren(change.parentId)
+      // With the answers under its parent: a child created (or moved) there must not stay hidden behind "no such child".
+      this.#accounts.forget(change.id, change.parentId)
     }
     this.#emit({ type: 'invalidated', change })
   }

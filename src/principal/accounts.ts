@@ -51,6 +51,11 @@ export class AccountDirectory {
     }, deadline)
   }
 
+  /** The account if cached and fresh; undefined when unknown to the cache, or "not found" (ask byId). */
+  fresh (id: string): AccountFacts | undefined {
+    return this.#byId.fresh(id) ?? undefined
+  }
+
   /** A direct child of parentId with this e-mail (case-insensitive, trimmed). */
   async childByEmail (parentId: string, email: string, deadline = performance.now() + 2_000): Promise<AccountFacts | null> {
     const cacheKey = `${parentId}\u0000${email.trim().toLowerCase()}`
@@ -61,17 +66,18 @@ export class AccountDirectory {
     return childId === null ? null : await this.byId(childId, deadline)
   }
 
-  /** Drops the account and every child-by-e-mail answer that involves it, as child or as parent. */
-  forget (userId: string): void {
+  /**
+   * Drops the account and every child-by-e-mail answer that involves it, as
+   * child or as parent, and those under `parentId` ("no such child" included:
+   * one may just have been created or moved there). One pass over the cache.
+   */
+  forget (userId: string, parentId: string | null = null): void {
     this.#byId.delete(userId)
     // An e-mail or parent change must not leave a stale mapping behind.
-    this.forgetChildren(userId)
-    this.#childIdByEmail.deleteWhere((id) => id === userId)
-  }
-
-  /** Drops the child-by-e-mail answers under parentId ("no such child" included: one may have been created). */
-  forgetChildren (parentId: string): void {
-    this.#childIdByEmail.deleteWhere((_id, key) => key.startsWith(`${parentId}\u0000`))
+    const asParent = `${userId}\u0000`
+    const underParent = parentId === null ? null : `${parentId}\u0000`
+    this.#childIdByEmail.deleteWhere((id, key) =>
+      id === userId || key.startsWith(asParent) || (underParent !== null && key.startsWith(underParent)))
   }
 
   clear (): void {

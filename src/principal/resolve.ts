@@ -84,7 +84,8 @@ export class PrincipalResolver {
   async #resolveKey (key: string, deadline: number): Promise<ResolvedPrincipal> {
     const hash = hashSecretKey(key)
     const cacheKey = hash.toString('base64url')
-    const record = await this.#keysByHash.get(cacheKey, async () => {
+    const cached = this.#keysByHash.fresh(cacheKey)
+    const record = cached !== undefined ? cached : await this.#keysByHash.get(cacheKey, async () => {
       const found = await this.#keys.findKeyByHash(hash)
       if (found === null) return null
       const stripped = stripHash(found)
@@ -102,7 +103,7 @@ export class PrincipalResolver {
         revoked: record.revokedAt !== null,
         scopes: record.scopes
       },
-      principal: await this.#accounts.byId(record.userId, deadline)
+      principal: this.#accounts.fresh(record.userId) ?? await this.#accounts.byId(record.userId, deadline)
     }
   }
 

@@ -81,6 +81,13 @@ export class LookupCache<T extends {}> {
     }
   }
 
+  /** The value if cached and fresh (null: "not found"); undefined otherwise. Synchronous: the hot path. */
+  fresh (key: string): T | null | undefined {
+    const entry = this.#entries.get(key)
+    if (entry === undefined || performance.now() >= entry.freshUntil) return undefined
+    return entry.value === MISSING ? null : entry.value
+  }
+
   /** The cached value, fresh or stale, without asking the store. */
   peek (key: string): T | null | undefined {
     const entry = this.#entries.get(key)
