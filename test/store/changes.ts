@@ -45,6 +45,19 @@ t.test('every change that could stale a cache is announced', (t) => forEachDatab
   await marker()
   t.same(changes.splice(0), [{ type: 'user', id: child.id, parentId: parent.id }], 'deleted (its only key was revoked already)')
 
+  // Keygate only soft-deletes; rows deleted by hand are announced too (migrations/004_announce_deletes.sql).
+  const gone = await store.createUser({ email: 'gone@example.com', parentId: parent.id })
+  const goneKey = await store.createKey({ userId: gone.id, hash: hashOf('gone'), prefix: 'sk-g' })
+  await marker()
+  changes.length = 0
+  await db.query('DELETE FROM keygate_keys WHERE id = $1', [goneKey.id])
+  await db.query('DELETE FROM keygate_users WHERE id = $1', [gone.id])
+  await marker()
+  t.same(changes.splice(0), [
+    { type: 'key', id: goneKey.id, userId: gone.id, hash: hashOf('gone') },
+    { type: 'user', id: gone.id, parentId: parent.id }
+  ], 'rows deleted by hand')
+
   await stop()
   await store.createUser({ email: 'late@example.com' })
   await db.query('SELECT pg_sleep(0.1)')
