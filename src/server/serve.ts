@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { Audit, loadAuditConfig, type AuditConfig } from '../audit/index.js'
 import { createAuthorizer } from '../authorizer/authorizer.js'
@@ -7,6 +8,7 @@ import { Sessions, sessionSettingsFromEnvironment, type SessionSettings } from '
 import { openStore } from '../store/index.js'
 import type { Store } from '../store/store.js'
 import { buildApp } from './app.js'
+import { onPrimaryShutdown, runCluster, workersFromEnvironment } from './cluster.js'
 import { loadConfig, type ServerConfig } from './config.js'
 import { createMetrics } from './metrics.js'
 
@@ -31,22 +33,38 @@ export async function serve (io: ServeIo): Promise<number> {
   const config = loadConfig(io.env)
   const audit = loadAuditConfig(io.env)
   const sessions = await sessionSettingsFromEnvironment(io.env, config)
-  const server = await start({ ...config, sessions, audit }, io)
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    const onSignal = (received: NodeJS.Signals): void => {
+  const workers = workersFromEnvironment(io.env, config.databaseUrl)
+  // Configuration is checked here, before any worker starts (and again by each worker).
+  if (workers > 1 && cluster.isPrimary) return await runCluster({ workers, logLevel: config.logLevel, stdout: io.stdout })
+  try {
+    return await serveUntilSignal(await start({ ...config, sessions, audit }, io))
+  } finally {
+    // A worker's IPC channel would keep it alive, whether it served or failed to start.
+    if (cluster.isWorker && process.connected) process.disconnect()
+  }
+}
+
+async function serveUntilSignal (server: RunningServer): Promise<number> {
+  const signal = await new Promise<NodeJS.Signals | 'primary'>((resolve) => {
+    const done = (received: NodeJS.Signals | 'primary'): void => {
       for (const name of SIGNALS) process.removeListener(name, onSignal)
+      stopListening()
       resolve(received)
     }
+    const onSignal = (received: NodeJS.Signals): void => { done(received) }
+    // A worker of a cluster: the primary asks (or is gone).
+    const stopListening = onPrimaryShutdown(() => { done('primary') })
     for (const name of SIGNALS) process.on(name, onSignal)
   })
   // Restores the default action of the signal: the process ends without waiting.
   const force = (received: NodeJS.Signals): void => { process.kill(process.pid, received) }
-  process.once(signal, force)
+  const forcing = signal === 'primary' ? SIGNALS : [signal]
+  for (const name of forcing) process.once(name, force)
   server.app.log.info({ signal }, 'shutting down: finishing requests in flight')
   try {
     await server.close()
   } finally {
-    process.removeListener(signal, force)
+    for (const name of forcing) process.removeListener(name, force)
   }
   return 0
 }
