@@ -118,7 +118,12 @@ for (const driver of testDatabases()) {
       t.test('a lost LISTEN connection: every instance clears its caches once it listens again', async (t) => {
         const user = await createAccount(setup, { email: 'resync@example.com' })
         const key = await issueKey(setup, { userId: user.id }, now)
+        const session = await instances[0]!.sessions.mint({ userId: user.id })
         t.same(await statuses(instances, request(key.token)), [200, 200, 200])
+        t.same(await statuses(instances, request(session.token)), [200, 200, 200])
+        // Ended behind Keygate's back, with no notification: only clearing the caches can show it.
+        await setup.database.query('UPDATE keygate_sessions SET revoked_at = now() WHERE id = $1', [session.id])
+        t.same(await statuses(instances, request(session.token)), [200, 200, 200], 'still cached')
         const before = instances.map(({ events }) => events.filter((e) => e.type === 'resync').length)
         await setup.database.query(
           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'")
@@ -126,6 +131,7 @@ for (const driver of testDatabases()) {
         await setup.revokeKey(key.id)
         await until(() => instances.every(({ events }, i) => events.filter((e) => e.type === 'resync').length > before[i]!), BOUND_MS)
         await everyInstance(instances, request(key.token), 401)
+        await everyInstance(instances, request(session.token), 401)
       })
     }
   })
