@@ -87,6 +87,21 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   async authorize (request: AuthorizeRequest): Promise<AuthorizationResult> {
+    const record = await this.#decide(request)
+    if (this.#onDecision !== undefined) {
+      if (request.client !== undefined) record.client = request.client
+      // A promise is the decision log applying backpressure: wait for it.
+      const pending = this.#onDecision(record)
+      if (pending !== undefined) await pending.catch(() => {})
+    }
+    return record.result
+  }
+
+  async explain (request: AuthorizeRequest): Promise<DecisionRecord> {
+    return await this.#decide(request)
+  }
+
+  async #decide (request: AuthorizeRequest): Promise<DecisionRecord> {
     const started = performance.now()
     // One policy from start to end, whatever the source swaps in meanwhile.
     const policy = this.policySource.current()
@@ -102,32 +117,6 @@ class KeygateAuthorizer implements Authorizer {
       result = toResult(decision, input, decisionId, policy.revision)
     } catch (error) {
       // A fault is never an allow, and never a 401/403 for a credential that may be valid.
-      result = unavailable(decisionId, policy.revision, error)
-    }
-    if (this.#onDecision !== undefined) {
-      const record: DecisionRecord = { result, input, timestamp: new Date(), durationMs: performance.now() - started, policyMs }
-      if (request.client !== undefined) record.client = request.client
-      // A promise is the decision log applying backpressure: wait for it.
-      const pending = this.#onDecision(record)
-      if (pending !== undefined) await pending.catch(() => {})
-    }
-    return result
-  }
-
-  async explain (request: AuthorizeRequest): Promise<DecisionRecord> {
-    const started = performance.now()
-    const policy = this.policySource.current()
-    const decisionId = randomUUID()
-    let input: PolicyInput | null = null
-    let result: AuthorizationResult
-    let policyMs = 0
-    try {
-      input = await this.#buildInput(request, started + this.#decisionTimeoutMs)
-      const evaluating = performance.now()
-      const decision = policy.evaluate(input)
-      policyMs = performance.now() - evaluating
-      result = toResult(decision, input, decisionId, policy.revision)
-    } catch (error) {
       result = unavailable(decisionId, policy.revision, error)
     }
     return { result, input, timestamp: new Date(), durationMs: performance.now() - started, policyMs }
