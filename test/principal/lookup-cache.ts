@@ -79,3 +79,20 @@ t.test('at most maxPending distinct lookups wait for the store', async (t) => {
   t.same(await Promise.all([a, b]), ['v', 'v'])
   t.equal(await cache.get('c', async () => 'c', later()), 'c', 'room again')
 })
+
+t.test('dispose: when a key leaves the cache, not when its entry is refreshed', async (t) => {
+  const disposed: string[] = []
+  const cache = new LookupCache<string>({ ...options, ttlMs: 1, dispose: (value, key) => { disposed.push(`${key}=${String(value)}`) } })
+  await cache.get('k', async () => 'v1', later())
+  await sleep(5)
+  t.equal(await cache.get('k', async () => 'v2', later()), 'v2', 'refreshed after its TTL')
+  t.same(disposed, [], 'a refresh is not a departure')
+  cache.delete('k')
+  t.same(disposed, ['k=v2'])
+  const answer = deferred<string>()
+  const pending = cache.get('raced', async () => await answer.promise, later())
+  cache.clear()
+  answer.resolve('r')
+  await pending
+  t.same(disposed, ['k=v2', 'raced=r'], 'a value not admitted is disposed of')
+})

@@ -14,7 +14,7 @@ export interface LookupCacheOptions {
   maxPending: number
   /** Called when a value past its TTL is served because the store failed. */
   onStale?: () => void
-  /** Called when an entry leaves the cache, for whatever reason, or a loaded value is not admitted. */
+  /** Called when a key leaves the cache (evicted, deleted, cleared), or a loaded value is not admitted. */
   dispose?: (value: unknown, key: string) => void
 }
 
@@ -56,7 +56,10 @@ export class LookupCache<T extends {}> {
     this.#entries = new LRUCache<string, Entry<T>>({
       max: options.max,
       ttl: options.ttlMs + options.staleIfErrorMs,
-      ...(dispose === undefined ? {} : { dispose: (entry: Entry<T>, key: string) => { dispose(entry.value === MISSING ? null : entry.value, key) } })
+      // Not when an entry is replaced by a fresher copy of itself: the key stays cached.
+      ...(dispose === undefined
+        ? {}
+        : { dispose: (entry: Entry<T>, key: string, reason: string) => { if (reason !== 'set') dispose(entry.value === MISSING ? null : entry.value, key) } })
     })
   }
 
