@@ -1,7 +1,7 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createAuthorizer, type AuthorizationResult } from '../../src/authorizer/index.js'
 import { createAccount, issueKey } from '../../src/manage/index.js'
 import { PolicyEngine } from '../../src/policy/engine.js'
@@ -15,13 +15,13 @@ import { until } from '../helpers/until.js'
 
 const pglite = testDatabases()[0]!
 
-function tempDir (t: Parameters<Parameters<typeof t.test>[1]>[0]): string {
+function tempDir (t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'keygate-reload-'))
   t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
   return dir
 }
 
-function builtBundlePath (t: Parameters<Parameters<typeof t.test>[1]>[0]): string {
+function builtBundlePath (t: Test): string {
   const path = join(tempDir(t), 'bundle.tar.gz')
   writeFileSync(path, builtBundle())
   return path
