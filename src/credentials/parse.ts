@@ -46,9 +46,12 @@ const RUN_AS_HEADERS: ReadonlyArray<[string, RunAsHeader]> = [
   ['x-runas-child-user-email', 'email']
 ]
 
+const CREDENTIAL_HEADERS = new Set(['authorization', ...RUN_AS_HEADERS.map(([name]) => name)])
+const CREDENTIAL_HEADER_LENGTHS = new Set([...CREDENTIAL_HEADERS].map((name) => name.length))
+
 /** Reads the Authorization and X-RunAs-* headers. Pure: no I/O, no clock. */
 export function parseCredentials (headers: Headers): ParsedCredentials {
-  const lower = lowerCaseKeys(headers)
+  const lower = credentialHeaders(headers)
   return { credential: parseAuthorization(lower.authorization), runAs: parseRunAs(lower) }
 }
 
@@ -93,10 +96,17 @@ function isWellFormedRunAs (via: RunAsHeader, value: string): boolean {
   return value.length <= MAX_EMAIL_LENGTH && EMAIL.test(value)
 }
 
-function lowerCaseKeys (headers: Headers): Headers {
+/**
+ * The Authorization and X-RunAs-* headers under lower-case names, every value
+ * of a name sent in several spellings kept (in order): the rest is not looked at.
+ */
+function credentialHeaders (headers: Headers): Headers {
   const out: Headers = {}
   for (const name of Object.keys(headers)) {
+    // Most headers are not ours: their length says so without lower-casing them.
+    if (!CREDENTIAL_HEADER_LENGTHS.has(name.length)) continue
     const key = name.toLowerCase()
+    if (!CREDENTIAL_HEADERS.has(key)) continue
     const value = headers[name]
     if (value === undefined) continue
     const existing = out[key]

@@ -47,10 +47,15 @@ export function isWellFormedSecretKey (key: string): boolean {
 }
 
 // crypto.hash (Node 20.12+) hashes in one call, at half the cost of createHash().update().digest() on a key.
-const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer' | 'base64url') => Buffer | string }).hash
 
 export function hashSecretKey (key: string): Buffer {
-  return oneShot === undefined ? createHash('sha256').update(key).digest() : oneShot('sha256', key, 'buffer')
+  return oneShot === undefined ? createHash('sha256').update(key).digest() : oneShot('sha256', key, 'buffer') as Buffer
+}
+
+/** hashSecretKey(key) as base64url, without a Buffer in between (a cache key). */
+export function hashSecretKeyBase64url (key: string): string {
+  return oneShot === undefined ? createHash('sha256').update(key).digest('base64url') : oneShot('sha256', key, 'base64url') as string
 }
 
 export function displayPrefix (key: string): string {

@@ -1,9 +1,9 @@
-import { hashSecretKey } from '../credentials/secret-key.js'
+import { hashSecretKeyBase64url } from '../credentials/secret-key.js'
 import type { PresentedCredential } from '../credentials/parse.js'
 import type { AccountFacts, CredentialFacts } from '../policy/input.js'
 import type { KeyRecord } from '../store/types.js'
 import type { AccountDirectory, CacheOptions, DirectoryHooks } from './accounts.js'
-import { LookupCache, withDeadline } from './lib/lookup-cache.js'
+import { LookupCache, withDeadline, type CacheStats } from './lib/lookup-cache.js'
 
 export interface KeyStore {
   findKeyByHash(hash: Buffer): Promise<KeyRecord | null>
@@ -66,6 +66,10 @@ export class PrincipalResolver {
     }
   }
 
+  stats (): CacheStats {
+    return this.#keysByHash.stats()
+  }
+
   forgetKey (keyId: string): void {
     const hash = this.#hashByKeyId.get(keyId)
     if (hash !== undefined) this.#keysByHash.delete(hash)
@@ -82,11 +86,11 @@ export class PrincipalResolver {
   }
 
   async #resolveKey (key: string, deadline: number): Promise<ResolvedPrincipal> {
-    const hash = hashSecretKey(key)
-    const cacheKey = hash.toString('base64url')
+    // The store wants the hash's bytes, the cache its text: bytes only on a miss.
+    const cacheKey = hashSecretKeyBase64url(key)
     const cached = this.#keysByHash.fresh(cacheKey)
     const record = cached !== undefined ? cached : await this.#keysByHash.get(cacheKey, async () => {
-      const found = await this.#keys.findKeyByHash(hash)
+      const found = await this.#keys.findKeyByHash(Buffer.from(cacheKey, 'base64url'))
       if (found === null) return null
       const stripped = stripHash(found)
       this.#hashByKeyId.set(stripped.id, cacheKey)
