@@ -4,6 +4,7 @@ import { PolicyEngine } from '../policy/engine.js'
 import { POLICY_INPUT_VERSION, type PolicyDecision, type PolicyInput } from '../policy/input.js'
 import { isPolicySource, staticPolicy, type PolicySource } from '../policy/source.js'
 import { AccountDirectory, type CacheOptions } from '../principal/accounts.js'
+import type { CacheStats } from '../principal/lib/lookup-cache.js'
 import { PrincipalResolver } from '../principal/resolve.js'
 import { openStore, type Store, type StoreChange } from '../store/index.js'
 import { resolveRunAs } from '../target/resolve.js'
@@ -22,6 +23,8 @@ export interface Authorizer {
   /** The policy deciding now (it changes when the policy source reloads). */
   readonly policy: PolicyEngine
   readonly policySource: PolicySource
+  /** Hits, misses and sizes of the key, account and child-by-e-mail caches, counted since start. */
+  cacheStats(): Record<'keys' | 'accounts' | 'children', CacheStats>
   /** Drop what the caches know about a key, a user, or everything. */
   invalidate(target: { keyId?: string; userId?: string; keyHash?: Buffer } | 'all'): void
   close(): Promise<void>
@@ -154,6 +157,10 @@ class KeygateAuthorizer implements Authorizer {
       this.#unlisten = null
       await unlisten().catch(() => {})
     }
+  }
+
+  cacheStats (): Record<'keys' | 'accounts' | 'children', CacheStats> {
+    return { keys: this.#principals.stats(), ...this.#accounts.stats() }
   }
 
   invalidate (target: { keyId?: string; userId?: string; keyHash?: Buffer } | 'all'): void {

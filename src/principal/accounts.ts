@@ -1,6 +1,6 @@
 import type { AccountFacts } from '../policy/input.js'
 import type { UserRecord } from '../store/types.js'
-import { LookupCache } from './lib/lookup-cache.js'
+import { LookupCache, type CacheStats } from './lib/lookup-cache.js'
 
 export interface AccountStore {
   findUserById(id: string): Promise<UserRecord | null>
@@ -49,6 +49,10 @@ export class AccountDirectory {
       const user = await this.#store.findUserById(id)
       return user === null ? null : toAccountFacts(user)
     }, deadline)
+  }
+
+  stats (): { accounts: CacheStats; children: CacheStats } {
+    return { accounts: this.#byId.stats(), children: this.#childIdByEmail.stats() }
   }
 
   /** The account if cached and fresh; undefined when unknown to the cache, or "not found" (ask byId). */

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { Authorizer } from '../authorizer/authorizer.js'
 import type { AuthorizerEvent } from '../authorizer/options.js'
 import type { DecisionRecord } from '../authorizer/result.js'
 import type { PolicySource } from '../policy/source.js'
@@ -13,6 +14,8 @@ export interface ServerMetrics {
   observePolicyReload(outcome: 'success' | 'failure'): void
   /** The policy source whose revision `keygate_policy_revision_info` shows. */
   watchPolicy(source: PolicySource): void
+  /** The authorizer whose cache hits, misses and sizes are exported. */
+  watchCaches(authorizer: Pick<Authorizer, 'cacheStats'>): void
 }
 
 /** A registry of its own per server, so that several servers in one process (tests) do not collide. */
@@ -57,6 +60,26 @@ export function createMetrics (): ServerMetrics {
       if (policy !== null) this.set({ revision: policy.status().revision }, 1)
     }
   })
+  let caches: Pick<Authorizer, 'cacheStats'> | null = null
+  const cacheFigure = (name: string, help: string, field: 'hits' | 'misses' | 'size', Metric: typeof Counter | typeof Gauge): void => {
+    new Metric({ // eslint-disable-line no-new
+      name,
+      help,
+      labelNames: ['cache'] as const,
+      registers: [registry],
+      collect () {
+        this.reset()
+        if (caches === null) return
+        for (const [cache, stats] of Object.entries(caches.cacheStats())) {
+          if (this instanceof Counter) this.inc({ cache }, stats[field])
+          else (this as Gauge).set({ cache }, stats[field])
+        }
+      }
+    })
+  }
+  cacheFigure('keygate_cache_hits_total', 'Lookups of keys, accounts and children by e-mail answered from the cache', 'hits', Counter)
+  cacheFigure('keygate_cache_misses_total', 'Lookups that went to the store', 'misses', Counter)
+  cacheFigure('keygate_cache_entries', 'Entries held by each cache (bounded by its max)', 'size', Gauge)
   const invalidations = new Counter({
     name: 'keygate_cache_invalidations_total',
     help: 'Store changes (from any instance) that dropped cached keys or accounts, by kind',
@@ -100,6 +123,9 @@ export function createMetrics (): ServerMetrics {
     },
     watchPolicy (source) {
       policy = source
+    },
+    watchCaches (authorizer) {
+      caches = authorizer
     }
   }
 }

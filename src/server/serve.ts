@@ -124,6 +124,7 @@ export async function start (config: ServerConfig & { sessions: SessionSettings;
         return audit.record(record)
       }
     })
+    metrics.watchCaches(authorizer)
     closers.push(async () => { await authorizer.close() })
     if (config.databaseUrl === undefined) await bootstrapEmbedded(store, config.bootstrapEmail, io.stdout)
     const app = buildApp({

@@ -4,7 +4,7 @@ import { harness, visible } from '../helpers/authorizer.js'
 import { openStore } from '../../src/store/index.js'
 import { createAuthorizer } from '../../src/authorizer/index.js'
 import { generateSecretKey } from '../../src/credentials/secret-key.js'
-import { testPolicy } from '../helpers/authorizer.js'
+import { testPolicy } from '../helpers/server.js'
 
 const OK = { allow: true, status: 200, code: 'OK' }
 const REFUSED = { allow: false, status: 403, code: 'NOT_AUTHORIZED' }

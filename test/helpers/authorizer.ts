@@ -5,15 +5,8 @@
 import type { Test } from 'tap'
 import { createAuthorizer, type Authorizer, type AuthorizeRequest } from '../../src/authorizer/index.js'
 import { createAccount, issueKey } from '../../src/manage/index.js'
-import { PolicyEngine } from '../../src/policy/engine.js'
+import { testPolicy } from './server.js'
 import { Store, type Database, type UserRecord } from '../../src/store/index.js'
-
-let engine: Promise<PolicyEngine> | undefined
-/** The compiled policy (`npm run policy:build` makes build/bundle.tar.gz), loaded once per process. */
-export async function testPolicy (): Promise<PolicyEngine> {
-  engine ??= PolicyEngine.fromBundle()
-  return await engine
-}
 
 export interface Harness {
   authorizer: Authorizer

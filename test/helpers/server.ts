@@ -66,6 +66,7 @@ export async function testServer (t: Test, store: Store, options: Partial<AppOpt
   const metrics = createMetrics()
   const sessions = new Sessions({ db: store.database, secret: randomBytes(32), clock })
   const authorizer = await createAuthorizer({ store, sessions, policy: await testPolicy(), clock, onDecision: metrics.observeDecision })
+  metrics.watchCaches(authorizer)
   const app = buildApp({ authorizer, metrics, sessions, clock, ...options })
   t.teardown(async () => {
     await app.close()

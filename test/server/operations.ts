@@ -43,6 +43,26 @@ t.test('operations', (t) => forEachDatabase(t, async (t, _db, store) => {
     t.match(res.body, /^keygate_process_cpu_seconds_total /m)
   })
 
+  await t.test('/metrics: cache hits, misses and sizes', async (t) => {
+    const figure = async (name: string, cache: string): Promise<number> => {
+      const body = (await app.inject({ url: '/metrics' })).body
+      const line = new RegExp(`^${name}\\{cache="${cache}"\\} (\\d+)$`, 'm').exec(body)
+      t.ok(line, `${name}{cache="${cache}"} exported`)
+      return Number(line?.[1])
+    }
+    const other = await server.account()
+    const misses = await figure('keygate_cache_misses_total', 'keys')
+    await app.inject({ url: '/v1/forward-auth', headers: { ...other.headers, 'x-original-uri': '/api/v1/bot/list' } })
+    t.equal(await figure('keygate_cache_misses_total', 'keys'), misses + 1, 'a new key is a miss')
+    const hits = await figure('keygate_cache_hits_total', 'keys')
+    for (let i = 0; i < 3; i++) await app.inject({ url: '/v1/forward-auth', headers: { ...other.headers, 'x-original-uri': '/api/v1/bot/list' } })
+    t.equal(await figure('keygate_cache_hits_total', 'keys'), hits + 3, 'then hits')
+    t.equal(await figure('keygate_cache_misses_total', 'keys'), misses + 1)
+    t.ok(await figure('keygate_cache_entries', 'keys') >= 2)
+    await figure('keygate_cache_entries', 'accounts')
+    await figure('keygate_cache_hits_total', 'children')
+  })
+
   await t.test('/openapi.json documents every route', async (t) => {
     const res = await app.inject({ url: '/openapi.json' })
     t.equal(res.statusCode, 200)

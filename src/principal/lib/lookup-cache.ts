@@ -18,6 +18,14 @@ export interface LookupCacheOptions {
   dispose?: (value: unknown, key: string) => void
 }
 
+export interface CacheStats {
+  /** Lookups answered from the cache while fresh (found or "not found"). */
+  hits: number
+  /** Lookups that went to the store (or waited on a query already going). */
+  misses: number
+  size: number
+}
+
 /** lru-cache cannot hold null or undefined. */
 const MISSING = Symbol('missing')
 
@@ -49,6 +57,8 @@ export class LookupCache<T extends {}> {
   readonly #pending = new Map<string, Promise<T | null>>()
   /** Bumped by every delete and clear. */
   #generation = 0
+  #hits = 0
+  #misses = 0
 
   constructor (options: LookupCacheOptions) {
     this.#options = options
@@ -71,7 +81,11 @@ export class LookupCache<T extends {}> {
   async get (key: string, load: () => Promise<T | null>, deadline: number): Promise<T | null> {
     const entry = this.#entries.get(key)
     const now = performance.now()
-    if (entry !== undefined && now < entry.freshUntil) return entry.value === MISSING ? null : entry.value
+    if (entry !== undefined && now < entry.freshUntil) {
+      this.#hits++
+      return entry.value === MISSING ? null : entry.value
+    }
+    this.#misses++
     try {
       return await this.#load(key, load, deadline)
     } catch (error) {
@@ -87,7 +101,9 @@ export class LookupCache<T extends {}> {
   /** The value if cached and fresh (null: "not found"); undefined otherwise. Synchronous: the hot path. */
   fresh (key: string): T | null | undefined {
     const entry = this.#entries.get(key)
+    // A miss is counted by the get() that follows.
     if (entry === undefined || performance.now() >= entry.freshUntil) return undefined
+    this.#hits++
     return entry.value === MISSING ? null : entry.value
   }
 
@@ -117,6 +133,10 @@ export class LookupCache<T extends {}> {
 
   get size (): number {
     return this.#entries.size
+  }
+
+  stats (): CacheStats {
+    return { hits: this.#hits, misses: this.#misses, size: this.#entries.size }
   }
 
   async #load (key: string, load: () => Promise<T | null>, deadline: number): Promise<T | null> {
