@@ -28,6 +28,12 @@ export interface PolicyEngineOptions {
    * clock must be loaded with `decisionCache: 0`.
    */
   decisionCache?: number
+  /**
+   * Settings laid over the bundle's `data.keygate.config` (e.g.
+   * `{ require_https: true }`), so that an operator changes them without
+   * rebuilding the bundle. Keys the bundle does not have are refused.
+   */
+  config?: Record<string, unknown>
 }
 
 /** The decision cache takes `now` to this resolution (see PolicyEngineOptions.decisionCache). */
@@ -91,7 +97,7 @@ export class PolicyEngine {
     let wasm: WasmEvaluator | null
     try {
       const policy = await loadPolicy(bundle.wasm)
-      policy.setData(bundle.data)
+      policy.setData(withConfig(bundle.data, options.config))
       const id: unknown = policy.entrypoints?.[ENTRYPOINT]
       if (typeof id !== 'number') throw new PolicyBundleError(`policy bundle has no entrypoint ${ENTRYPOINT}`)
       wasm = WasmEvaluator.from(policy, id)
@@ -184,4 +190,15 @@ function describe(error: unknown): string {
   if (typeof error === 'string') return error
   const message = (error as { message?: unknown } | null)?.message
   return typeof message === 'string' ? message : String(error)
+}
+
+function withConfig (data: object, config: Record<string, unknown> | undefined): object {
+  if (config === undefined || Object.keys(config).length === 0) return data
+  const keygate = (data as { keygate?: { config?: Record<string, unknown> } }).keygate
+  const current = keygate?.config
+  if (current === undefined) throw new PolicyBundleError('policy bundle has no data.keygate.config to apply settings to')
+  for (const name of Object.keys(config)) {
+    if (!(name in current)) throw new PolicyBundleError(`policy bundle has no setting data.keygate.config.${name}`)
+  }
+  return { ...data, keygate: { ...keygate, config: { ...current, ...config } } }
 }

@@ -24,6 +24,8 @@ export interface ServerConfig {
   staleIfErrorSeconds: number
   bootstrapEmail: string
   decisionReasons: boolean
+  /** Refuse credentials that arrived over plain HTTP (the policy's `require_https`). */
+  requireHttps: boolean
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -111,7 +113,8 @@ export function loadConfig (env: NodeJS.ProcessEnv): ServerConfig {
     }),
     staleIfErrorSeconds: check('KEYGATE_STALE_IF_ERROR_SECONDS', 30, (value) => boundedNumber(value, 0, 86_400)),
     bootstrapEmail: check('KEYGATE_BOOTSTRAP_EMAIL', 'admin@keygate.localhost', (value) => validateEmail(value)),
-    decisionReasons: check('KEYGATE_DECISION_REASONS', false, parseBoolean)
+    decisionReasons: check('KEYGATE_DECISION_REASONS', false, parseBoolean),
+    requireHttps: check('KEYGATE_REQUIRE_HTTPS', false, parseBoolean)
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

@@ -97,6 +97,8 @@ export async function start (config: ServerConfig & { sessions: SessionSettings;
       bundle: config.policyBundle,
       pollSeconds: config.policyPollSeconds,
       token: config.policyBundleToken,
+      // Only when asked: a custom bundle need not know the setting.
+      ...(config.requireHttps ? { engine: { config: { require_https: true } } } : {}),
       onReload: ({ revision, previous }) => {
         metrics.observePolicyReload('success')
         log?.info({ revision, previous }, 'policy: new bundle loaded')

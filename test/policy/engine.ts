@@ -165,3 +165,23 @@ t.test('decision cache: a hit is always the answer the policy gives', async (t) 
   for (let i = 0; i < 10; i++) engine.evaluate(input(`/api/v1/bot/b${i}/fetch`))
   t.equal(engine.evaluate(input()).allow, true, 'evicted entries are evaluated again')
 })
+
+t.test('config settings are laid over the bundle data', async (t) => {
+  ensureBundle()
+  const input = {
+    version: 1 as const,
+    now: 1_700_000_000_000,
+    request: { method: 'GET', path: '/api/v1/bot/list', scheme: 'http' as const },
+    credential: { type: 'secret_key' as const, found: true, id: 'key_1', prefix: 'sk-abc', expiresAt: null, revoked: false, scopes: null },
+    principal: { id: 'usr_1', parentId: null, role: 'user' as const, status: 'active' as const, restrictions: [] },
+    runAs: []
+  }
+  const plain = await PolicyEngine.fromBundle(undefined, {})
+  t.equal(plain.evaluate(input).status, 200, 'the bundle default allows plain HTTP')
+  const strict = await PolicyEngine.fromBundle(undefined, { config: { require_https: true } })
+  const refused = strict.evaluate(input)
+  t.equal(refused.status, 403)
+  t.same(refused.reasons.map((r) => r.code), ['insecure_transport'])
+  t.equal(strict.evaluate({ ...input, request: { ...input.request, scheme: 'https' } }).status, 200)
+  await t.rejects(PolicyEngine.fromBundle(undefined, { config: { no_such_setting: 1 } }), PolicyBundleError)
+})

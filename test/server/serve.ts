@@ -114,6 +114,30 @@ t.test('HTTPS with KEYGATE_TLS_CERT and KEYGATE_TLS_KEY', async (t) => {
   t.equal(body, '{"status":"ok"}')
 })
 
+t.test('KEYGATE_REQUIRE_HTTPS: a credential that came over plain HTTP is refused', async (t) => {
+  const config = loadConfig({
+    KEYGATE_PORT: '0',
+    KEYGATE_DATA_DIR: 'memory://',
+    KEYGATE_TRUST_PROXY: '127.0.0.1',
+    KEYGATE_REQUIRE_HTTPS: 'true',
+    KEYGATE_LOG_LEVEL: 'silent'
+  })
+  await testPolicy()
+  let stdout = ''
+  const sessions = await sessionSettingsFromEnvironment({}, config)
+  const server = await start({ ...config, sessions }, { stdout: { write: (chunk: string) => { stdout += chunk } } })
+  t.teardown(async () => { await server.close() })
+  const token = NOTICE.exec(stdout)?.[2] as string
+  const check = async (headers: Record<string, string>): Promise<number> => (await fetch(`${server.url}/v1/forward-auth`, {
+    headers: { authorization: `Bearer ${token}`, 'x-original-uri': '/api/v1/bot/list', 'x-original-method': 'GET', ...headers }
+  })).status
+  t.equal(await check({ 'x-forwarded-proto': 'https' }), 200, 'the proxy says the client used HTTPS')
+  t.equal(await check({ 'x-forwarded-proto': 'http' }), 403, 'the proxy says plain HTTP')
+  t.equal(await check({}), 403, 'no proxy word: the connection itself was plain HTTP')
+  t.equal((await fetch(`${server.url}/v1/forward-auth`, { headers: { 'x-original-uri': '/api/v1/bot/list' } })).status, 401,
+    'without a credential it is still a 401')
+})
+
 function slowRequest (base: string, body: string): { started: Promise<void>; finish: () => void; answer: Promise<{ status: number | undefined; body: string }> } {
   const url = new URL('/v1/authorize', base)
   let onStarted: () => void = () => {}
