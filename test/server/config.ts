@@ -20,7 +20,8 @@ t.test('defaults: loopback, 8080, embedded store, nothing trusted', async (t) =>
     decisionTimeoutMs: 2000,
     staleIfErrorSeconds: 30,
     bootstrapEmail: 'admin@keygate.localhost',
-    decisionReasons: false
+    decisionReasons: false,
+    requireHttps: false
   })
   t.equal(loadConfig({ KEYGATE_PORT: '  ', KEYGATE_HOST: '' }).port, 8080, 'empty means unset')
 })
@@ -43,7 +44,8 @@ t.test('every variable', async (t) => {
     KEYGATE_DECISION_TIMEOUT_MS: '1500',
     KEYGATE_STALE_IF_ERROR_SECONDS: '0',
     KEYGATE_BOOTSTRAP_EMAIL: 'root@example.com',
-    KEYGATE_DECISION_REASONS: 'true'
+    KEYGATE_DECISION_REASONS: 'true',
+    KEYGATE_REQUIRE_HTTPS: 'true'
   })
   t.same(config, {
     host: '0.0.0.0',
@@ -59,7 +61,8 @@ t.test('every variable', async (t) => {
     decisionTimeoutMs: 1500,
     staleIfErrorSeconds: 0,
     bootstrapEmail: 'root@example.com',
-    decisionReasons: true
+    decisionReasons: true,
+    requireHttps: true
   })
   t.equal(loadConfig({ KEYGATE_TRUST_PROXY: 'true' }).trustProxy, true)
   t.equal(loadConfig({ KEYGATE_TRUST_PROXY: '2' }).trustProxy, 2)
@@ -78,6 +81,7 @@ t.test('every problem at once, each naming its variable', async (t) => {
     KEYGATE_LOG_LEVEL: 'loud',
     KEYGATE_BOOTSTRAP_EMAIL: 'admin@localhost',
     KEYGATE_DECISION_REASONS: 'maybe',
+    KEYGATE_REQUIRE_HTTPS: 'sometimes',
     KEYGATE_POLICY_BUNDLE: 'ftp://bundles.example/b.tar.gz',
     KEYGATE_POLICY_POLL_SECONDS: '-1',
     KEYGATE_DECISION_TIMEOUT_MS: '0',
@@ -86,7 +90,7 @@ t.test('every problem at once, each naming its variable', async (t) => {
   t.type(error, ConfigError)
   t.equal(error.code, 'CONFIG_INVALID')
   for (const name of ['KEYGATE_PORT', 'KEYGATE_HOST', 'KEYGATE_DATABASE_URL', 'KEYGATE_TLS_CERT and KEYGATE_TLS_KEY go together',
-    'KEYGATE_TRUST_PROXY', 'KEYGATE_LOG_LEVEL', 'KEYGATE_BOOTSTRAP_EMAIL', 'KEYGATE_DECISION_REASONS',
+    'KEYGATE_TRUST_PROXY', 'KEYGATE_LOG_LEVEL', 'KEYGATE_BOOTSTRAP_EMAIL', 'KEYGATE_DECISION_REASONS', 'KEYGATE_REQUIRE_HTTPS',
     'KEYGATE_POLICY_BUNDLE', 'KEYGATE_POLICY_POLL_SECONDS', 'KEYGATE_DECISION_TIMEOUT_MS', 'KEYGATE_STALE_IF_ERROR_SECONDS']) {
     t.match(error.message, name)
   }
