@@ -1,44 +1,27 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { createAuthorizer } from '../authorizer/authorizer.js'
 import { DEFAULT_BUNDLE_PATH } from '../policy/engine.js'
 import { sessionSettingsFromEnvironment } from '../sessions/environment.js'
 import { Sessions } from '../sessions/sessions.js'
-import { openStore, type Store } from '../store/index.js'
+import type { Store } from '../store/index.js'
+import { optional, parseCommand, print, storeLocation, table, UsageError, withStore, type CliIo, type Values } from '../cli/args.js'
 import type { LogEntry } from './entry.js'
 import { explainRecord, opaExplain, RuleIndex, type Explanation } from './explain.js'
 import { maskText } from './mask.js'
 import { AuditStore, type AuditFilter } from './store.js'
 
-export interface AuditCliIo {
-  stdout: { write(chunk: string): unknown }
-  stderr: { write(chunk: string): unknown }
-  env: NodeJS.ProcessEnv
-}
-
-/** Bad arguments: the caller prints the usage and exits 2. */
-export class AuditUsageError extends Error {}
-
-const STORE_OPTIONS = {
-  'database-url': { type: 'string' },
-  'data-dir': { type: 'string' },
-  json: { type: 'boolean', default: false }
-} as const satisfies ParseArgsConfig['options']
-
-type Values = Record<string, string | boolean | string[] | undefined>
-
 /** `keygate audit [prune] …` */
-export async function auditCommand (argv: string[], io: AuditCliIo): Promise<number> {
+export async function auditCommand (argv: string[], io: CliIo): Promise<number> {
   if (argv[0] === 'prune') {
-    const values = parse(argv.slice(1), { 'older-than-days': { type: 'string' } })
-    const days = integer('older-than-days', str(values, 'older-than-days') ?? io.env.KEYGATE_DECISION_LOG_RETENTION_DAYS?.trim() ?? '30', 1)
+    const { values } = parseCommand(argv.slice(1), { 'older-than-days': { type: 'string' } })
+    const days = integer('older-than-days', optional(values, 'older-than-days') ?? io.env.KEYGATE_DECISION_LOG_RETENTION_DAYS?.trim() ?? '30', 1)
     const before = new Date(Date.now() - days * 86_400_000)
     const deleted = await withStore(values, io, async (store) => await new AuditStore(store.database).deleteOlderThan(before))
     print(io, values, { deleted, before: before.toISOString() }, () => `deleted ${deleted} decision-log rows older than ${before.toISOString()}`)
     return 0
   }
-  const values = parse(argv, {
+  const { values } = parseCommand(argv, {
     'decision-id': { type: 'string' },
     'user-id': { type: 'string' },
     'key-id': { type: 'string' },
@@ -49,20 +32,20 @@ export async function auditCommand (argv: string[], io: AuditCliIo): Promise<num
     cursor: { type: 'string' },
     take: { type: 'string' }
   })
-  const status = str(values, 'status')
-  if (status !== undefined && !['200', '401', '403', '503'].includes(status)) throw new AuditUsageError('--status takes 200, 401, 403 or 503')
-  const kind = str(values, 'kind')
-  if (kind !== undefined && kind !== 'decision' && kind !== 'security') throw new AuditUsageError('--kind takes decision or security')
-  const take = str(values, 'take')
+  const status = optional(values, 'status')
+  if (status !== undefined && !['200', '401', '403', '503'].includes(status)) throw new UsageError('--status takes 200, 401, 403 or 503')
+  const kind = optional(values, 'kind')
+  if (kind !== undefined && kind !== 'decision' && kind !== 'security') throw new UsageError('--kind takes decision or security')
+  const take = optional(values, 'take')
   const filter: AuditFilter = {
-    decisionId: str(values, 'decision-id'),
-    userId: str(values, 'user-id'),
-    keyId: str(values, 'key-id'),
+    decisionId: optional(values, 'decision-id'),
+    userId: optional(values, 'user-id'),
+    keyId: optional(values, 'key-id'),
     status: status === undefined ? undefined : Number(status),
     kind,
-    from: time('from', str(values, 'from')),
-    to: time('to', str(values, 'to')),
-    cursor: str(values, 'cursor'),
+    from: time('from', optional(values, 'from')),
+    to: time('to', optional(values, 'to')),
+    cursor: optional(values, 'cursor'),
     take: take === undefined ? undefined : integer('take', take, 1)
   }
   const page = await withStore(values, io, async (store) => await new AuditStore(store.database).list(filter))
@@ -74,10 +57,10 @@ export async function auditCommand (argv: string[], io: AuditCliIo): Promise<num
 }
 
 /** `keygate key usage KEY_ID [--days N]` */
-export async function keyUsageCommand (argv: string[], io: AuditCliIo): Promise<number> {
-  const { values, positionals } = parseWith(argv, { days: { type: 'string' } }, 1)
+export async function keyUsageCommand (argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommand(argv, { days: { type: 'string' } }, 1)
   const keyId = positionals[0] as string
-  const days = integer('days', str(values, 'days') ?? '30', 1)
+  const days = integer('days', optional(values, 'days') ?? '30', 1)
   const since = new Date(Date.now() - (days - 1) * 86_400_000).toISOString().slice(0, 10)
   const report = await withStore(values, io, async (store) => await new AuditStore(store.database).keyUsage(keyId, since))
   if (report === null) {
@@ -98,8 +81,8 @@ export async function keyUsageCommand (argv: string[], io: AuditCliIo): Promise<
 }
 
 /** `keygate policy explain --method M --path P --header 'Name: value'… [--scheme] [--trace]` */
-export async function policyExplainCommand (argv: string[], io: AuditCliIo): Promise<number> {
-  const values = parse(argv, {
+export async function policyExplainCommand (argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseCommand(argv, {
     method: { type: 'string' },
     path: { type: 'string' },
     header: { type: 'string', short: 'H', multiple: true },
@@ -107,20 +90,20 @@ export async function policyExplainCommand (argv: string[], io: AuditCliIo): Pro
     bundle: { type: 'string' },
     trace: { type: 'boolean', default: false }
   })
-  const method = str(values, 'method') ?? 'GET'
-  if (!/^[A-Za-z]{1,20}$/.test(method)) throw new AuditUsageError('--method takes an HTTP method')
-  const path = str(values, 'path')
-  if (path === undefined || path === '') throw new AuditUsageError('--path is required')
-  const scheme = str(values, 'scheme') ?? 'https'
-  if (scheme !== 'http' && scheme !== 'https') throw new AuditUsageError('--scheme takes http or https')
+  const method = optional(values, 'method') ?? 'GET'
+  if (!/^[A-Za-z]{1,20}$/.test(method)) throw new UsageError('--method takes an HTTP method')
+  const path = optional(values, 'path')
+  if (path === undefined || path === '') throw new UsageError('--path is required')
+  const scheme = optional(values, 'scheme') ?? 'https'
+  if (scheme !== 'http' && scheme !== 'https') throw new UsageError('--scheme takes http or https')
   const headers: Record<string, string[]> = {}
   for (const header of (values.header as string[] | undefined) ?? []) {
     const colon = header.indexOf(':')
-    if (colon < 1) throw new AuditUsageError(`--header takes 'Name: value', got ${JSON.stringify(maskText(header))}`)
+    if (colon < 1) throw new UsageError(`--header takes 'Name: value', got ${JSON.stringify(maskText(header))}`)
     const name = header.slice(0, colon).trim().toLowerCase()
     ;(headers[name] ??= []).push(header.slice(colon + 1).trim())
   }
-  const bundle = str(values, 'bundle') ?? (io.env.KEYGATE_POLICY_BUNDLE?.trim() || DEFAULT_BUNDLE_PATH)
+  const bundle = optional(values, 'bundle') ?? (io.env.KEYGATE_POLICY_BUNDLE?.trim() || DEFAULT_BUNDLE_PATH)
   const location = storeLocation(values, io)
 
   const explanation = await withStore(values, io, async (store) => {
@@ -179,7 +162,7 @@ function row (e: LogEntry): string[] {
   ]
 }
 
-async function sessionsFor (store: Store, io: AuditCliIo, location: { databaseUrl?: string; dataDir?: string }): Promise<Sessions | null> {
+async function sessionsFor (store: Store, io: CliIo, location: { databaseUrl?: string; dataDir?: string }): Promise<Sessions | null> {
   try {
     const { options } = await sessionSettingsFromEnvironment(io.env, location)
     return new Sessions({ ...options, db: store.database })
@@ -194,64 +177,15 @@ function defaultOpa (): string {
   return existsSync(local) ? local : 'opa'
 }
 
-function parse (argv: string[], options: NonNullable<ParseArgsConfig['options']>): Values {
-  return parseWith(argv, options, 0).values
-}
-
-function parseWith (argv: string[], options: NonNullable<ParseArgsConfig['options']>, positionals: number): { values: Values; positionals: string[] } {
-  let parsed
-  try {
-    parsed = parseArgs({ args: argv, options: { ...STORE_OPTIONS, ...options }, allowPositionals: positionals > 0, strict: true })
-  } catch (error) {
-    throw new AuditUsageError(maskText((error as Error).message))
-  }
-  if (parsed.positionals.length !== positionals) {
-    throw new AuditUsageError(`expected ${positionals} argument${positionals === 1 ? '' : 's'}, got ${parsed.positionals.length}`)
-  }
-  return { values: parsed.values as Values, positionals: parsed.positionals }
-}
-
-function str (values: Values, name: string): string | undefined {
-  const value = values[name]
-  return typeof value === 'string' ? value : undefined
-}
-
 function integer (name: string, value: string, min: number): number {
-  if (!/^\d{1,9}$/.test(value) || Number(value) < min) throw new AuditUsageError(`--${name} must be a whole number ≥ ${min}`)
+  if (!/^\d{1,9}$/.test(value) || Number(value) < min) throw new UsageError(`--${name} must be a whole number ≥ ${min}`)
   return Number(value)
 }
 
 function time (name: string, value: string | undefined): Date | undefined {
   if (value === undefined) return undefined
   const date = /^\d{1,15}$/.test(value) ? new Date(Number(value)) : /^\d{4}-\d{2}-\d{2}/.test(value) ? new Date(value) : new Date(NaN)
-  if (Number.isNaN(date.getTime())) throw new AuditUsageError(`--${name} takes epoch milliseconds or an RFC 3339 date-time`)
+  if (Number.isNaN(date.getTime())) throw new UsageError(`--${name} takes epoch milliseconds or an RFC 3339 date-time`)
   return date
 }
 
-function storeLocation (values: Values, io: AuditCliIo): { databaseUrl?: string; dataDir?: string } {
-  return {
-    databaseUrl: str(values, 'database-url') ?? (io.env.KEYGATE_DATABASE_URL || undefined),
-    dataDir: str(values, 'data-dir') ?? (io.env.KEYGATE_DATA_DIR || undefined)
-  }
-}
-
-async function withStore<T> (values: Values, io: AuditCliIo, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore({ ...storeLocation(values, io), migrate: true })
-  try {
-    return await fn(store)
-  } finally {
-    await store.close()
-  }
-}
-
-function print (io: AuditCliIo, values: Values, json: unknown, text: () => string): void {
-  io.stdout.write((values.json === true ? JSON.stringify(json) : text()) + '\n')
-}
-
-function table (header: string[], rows: string[][], nextCursor: string | null): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd()
-  const out = [line(header), ...rows.map(line)]
-  if (nextCursor !== null) out.push(`(more: --cursor ${nextCursor})`)
-  return out.join('\n')
-}

@@ -1,17 +1,11 @@
 import { spawn } from 'node:child_process'
-import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { bootstrap, createAccount, issueKey, ManageError, validateRestriction } from '../manage/index.js'
-import { openStore, StoreConflictError, type Store, type UserRecord, type KeyRecord } from '../store/index.js'
-import { auditCommand, AuditUsageError, keyUsageCommand, policyExplainCommand } from '../audit/cli.js'
+import { StoreConflictError, type UserRecord, type KeyRecord } from '../store/index.js'
+import { auditCommand, keyUsageCommand, policyExplainCommand } from '../audit/cli.js'
+import { optional, parseCommand, print, table, UsageError, withStore, type CliIo, type Options, type Values } from './args.js'
 
-export interface CliIo {
-  stdout: { write(chunk: string): unknown }
-  stderr: { write(chunk: string): unknown }
-  env: NodeJS.ProcessEnv
-}
-
-class UsageError extends Error {}
+export type { CliIo } from './args.js'
 
 const USAGE = `Usage: keygate <command> [options]
 
@@ -42,21 +36,12 @@ Global options:
   -h, --help           this text
 `
 
-const GLOBAL_OPTIONS = {
-  'database-url': { type: 'string' },
-  'data-dir': { type: 'string' },
-  json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false }
-} as const satisfies ParseArgsConfig['options']
-
-type Values = Record<string, string | boolean | string[] | undefined>
-
 /** Runs one CLI command; returns the exit code. Never calls process.exit. */
 export async function main (argv: string[], io: CliIo): Promise<number> {
   try {
     return await run(argv, io)
   } catch (error) {
-    if (error instanceof UsageError || error instanceof AuditUsageError) {
+    if (error instanceof UsageError) {
       io.stderr.write(`keygate: ${error.message}\n\n${USAGE}`)
       return 2
     }
@@ -77,13 +62,13 @@ async function run (argv: string[], io: CliIo): Promise<number> {
   }
   switch (command) {
     case 'migrate': {
-      const { values } = parse(rest, {})
+      const { values } = parseCommand(rest, {})
       await withStore(values, io, async () => {})
       print(io, values, { migrated: true }, () => 'store is up to date')
       return 0
     }
     case 'bootstrap': {
-      const { values } = parse(rest, { email: { type: 'string' }, name: { type: 'string' } })
+      const { values } = parseCommand(rest, { email: { type: 'string' }, name: { type: 'string' } })
       const result = await withStore(values, io, async (store) =>
         await bootstrap(store, { email: required(values, 'email'), name: optional(values, 'name') }))
       io.stdout.write(JSON.stringify(result) + '\n')
@@ -93,7 +78,7 @@ async function run (argv: string[], io: CliIo): Promise<number> {
     case 'key': return await keyCommand(rest, io)
     case 'restrict':
     case 'unrestrict': {
-      const { values, positionals } = parse(rest, {}, 2)
+      const { values, positionals } = parseCommand(rest, {}, 2)
       const [userId, flag] = positionals as [string, string]
       validateRestriction(flag)
       const user = await withStore(values, io, async (store) => command === 'restrict'
@@ -127,7 +112,7 @@ async function run (argv: string[], io: CliIo): Promise<number> {
 async function userCommand (argv: string[], io: CliIo): Promise<number> {
   const [action, ...rest] = argv
   if (action === 'create') {
-    const { values } = parse(rest, {
+    const { values } = parseCommand(rest, {
       email: { type: 'string' }, name: { type: 'string' }, parent: { type: 'string' }, admin: { type: 'boolean', default: false }
     })
     const user = await withStore(values, io, async (store) => await createAccount(store, {
@@ -140,7 +125,7 @@ async function userCommand (argv: string[], io: CliIo): Promise<number> {
     return 0
   }
   if (action === 'list') {
-    const { values } = parse(rest, { parent: { type: 'string' }, cursor: { type: 'string' }, take: { type: 'string' } })
+    const { values } = parseCommand(rest, { parent: { type: 'string' }, cursor: { type: 'string' }, take: { type: 'string' } })
     const page = await withStore(values, io, async (store) => await store.listUsers({
       parentId: optional(values, 'parent') ?? null, cursor: optional(values, 'cursor'), take: takeOf(values)
     }))
@@ -155,7 +140,7 @@ async function userCommand (argv: string[], io: CliIo): Promise<number> {
 async function keyCommand (argv: string[], io: CliIo): Promise<number> {
   const [action, ...rest] = argv
   if (action === 'create') {
-    const { values } = parse(rest, {
+    const { values } = parseCommand(rest, {
       user: { type: 'string' }, name: { type: 'string' }, 'expires-in': { type: 'string' }, scope: { type: 'string', multiple: true }
     })
     const expiresIn = optional(values, 'expires-in')
@@ -170,7 +155,7 @@ async function keyCommand (argv: string[], io: CliIo): Promise<number> {
     return 0
   }
   if (action === 'list') {
-    const { values } = parse(rest, { user: { type: 'string' }, cursor: { type: 'string' }, take: { type: 'string' } })
+    const { values } = parseCommand(rest, { user: { type: 'string' }, cursor: { type: 'string' }, take: { type: 'string' } })
     const page = await withStore(values, io, async (store) =>
       await store.listKeys(required(values, 'user'), { cursor: optional(values, 'cursor'), take: takeOf(values) }))
     print(io, values, { items: page.items.map(showKey), nextCursor: page.nextCursor }, () => table(
@@ -181,7 +166,7 @@ async function keyCommand (argv: string[], io: CliIo): Promise<number> {
     return 0
   }
   if (action === 'revoke') {
-    const { values, positionals } = parse(rest, {}, 1)
+    const { values, positionals } = parseCommand(rest, {}, 1)
     const keyId = positionals[0] as string
     const revoked = await withStore(values, io, async (store) => await store.revokeKey(keyId))
     if (!revoked) throw new ManageError(`no such active key: ${keyId}`)
@@ -192,28 +177,10 @@ async function keyCommand (argv: string[], io: CliIo): Promise<number> {
   throw new UsageError('key takes create, list, revoke or usage')
 }
 
-function parse (argv: string[], options: NonNullable<ParseArgsConfig['options']>, positionals = 0): { values: Values; positionals: string[] } {
-  let parsed
-  try {
-    parsed = parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, ...options }, allowPositionals: positionals > 0, strict: true })
-  } catch (error) {
-    throw new UsageError((error as Error).message)
-  }
-  if (parsed.positionals.length !== positionals) {
-    throw new UsageError(`expected ${positionals} argument${positionals === 1 ? '' : 's'}, got ${parsed.positionals.length}`)
-  }
-  return { values: parsed.values as Values, positionals: parsed.positionals }
-}
-
 function required (values: Values, name: string): string {
   const value = values[name]
   if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`)
   return value
-}
-
-function optional (values: Values, name: string): string | undefined {
-  const value = values[name]
-  return typeof value === 'string' ? value : undefined
 }
 
 function integer (name: string, value: string): number {
@@ -224,23 +191,6 @@ function integer (name: string, value: string): number {
 function takeOf (values: Values): number | undefined {
   const take = optional(values, 'take')
   return take === undefined ? undefined : integer('take', take)
-}
-
-async function withStore<T> (values: Values, io: CliIo, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore({
-    databaseUrl: optional(values, 'database-url') ?? (io.env.KEYGATE_DATABASE_URL || undefined),
-    dataDir: optional(values, 'data-dir') ?? (io.env.KEYGATE_DATA_DIR || undefined),
-    migrate: true
-  })
-  try {
-    return await fn(store)
-  } finally {
-    await store.close()
-  }
-}
-
-function print (io: CliIo, values: Values, json: unknown, text: () => string): void {
-  io.stdout.write((values.json === true ? JSON.stringify(json) : text()) + '\n')
 }
 
 function showUser (u: UserRecord): Record<string, unknown> {
@@ -256,14 +206,6 @@ function showKey (k: KeyRecord): Record<string, unknown> {
     createdAt: k.createdAt.toISOString(), expiresAt: k.expiresAt?.toISOString() ?? null,
     revokedAt: k.revokedAt?.toISOString() ?? null, lastUsedAt: k.lastUsedAt?.toISOString() ?? null, requestCount: k.useCount
   }
-}
-
-function table (header: string[], rows: string[][], nextCursor: string | null): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd()
-  const out = [line(header), ...rows.map(line)]
-  if (nextCursor !== null) out.push(`(more: --cursor ${nextCursor})`)
-  return out.join('\n')
 }
 
 async function runScript (script: string, args: string[], io: CliIo): Promise<number> {
