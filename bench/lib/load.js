@@ -1,8 +1,10 @@
 // The load generator, in a process of its own: reads one autocannon config as JSON
-// from argv[2] and prints the result summary as JSON on stdout.
+// on stdin and prints the result summary as JSON on stdout.
 import autocannon from 'autocannon'
 
-const config = JSON.parse(process.argv[2])
+let input = ''
+for await (const chunk of process.stdin) input += chunk
+const config = JSON.parse(input)
 const result = await autocannon({ ...config })
 const { requests, latency, non2xx, errors, timeouts, statusCodeStats, duration } = result
 process.stdout.write(JSON.stringify({

@@ -66,7 +66,8 @@ export async function startServer (command, args, { env = {}, label = command, t
 
 /** One autocannon run in a separate process; resolves with its summary. */
 export async function load (config) {
-  const child = spawn(process.execPath, [LOAD, JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [LOAD], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
+  child.stdin.end(JSON.stringify(config))
   let out = ''
   child.stdout.on('data', (chunk) => { out += chunk })
   const code = await new Promise((resolve) => child.once('exit', resolve))

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { bootstrap, createAccount, issueKey, ManageError, validateRestriction } from '../manage/index.js'
 import { StoreConflictError, type UserRecord, type KeyRecord } from '../store/index.js'
 import { auditCommand, keyUsageCommand, policyExplainCommand } from '../audit/cli.js'
-import { optional, parseCommand, print, table, UsageError, withStore, type CliIo, type Options, type Values } from './args.js'
+import { optional, parseCommand, print, table, UsageError, withStore, type CliIo, type Values } from './args.js'
 
 export type { CliIo } from './args.js'
 
