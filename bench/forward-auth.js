@@ -1,5 +1,8 @@
 // Figure 1. HTTP forward-auth with a cached credential against a bare Fastify
 // "hello world" on the same machine, same autocannon settings, alternating rounds.
+// Keygate runs with its decision log off (KEYGATE_DECISION_LOG=off), like the
+// baseline, which logs nothing; one more row per mode has the default decision
+// log (every decision a row in PostgreSQL), whose cost is the sink's.
 //
 // Processes: this script (orchestration), one autocannon process per run (the
 // load generator), the servers under test (each its own process tree), and
@@ -21,10 +24,15 @@ const db = await throwawayDatabase('fwd')
 const servers = []
 try {
   const fx = await smallFixture(db.url)
-  const kg1 = await startKeygate({ databaseUrl: db.url, secret: fx.secret, workers: 1 })
+  const off = { KEYGATE_DECISION_LOG: 'off' }
+  const kg1 = await startKeygate({ databaseUrl: db.url, secret: fx.secret, workers: 1, env: off })
   servers.push(kg1)
-  const kgN = await startKeygate({ databaseUrl: db.url, secret: fx.secret })
+  const kgN = await startKeygate({ databaseUrl: db.url, secret: fx.secret, env: off })
   servers.push(kgN)
+  const kg1log = await startKeygate({ databaseUrl: db.url, secret: fx.secret, workers: 1 })
+  servers.push(kg1log)
+  const kgNlog = await startKeygate({ databaseUrl: db.url, secret: fx.secret })
+  servers.push(kgNlog)
   const hello1 = await startHello({ workers: 1 })
   servers.push(hello1)
   const helloN = await startHello({ workers: cores })
@@ -36,11 +44,12 @@ try {
     session: forwardHeaders(fx.session)
   }
   const targets = []
-  for (const [mode, hello, kg] of [['1 process', hello1, kg1], [`${cores} workers`, helloN, kgN]]) {
+  for (const [mode, hello, kg, kgLog] of [['1 process', hello1, kg1, kg1log], [`${cores} workers`, helloN, kgN, kgNlog]]) {
     targets.push({ name: `hello/${mode}`, mode, server: hello, headers: credentials.key })
     for (const [credential, headers] of Object.entries(credentials)) {
       targets.push({ name: `${credential}/${mode}`, mode, credential, server: kg, headers })
     }
+    targets.push({ name: `key+log/${mode}`, mode, credential: 'key', log: true, server: kgLog, headers: credentials.key })
   }
 
   const run = async (target, duration) => {
@@ -66,7 +75,7 @@ try {
     const baseRps = med(base, 'rps')
     rows.push({
       figure: 1,
-      name: `forward-auth, ${target.credential === 'key' ? 'cached key' : target.credential === 'impersonation' ? 'cached key + X-RunAs-User-ID' : 'session token'} (${target.mode})`,
+      name: `forward-auth, ${target.credential === 'key' ? 'cached key' : target.credential === 'impersonation' ? 'cached key + X-RunAs-User-ID' : 'session token'} (${target.mode}${target.log ? ', decision log to PostgreSQL (default)' : ', decision log off'})`,
       value: round(rps),
       unit: 'req/s',
       p99: med(mine, 'p99'),

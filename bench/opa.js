@@ -4,6 +4,8 @@
 // REST API. Same autocannon settings, alternating rounds, both on 127.0.0.1.
 // Both use every core by default (OPA: GOMAXPROCS; Keygate: KEYGATE_WORKERS);
 // the one-core rows pin neither to a CPU but limit both to one process/thread pool.
+// OPA logs no decisions unless configured to; Keygate runs with its decision
+// log off alike, and once more with its default (every decision a PostgreSQL row).
 import { availableParallelism } from 'node:os'
 import { createAuthorizer } from '../dist/index.js'
 import { throwawayDatabase } from './lib/db.js'
@@ -42,10 +44,13 @@ try {
   servers.push(opaAll)
   const opaOne = await startOpa({ bundle: rego.file, cores: 1 })
   servers.push(opaOne)
-  const kgAll = await startKeygate({ databaseUrl: db.url, secret: fx.secret })
+  const off = { KEYGATE_DECISION_LOG: 'off' }
+  const kgAll = await startKeygate({ databaseUrl: db.url, secret: fx.secret, env: off })
   servers.push(kgAll)
-  const kgOne = await startKeygate({ databaseUrl: db.url, secret: fx.secret, workers: 1 })
+  const kgOne = await startKeygate({ databaseUrl: db.url, secret: fx.secret, workers: 1, env: off })
   servers.push(kgOne)
+  const kgAllLog = await startKeygate({ databaseUrl: db.url, secret: fx.secret })
+  servers.push(kgAllLog)
 
   // OPA must agree with Keygate on this input.
   const answer = await (await fetch(`${opaAll.url}/v1/data/keygate/authz/decision`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }) })).json()
@@ -59,6 +64,7 @@ const opaRequest = (server) => ({ url: `${server.url}/v1/data/keygate/authz/deci
   const targets = [
     { name: `opa/${cores} cores`, mode: `${cores} cores`, server: opaAll, request: opaRequest(opaAll) },
     { name: `keygate/${cores} cores`, mode: `${cores} cores`, server: kgAll, request: keygateRequest(kgAll) },
+    { name: `keygate+log/${cores} cores`, mode: `${cores} cores`, server: kgAllLog, request: keygateRequest(kgAllLog) },
     { name: 'opa/1 core', mode: '1 core', server: opaOne, request: opaRequest(opaOne) },
     { name: 'keygate/1 core', mode: '1 core', server: kgOne, request: keygateRequest(kgOne) }
   ]
@@ -77,13 +83,13 @@ const opaRequest = (server) => ({ url: `${server.url}/v1/data/keygate/authz/deci
     return s
   })
   const rows = []
-  for (const mode of [`${cores} cores`, '1 core']) {
-    const mine = samples[`keygate/${mode}`]
+  for (const [mode, variant] of [[`${cores} cores`, 'keygate'], ['1 core', 'keygate'], [`${cores} cores`, 'keygate+log']]) {
+    const mine = samples[`${variant}/${mode}`]
     const base = samples[`opa/${mode}`]
     const ratio = med(mine, 'rps') / med(base, 'rps')
     rows.push({
       figure: 2,
-      name: `forward-auth, cached key: resolution + decision (${mode === '1 core' ? 'KEYGATE_WORKERS=1' : `KEYGATE_WORKERS=${cores}`})`,
+      name: `forward-auth, cached key: resolution + decision (${mode === '1 core' ? 'KEYGATE_WORKERS=1' : `KEYGATE_WORKERS=${cores}`}, ${variant === 'keygate' ? 'decision log off' : 'decision log to PostgreSQL (default)'})`,
       value: round(med(mine, 'rps')),
       unit: 'req/s',
       p99: med(mine, 'p99'),
