@@ -42,6 +42,7 @@ try {
   // Nothing cached anywhere in Keygate: a new authorizer, every key and owner seen once.
   const authorizer = await createAuthorizer({ databaseUrl: db.url })
   const pool = new pg.Pool({ connectionString: db.url, max: 10 })
+  pool.on('error', () => {}) // an idle connection cut when the throwaway database is dropped
 
   const keygate = async (entry) => {
     const d = await authorizer.authorize({ method: 'GET', path: '/api/v1/bot/list', headers: { authorization: `Bearer ${entry.key}` }, scheme: 'https' })
