@@ -6,6 +6,8 @@ import type { Test } from 'tap'
 import { createAuthorizer, type Authorizer, type AuthorizeRequest } from '../../src/authorizer/index.js'
 import { createAccount, issueKey } from '../../src/manage/index.js'
 import { testPolicy } from './server.js'
+
+export { testPolicy }
 import { Store, type Database, type UserRecord } from '../../src/store/index.js'
 
 export interface Harness {

@@ -51,13 +51,14 @@ t.test('operations', (t) => forEachDatabase(t, async (t, _db, store) => {
       return Number(line?.[1])
     }
     const other = await server.account()
-    const misses = await figure('keygate_cache_misses_total', 'keys')
-    await app.inject({ url: '/v1/forward-auth', headers: { ...other.headers, 'x-original-uri': '/api/v1/bot/list' } })
-    t.equal(await figure('keygate_cache_misses_total', 'keys'), misses + 1, 'a new key is a miss')
-    const hits = await figure('keygate_cache_hits_total', 'keys')
-    for (let i = 0; i < 3; i++) await app.inject({ url: '/v1/forward-auth', headers: { ...other.headers, 'x-original-uri': '/api/v1/bot/list' } })
-    t.equal(await figure('keygate_cache_hits_total', 'keys'), hits + 3, 'then hits')
-    t.equal(await figure('keygate_cache_misses_total', 'keys'), misses + 1)
+    const before = { hits: await figure('keygate_cache_hits_total', 'keys'), misses: await figure('keygate_cache_misses_total', 'keys') }
+    for (let i = 0; i < 4; i++) await app.inject({ url: '/v1/forward-auth', headers: { ...other.headers, 'x-original-uri': '/api/v1/bot/list' } })
+    const hits = await figure('keygate_cache_hits_total', 'keys') - before.hits
+    const misses = await figure('keygate_cache_misses_total', 'keys') - before.misses
+    t.equal(hits + misses, 4, 'one key lookup per request')
+    // The key's creation is announced (LISTEN/NOTIFY on pg) and may drop the entry once, at any moment.
+    t.ok(misses >= 1 && misses <= 2, `a new key is a miss (${misses})`)
+    t.ok(hits >= 2, `then hits (${hits})`)
     t.ok(await figure('keygate_cache_entries', 'keys') >= 2)
     await figure('keygate_cache_entries', 'accounts')
     await figure('keygate_cache_hits_total', 'children')
