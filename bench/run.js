@@ -44,13 +44,14 @@ for (const [name, title] of selected) {
   results.push({ name, title, ...result })
 }
 
+const loadAtEnd = loadavg().map((l) => l.toFixed(1)).join(' ')
 const table = render(results)
 process.stdout.write(`\n${table}\n`)
 const failed = results.filter((r) => r.error !== undefined)
 if (write) {
   const command = `npm run bench${values.small ? ' -- --small' : ''}${only ? ` -- --only ${only.join(',')}` : ''}`
   writeFileSync(new URL('RESULTS.md', import.meta.url), markdown(results, table, command))
-  writeFileSync(new URL('results.json', import.meta.url), JSON.stringify({ started: started.toISOString(), machine, small: values.small, results }, null, 2) + '\n')
+  writeFileSync(new URL('results.json', import.meta.url), JSON.stringify({ started: started.toISOString(), machine, loadAtEnd, small: values.small, results }, null, 2) + '\n')
   process.stderr.write('wrote bench/RESULTS.md and bench/results.json\n')
 }
 process.exitCode = failed.length > 0 ? 1 : 0
@@ -141,7 +142,8 @@ function render (results) {
 function markdown (results, table, command) {
   return `# Benchmark results
 
-Latest \`${command}\`, started ${started.toISOString()} on ${machine}.
+Latest \`${command}\`, started ${started.toISOString()} on ${machine}; load average at the end ${loadAtEnd}
+(other processes on the machine share its cores with the benchmark).
 How each figure is measured: [README.md](README.md). Every figure is the median
 of its rounds; baselines ran in the same run, in alternating rounds.
 
