@@ -164,6 +164,7 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   invalidate (target: { keyId?: string; userId?: string; keyHash?: Buffer } | 'all'): void {
+    this.policySource.current().clearDecisions()
     if (target === 'all') {
       this.#principals.clear()
       this.#accounts.clear()
@@ -184,6 +185,7 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   #changed (change: StoreChange): void {
+    this.policySource.current().clearDecisions()
     if (change.type === 'key') {
       this.#principals.forgetKey(change.id)
       this.#principals.forgetKeyHash(change.hash)

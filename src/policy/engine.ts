@@ -135,6 +135,16 @@ export class PolicyEngine {
   }
 
   /**
+   * Drops every cached decision. Not needed for soundness (a changed fact is a
+   * changed input, hence another key) but called by the authorizer's
+   * invalidations, so that nothing decided before a revocation outlives it.
+   */
+  clearDecisions(): void {
+    this.#cache?.clear()
+    this.#ring.fill(undefined)
+  }
+
+  /**
    * The input as JSON with `now` in whole seconds, or null when the cache is
    * off or the answer could change within the second: a malformed `now`, or a
    * credential expiring in it.

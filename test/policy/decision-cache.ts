@@ -80,6 +80,9 @@ decision := {"allow": false, "status": 403, "code": "NOT_AUTHORIZED", "subject":
   t.equal(off.evaluate(keyInput(SECOND + 10, null)).reasons[0]?.msg, String(SECOND + 10))
   t.equal(off.evaluate(keyInput(SECOND + 900, null)).reasons[0]?.msg, String(SECOND + 900), 'decisionCache: 0 evaluates every time')
 
+  engine.clearDecisions()
+  t.equal(at(SECOND + 40), String(SECOND + 40), 'clearDecisions: evaluated again')
+
   const expiring = keyInput(SECOND + 10, SECOND + 700)
   t.equal(engine.evaluate(expiring).reasons[0]?.msg, String(SECOND + 10))
   t.equal(engine.evaluate({ ...expiring, now: SECOND + 600 }).reasons[0]?.msg, String(SECOND + 600), 'a credential expiring within the second is never cached')
