@@ -12,8 +12,9 @@ import { availableParallelism } from 'node:os'
 import { throwawayDatabase } from './lib/db.js'
 import { forwardHeaders, smallFixture } from './lib/fixture.js'
 import { startHello, startKeygate } from './lib/keygate.js'
-import { cpuMs, load, startServer } from './lib/proc.js'
-import { alternate, log, med, report, round, SMALL } from './lib/report.js'
+import { startServer } from './lib/proc.js'
+import { med, report, round, SMALL } from './lib/report.js'
+import { loadRounds } from './lib/rounds.js'
 
 const ROUNDS = SMALL ? 3 : 5
 const DURATION = SMALL ? 2 : 4
@@ -55,20 +56,8 @@ try {
     if (mode === '1 process') targets.push({ name: `canned/${mode}`, mode, canned: true, server: canned, headers: credentials.key })
   }
 
-  const run = async (target, duration) => {
-    const before = cpuMs(target.server.pid)
-    const result = await load({ url: `${target.server.url}/v1/forward-auth`, connections: CONNECTIONS, duration, headers: target.headers })
-    const cpu = cpuMs(target.server.pid) - before
-    if (result.non2xx > 0 || result.errors > 0) throw new Error(`${target.name}: ${result.non2xx} non-2xx answers, ${result.errors} errors`)
-    return { rps: result.rps, p99: result.latency.p99, p50: result.latency.p50, cpuUsPerRequest: cpu * 1000 / result.requests }
-  }
-  log(`warming up ${targets.length} targets`)
-  for (const target of targets) await run(target, 1)
-  const samples = await alternate(targets, ROUNDS, async (target, r) => {
-    const s = await run(target, DURATION)
-    log(`round ${r} ${target.name.padEnd(28)} ${String(Math.round(s.rps)).padStart(6)} req/s  p99 ${s.p99} ms  server CPU ${s.cpuUsPerRequest.toFixed(1)} µs/req`)
-    return s
-  })
+  for (const target of targets) target.request = { url: `${target.server.url}/v1/forward-auth`, headers: target.headers }
+  const samples = await loadRounds(targets, { rounds: ROUNDS, duration: DURATION, connections: CONNECTIONS })
 
   const rows = []
   for (const target of targets.filter((t) => t.credential !== undefined || t.canned)) {

@@ -12,8 +12,8 @@ import { throwawayDatabase } from './lib/db.js'
 import { forwardHeaders, smallFixture } from './lib/fixture.js'
 import { startKeygate } from './lib/keygate.js'
 import { regoBundle, startOpa } from './lib/opa.js'
-import { cpuMs, load } from './lib/proc.js'
-import { alternate, log, med, report, round, SMALL } from './lib/report.js'
+import { med, report, round, SMALL } from './lib/report.js'
+import { loadRounds } from './lib/rounds.js'
 
 const ROUNDS = SMALL ? 3 : 5
 const DURATION = SMALL ? 2 : 4
@@ -59,7 +59,7 @@ try {
     throw new Error(`OPA decided otherwise: ${JSON.stringify(answer)} vs ${JSON.stringify(keygateDecision)}`)
   }
 
-const opaRequest = (server) => ({ url: `${server.url}/v1/data/keygate/authz/decision`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }) })
+  const opaRequest = (server) => ({ url: `${server.url}/v1/data/keygate/authz/decision`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }) })
   const keygateRequest = (server) => ({ url: `${server.url}/v1/forward-auth`, headers: forwardHeaders(fx.key, PATH) })
   const targets = [
     { name: `opa/${cores} cores`, mode: `${cores} cores`, server: opaAll, request: opaRequest(opaAll) },
@@ -68,20 +68,7 @@ const opaRequest = (server) => ({ url: `${server.url}/v1/data/keygate/authz/deci
     { name: 'opa/1 core', mode: '1 core', server: opaOne, request: opaRequest(opaOne) },
     { name: 'keygate/1 core', mode: '1 core', server: kgOne, request: keygateRequest(kgOne) }
   ]
-  const run = async (target, duration) => {
-    const before = cpuMs(target.server.pid)
-    const result = await load({ ...target.request, connections: CONNECTIONS, duration })
-    const cpu = cpuMs(target.server.pid) - before
-    if (result.non2xx > 0 || result.errors > 0) throw new Error(`${target.name}: ${result.non2xx} non-2xx answers, ${result.errors} errors`)
-    return { rps: result.rps, p99: result.latency.p99, cpuUsPerRequest: cpu * 1000 / result.requests }
-  }
-  log('warming up')
-  for (const target of targets) await run(target, 1)
-  const samples = await alternate(targets, ROUNDS, async (target, r) => {
-    const s = await run(target, DURATION)
-    log(`round ${r} ${target.name.padEnd(18)} ${String(Math.round(s.rps)).padStart(6)} req/s  p99 ${s.p99} ms  server CPU ${s.cpuUsPerRequest.toFixed(1)} µs/req`)
-    return s
-  })
+  const samples = await loadRounds(targets, { rounds: ROUNDS, duration: DURATION, connections: CONNECTIONS })
   const rows = []
   for (const [mode, variant] of [[`${cores} cores`, 'keygate'], ['1 core', 'keygate'], [`${cores} cores`, 'keygate+log']]) {
     const mine = samples[`${variant}/${mode}`]

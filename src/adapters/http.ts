@@ -17,6 +17,7 @@ const NOT_AUTHENTICATED = answer(401, REALM, errorBody('NOT_AUTHENTICATED'))
 const INVALID_TOKEN = answer(401, `${REALM}, error="invalid_token"`, errorBody('NOT_AUTHENTICATED'))
 const NOT_AUTHORIZED = answer(403, `${REALM}, error="insufficient_scope"`, errorBody('NOT_AUTHORIZED'))
 const UNAVAILABLE = answer(503, null, errorBody('SERVICE_UNAVAILABLE'))
+const INTERNAL = answer(500, null, errorBody('INTERNAL_ERROR'))
 
 /**
  * The answer to a request the decision refused: 401, 403 or 503 with the SDK's
@@ -34,6 +35,23 @@ export function denialOf (result: AuthorizationResult): HttpAnswer {
 /** The 403 answer, for refusals decided outside the policy (e.g. scopes wider than the caller's). */
 export function notAuthorized (): HttpAnswer {
   return NOT_AUTHORIZED
+}
+
+/** 200 with the identity headers and an empty body: what a forward-auth proxy passes on. */
+export function allowedAnswer (result: AuthorizationResult): HttpAnswer {
+  const headers = identityHeadersOf(result)
+  headers['cache-control'] = 'no-store'
+  return { status: 200, headers, body: '' }
+}
+
+/** 500: a fault outside the decision (which answers its own faults with 503). */
+export function internalError (): HttpAnswer {
+  return INTERNAL
+}
+
+/** 400 for a request that cannot be decided at all; `problem` must be safe to show. */
+export function invalidRequest (problem: string): HttpAnswer {
+  return answer(400, null, errorBody('INVALID_REQUEST', problem))
 }
 
 /**

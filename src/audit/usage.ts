@@ -13,6 +13,8 @@ export interface KeyUsageOptions {
   onError?: (error: unknown, context: string) => void
 }
 
+const DAY_MS = 86_400_000
+
 /**
  * Counts, per secret key, the decisions in which it authenticated (allowed,
  * or refused with 403), and writes them in batches — never per request:
@@ -28,6 +30,8 @@ export class KeyUsageRecorder {
   readonly #onError: (error: unknown, context: string) => void
   readonly #timer: NodeJS.Timeout
   #pending = new Map<string, DailyUsage>()
+  #dayStart = -Infinity
+  #day = ''
   #writing: Promise<void> | null = null
 
   constructor (options: KeyUsageOptions) {
@@ -45,14 +49,26 @@ export class KeyUsageRecorder {
     const credential = input?.credential
     if (credential?.type !== 'secret_key' || credential.found !== true || credential.id === undefined) return
     if (result.status !== 200 && result.status !== 403) return
-    this.#add({
-      keyId: credential.id,
-      day: record.timestamp.toISOString().slice(0, 10),
-      requests: 1,
-      denied: result.status === 403 ? 1 : 0,
-      lastUsedAt: record.timestamp
-    })
+    const day = this.#dayOf(record.timestamp)
+    const seen = this.#pending.get(`${credential.id}|${day}`)
+    if (seen !== undefined) {
+      seen.requests++
+      if (result.status === 403) seen.denied++
+      if (record.timestamp > seen.lastUsedAt) seen.lastUsedAt = record.timestamp
+      return
+    }
+    this.#add({ keyId: credential.id, day, requests: 1, denied: result.status === 403 ? 1 : 0, lastUsedAt: record.timestamp })
     if (this.#pending.size >= this.#maxPending) void this.flush()
+  }
+
+  // The UTC day (YYYY-MM-DD) of a timestamp, formatted once per day rather than per decision.
+  #dayOf (timestamp: Date): string {
+    const time = timestamp.getTime()
+    if (time < this.#dayStart || time >= this.#dayStart + DAY_MS) {
+      this.#dayStart = time - (((time % DAY_MS) + DAY_MS) % DAY_MS)
+      this.#day = timestamp.toISOString().slice(0, 10)
+    }
+    return this.#day
   }
 
   /** Writes what has been counted; one write at a time. */

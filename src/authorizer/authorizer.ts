@@ -8,7 +8,8 @@ import type { CacheStats } from '../principal/lib/lookup-cache.js'
 import { PrincipalResolver } from '../principal/resolve.js'
 import { openStore, type Store, type StoreChange } from '../store/index.js'
 import { resolveRunAs } from '../target/resolve.js'
-import { DEFAULT_CACHE, DEFAULT_DECISION_TIMEOUT_MS, validateOptions, type AuthorizerEvent, type AuthorizerOptions } from './options.js'
+import { DecisionMemo } from './memo.js'
+import { DEFAULT_CACHE, DEFAULT_DECISION_MEMO, DEFAULT_DECISION_TIMEOUT_MS, validateOptions, type AuthorizerEvent, type AuthorizerOptions } from './options.js'
 import type { AuthorizationResult, AuthorizeRequest, DecisionRecord } from './result.js'
 
 export interface Authorizer {
@@ -23,8 +24,11 @@ export interface Authorizer {
   /** The policy deciding now (it changes when the policy source reloads). */
   readonly policy: PolicyEngine
   readonly policySource: PolicySource
-  /** Hits, misses and sizes of the key, account and child-by-e-mail caches, counted since start. */
-  cacheStats(): Record<'keys' | 'accounts' | 'children', CacheStats>
+  /**
+   * Hits, misses and sizes of the key, account and child-by-e-mail caches and
+   * of the decision memo (`decisions`), counted since start.
+   */
+  cacheStats(): Record<'keys' | 'accounts' | 'children' | 'decisions', CacheStats>
   /** Drop what the caches know about a key, a user, or everything. */
   invalidate(target: { keyId?: string; userId?: string; keyHash?: Buffer } | 'all'): void
   close(): Promise<void>
@@ -66,6 +70,8 @@ class KeygateAuthorizer implements Authorizer {
   readonly #onDecision: ((record: DecisionRecord) => void | Promise<void>) | undefined
   readonly #onEvent: ((event: AuthorizerEvent) => void) | undefined
   readonly #decisionTimeoutMs: number
+  readonly #memo: DecisionMemo
+  readonly #unwatchSessions: (() => void) | null
   #unlisten: (() => Promise<void>) | null = null
   #listenRetry: NodeJS.Timeout | undefined
   #listenBackoffMs = LISTEN_RETRY_MIN_MS
@@ -83,6 +89,8 @@ class KeygateAuthorizer implements Authorizer {
     this.#clock = options.clock ?? Date.now
     this.#onDecision = options.onDecision
     this.#decisionTimeoutMs = options.decisionTimeoutMs ?? DEFAULT_DECISION_TIMEOUT_MS
+    this.#memo = new DecisionMemo(options.decisionMemo ?? DEFAULT_DECISION_MEMO)
+    this.#unwatchSessions = options.sessions?.onInvalidate?.(() => { this.#memo.clear() }) ?? null
   }
 
   get policy (): PolicyEngine {
@@ -90,7 +98,7 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   async authorize (request: AuthorizeRequest): Promise<AuthorizationResult> {
-    const record = await this.#decide(request)
+    const record = this.#remembered(request) ?? await this.#decide(request, true)
     if (this.#onDecision !== undefined) {
       if (request.client !== undefined) record.client = request.client
       // A promise is the decision log applying backpressure: wait for it.
@@ -101,13 +109,31 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   async explain (request: AuthorizeRequest): Promise<DecisionRecord> {
-    return await this.#decide(request)
+    return await this.#decide(request, false)
   }
 
-  async #decide (request: AuthorizeRequest): Promise<DecisionRecord> {
+  /** The decision of the same request made earlier in this second, as a record of its own. */
+  #remembered (request: AuthorizeRequest): DecisionRecord | null {
+    const started = performance.now()
+    const key = this.#memo.keyOf(request)
+    if (key === null) return null
+    const now = this.#clock()
+    const memo = this.#memo.get(key, this.policySource.current(), now)
+    if (memo === undefined) return null
+    return {
+      result: copyResult(memo.result, randomUUID()),
+      input: { ...memo.input, now },
+      timestamp: new Date(now),
+      durationMs: performance.now() - started,
+      policyMs: 0
+    }
+  }
+
+  async #decide (request: AuthorizeRequest, remember: boolean): Promise<DecisionRecord> {
     const started = performance.now()
     // One policy from start to end, whatever the source swaps in meanwhile.
     const policy = this.policySource.current()
+    const generation = this.#memo.generation
     const decisionId = randomUUID()
     let input: PolicyInput | null = null
     let result: AuthorizationResult
@@ -118,6 +144,10 @@ class KeygateAuthorizer implements Authorizer {
       const decision = policy.evaluate(input)
       policyMs = performance.now() - evaluating
       result = toResult(decision, input, decisionId, policy.revision)
+      if (remember) {
+        const key = this.#memo.keyOf(request)
+        if (key !== null) this.#memo.set(key, policy, generation, { result: copyResult(result, ''), input })
+      }
     } catch (error) {
       // A fault is never an allow, and never a 401/403 for a credential that may be valid.
       result = unavailable(decisionId, policy.revision, error)
@@ -159,11 +189,12 @@ class KeygateAuthorizer implements Authorizer {
     }
   }
 
-  cacheStats (): Record<'keys' | 'accounts' | 'children', CacheStats> {
-    return { keys: this.#principals.stats(), ...this.#accounts.stats() }
+  cacheStats (): Record<'keys' | 'accounts' | 'children' | 'decisions', CacheStats> {
+    return { keys: this.#principals.stats(), ...this.#accounts.stats(), decisions: this.#memo.stats() }
   }
 
   invalidate (target: { keyId?: string; userId?: string; keyHash?: Buffer } | 'all'): void {
+    this.#memo.clear()
     this.policySource.current().clearDecisions()
     if (target === 'all') {
       this.#principals.clear()
@@ -177,6 +208,7 @@ class KeygateAuthorizer implements Authorizer {
 
   async close (): Promise<void> {
     this.#closed = true
+    this.#unwatchSessions?.()
     clearTimeout(this.#listenRetry)
     const unlisten = this.#unlisten
     this.#unlisten = null
@@ -185,6 +217,7 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   #changed (change: StoreChange): void {
+    this.#memo.clear()
     this.policySource.current().clearDecisions()
     if (change.type === 'key') {
       this.#principals.forgetKey(change.id)
@@ -242,6 +275,22 @@ function toResult (decision: PolicyDecision, input: PolicyInput, decisionId: str
     action: decision.action,
     decisionId,
     policyRevision: revision
+  }
+}
+
+/** Callers own what they get: a remembered result is handed out as a copy, with its own decision id. */
+function copyResult (r: AuthorizationResult, decisionId: string): AuthorizationResult {
+  return {
+    allow: r.allow,
+    status: r.status,
+    code: r.code,
+    reasons: r.reasons.map((reason) => ({ code: reason.code, msg: reason.msg })),
+    subject: r.subject,
+    actor: r.actor,
+    credential: { type: r.credential.type, id: r.credential.id, prefix: r.credential.prefix },
+    action: r.action === null ? null : { resource: r.action.resource, verb: r.action.verb, class: r.action.class },
+    decisionId,
+    policyRevision: r.policyRevision
   }
 }
 

@@ -46,6 +46,14 @@ export interface AuthorizerOptions {
   /** Cache events (invalidations, resyncs, stale values served); must not throw. */
   onEvent?: (event: AuthorizerEvent) => void
   sessions?: SessionVerifier
+  /**
+   * Decisions of the current second remembered per distinct request
+   * (credential and X-RunAs-* headers, method, path, scheme), default 1024;
+   * 0 turns it off. Emptied by every invalidation and when the second
+   * changes; see DecisionMemo. Rests on the same premise as the policy's
+   * decision cache: the policy reads the clock only to the second.
+   */
+  decisionMemo?: number
   /** Epoch milliseconds; for tests. */
   clock?: () => number
   /**
@@ -58,6 +66,7 @@ export interface AuthorizerOptions {
 
 export const DEFAULT_CACHE: CacheOptions = { max: 10_000, ttlMs: 60_000, negativeTtlMs: 5_000, staleIfErrorMs: 30_000, maxPendingLookups: 1_000 }
 export const DEFAULT_DECISION_TIMEOUT_MS = 2_000
+export const DEFAULT_DECISION_MEMO = 1024
 
 export function validateOptions (options: AuthorizerOptions): void {
   if (typeof options !== 'object' || options === null) throw new TypeError('createAuthorizer: options must be an object')
@@ -80,6 +89,10 @@ export function validateOptions (options: AuthorizerOptions): void {
   const timeout = options.decisionTimeoutMs
   if (timeout !== undefined && (!Number.isInteger(timeout) || timeout <= 0)) {
     throw new TypeError('createAuthorizer: decisionTimeoutMs must be a positive integer')
+  }
+  const memo = options.decisionMemo
+  if (memo !== undefined && (!Number.isInteger(memo) || memo < 0)) {
+    throw new TypeError('createAuthorizer: decisionMemo must be a non-negative integer')
   }
   if (options.invalidation !== undefined && typeof options.invalidation !== 'boolean') {
     throw new TypeError('createAuthorizer: invalidation must be a boolean')

@@ -38,7 +38,10 @@ export interface AuthorizationResult {
 /** What the audit stage receives: the result plus what it was decided on. */
 export interface DecisionRecord {
   result: AuthorizationResult
-  /** Null when the decision failed before the input could be assembled. */
+  /**
+   * Null when the decision failed before the input could be assembled.
+   * Read-only (frozen): a remembered decision shares it with later records.
+   */
   input: PolicyInput | null
   timestamp: Date
   durationMs: number

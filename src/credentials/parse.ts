@@ -47,12 +47,35 @@ const RUN_AS_HEADERS: ReadonlyArray<[string, RunAsHeader]> = [
 ]
 
 const CREDENTIAL_HEADERS = new Set(['authorization', ...RUN_AS_HEADERS.map(([name]) => name)])
+const CREDENTIAL_HEADER_ORDER = [...CREDENTIAL_HEADERS]
 const CREDENTIAL_HEADER_LENGTHS = new Set([...CREDENTIAL_HEADERS].map((name) => name.length))
 
 /** Reads the Authorization and X-RunAs-* headers. Pure: no I/O, no clock. */
 export function parseCredentials (headers: Headers): ParsedCredentials {
   const lower = credentialHeaders(headers)
   return { credential: parseAuthorization(lower.authorization), runAs: parseRunAs(lower) }
+}
+
+/**
+ * Every value of the headers `parseCredentials` reads, in one string that
+ * differs whenever its answer could: length-prefixed, in a fixed order. A
+ * memo key (see DecisionMemo), so it holds the credentials as presented.
+ */
+export function credentialHeaderValues (headers: Headers): string {
+  const lower = credentialHeaders(headers)
+  let out = ''
+  for (const name of CREDENTIAL_HEADER_ORDER) {
+    const value = lower[name]
+    if (value === undefined) {
+      out += '|-'
+    } else if (typeof value === 'string') {
+      out += `|${value.length}:${value}`
+    } else {
+      out += `|${value.length}*`
+      for (const v of value) out += `${v.length}:${v}`
+    }
+  }
+  return out
 }
 
 function parseAuthorization (value: HeaderValue): PresentedCredential {

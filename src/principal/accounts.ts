@@ -51,6 +51,16 @@ export class AccountDirectory {
     }, deadline)
   }
 
+  /** Take before reading an account outside `byId`; pass to `offer`. */
+  get generation (): number {
+    return this.#byId.generation
+  }
+
+  /** An account read with something else (a key with its owner), cached unless a change overlapped the read. */
+  offer (user: UserRecord, generation: number): void {
+    this.#byId.offer(user.id, toAccountFacts(user), generation)
+  }
+
   stats (): { accounts: CacheStats; children: CacheStats } {
     return { accounts: this.#byId.stats(), children: this.#childIdByEmail.stats() }
   }

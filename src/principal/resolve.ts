@@ -1,17 +1,24 @@
 import { hashSecretKeyBase64url } from '../credentials/secret-key.js'
 import type { PresentedCredential } from '../credentials/parse.js'
 import type { AccountFacts, CredentialFacts } from '../policy/input.js'
-import type { KeyRecord } from '../store/types.js'
+import type { KeyRecord, UserRecord } from '../store/types.js'
 import type { AccountDirectory, CacheOptions, DirectoryHooks } from './accounts.js'
 import { LookupCache, withDeadline, type CacheStats } from './lib/lookup-cache.js'
 
 export interface KeyStore {
-  findKeyByHash(hash: Buffer): Promise<KeyRecord | null>
+  /** The key and its owner, in one round trip. */
+  findKeyByHash(hash: Buffer): Promise<(KeyRecord & { owner: UserRecord | null }) | null>
 }
 
 /** Verifies a session token (JWT) and says which session and user it names. */
 export interface SessionVerifier {
   verify(token: string): Promise<SessionFacts | null>
+  /**
+   * Calls `listener` whenever a token verified before may no longer verify
+   * the same (a session ended, signing keys changed, notifications missed),
+   * so that whatever was decided from it is dropped. Returns an unsubscribe.
+   */
+  onInvalidate?(listener: () => void): () => void
 }
 
 export interface SessionFacts {
@@ -90,8 +97,11 @@ export class PrincipalResolver {
     const cacheKey = hashSecretKeyBase64url(key)
     const cached = this.#keysByHash.fresh(cacheKey)
     const record = cached !== undefined ? cached : await this.#keysByHash.get(cacheKey, async () => {
+      const accounts = this.#accounts.generation
       const found = await this.#keys.findKeyByHash(Buffer.from(cacheKey, 'base64url'))
       if (found === null) return null
+      // The owner comes along: its lookup below is then a cache hit, not a second round trip.
+      if (found.owner !== null) this.#accounts.offer(found.owner, accounts)
       const stripped = stripHash(found)
       this.#hashByKeyId.set(stripped.id, cacheKey)
       return stripped
@@ -128,7 +138,7 @@ export class PrincipalResolver {
   }
 }
 
-function stripHash (record: KeyRecord & { hash?: Buffer }): KeyRecord {
-  const { hash: _hash, ...rest } = record
+function stripHash (record: KeyRecord & { hash?: Buffer; owner?: UserRecord | null }): KeyRecord {
+  const { hash: _hash, owner: _owner, ...rest } = record
   return rest
 }

@@ -1,3 +1,5 @@
+import { createServer as createHttpServer, type Server } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { createRequire } from 'node:module'
 import type { DestinationStream } from 'pino'
 import swagger from '@fastify/swagger'
@@ -5,6 +7,8 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Authorizer } from '../authorizer/authorizer.js'
 import type { Sessions } from '../sessions/index.js'
 import { keygatePlugin } from '../adapters/fastify-plugin.js'
+import { isForwardAuthUrl } from '../adapters/forward-auth.js'
+import { forwardAuthListener, type RequestListener } from '../adapters/node-http.js'
 import { clientErrorHandler, errorHandler, notFoundHandler } from './error-handler.js'
 import type { ServerMetrics } from './metrics.js'
 import { adminRoutes } from './routes/admin.js'
@@ -25,7 +29,7 @@ export interface AppOptions {
   /** JSON logs (pino); none when omitted. */
   logger?: { level: string; stream?: DestinationStream }
   /** Fastify's `trustProxy`: who may set X-Forwarded-Proto (the scheme the policy sees). Default: nobody. */
-  trustProxy?: boolean | number | string[]
+  trustProxy?: boolean | string[]
   /** Serve HTTPS directly. */
   tls?: { cert: Buffer; key: Buffer }
   /** Put the policy's reasons in /v1/authorize answers (default false). */
@@ -60,9 +64,12 @@ const REDACT = [
 export function buildApp (options: AppOptions): FastifyInstance {
   const { authorizer, metrics, sessions } = options
   const serverOptions = { maxHeaderSize: HEADER_LIMIT_BYTES }
+  const trustProxy = options.trustProxy ?? false
+  // Made once the app (and its logger) exists; requests come only after listen().
+  let forwardAuth: RequestListener = () => { throw new Error('forward-auth listener used before the app was built') }
   const app = Fastify({
     logger: options.logger === undefined ? false : loggerOptions(options.logger),
-    trustProxy: options.trustProxy ?? false,
+    trustProxy,
     bodyLimit: BODY_LIMIT_BYTES,
     requestTimeout: REQUEST_TIMEOUT_MS,
     // Requests already on a connection when shutdown starts are answered, not refused.
@@ -70,8 +77,14 @@ export function buildApp (options: AppOptions): FastifyInstance {
     forceCloseConnections: 'idle',
     clientErrorHandler,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
-    ...(options.tls === undefined ? { http: serverOptions } : { https: { ...options.tls, ...serverOptions } })
+    ...(options.tls === undefined ? { http: serverOptions } : { https: { ...options.tls, ...serverOptions } }),
+    // Forward-auth checks, the hot path, skip Fastify's routing, hooks and reply objects.
+    serverFactory: (fastifyHandler: RequestListener, settings: FastifyServerOptions) => nodeServer(settings, (request, response) => {
+      if (isForwardAuthUrl(request.url ?? '')) forwardAuth(request, response)
+      else fastifyHandler(request, response)
+    })
   } as FastifyServerOptions)
+  forwardAuth = forwardAuthListener({ authorizer, trustProxy, log: app.log })
 
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
@@ -91,7 +104,7 @@ export function buildApp (options: AppOptions): FastifyInstance {
   })
   app.register(operationsRoutes, { authorizer, metrics })
   app.register(decisionRoutes, { authorizer, decisionReasons: options.decisionReasons ?? false, policyBundle: options.policyBundle })
-  app.register(forwardAuthRoutes, { authorizer })
+  app.register(forwardAuthRoutes, { authorizer, trustProxy })
   // Authorizes its own routes (the JWKS is public).
   app.register(sessionRoutes, { authorizer, sessions })
   // Keygate's own API is authorized by Keygate's own policy, through the same plugin services use.
@@ -111,6 +124,18 @@ export function buildApp (options: AppOptions): FastifyInstance {
     scope.get('/openapi.json', { schema: { summary: 'This document', tags: ['operations'] } }, async () => app.swagger())
   })
   return app
+}
+
+/** The server Fastify would make from the same settings (which it leaves to a serverFactory). */
+function nodeServer (settings: FastifyServerOptions & { http?: object, https?: object }, listener: RequestListener): Server {
+  const server = settings.https === undefined
+    ? createHttpServer(settings.http ?? {}, listener)
+    : createHttpsServer(settings.https, listener)
+  server.keepAliveTimeout = settings.keepAliveTimeout as number
+  server.requestTimeout = settings.requestTimeout as number
+  server.setTimeout(settings.connectionTimeout as number)
+  if ((settings.maxRequestsPerSocket ?? 0) > 0) server.maxRequestsPerSocket = settings.maxRequestsPerSocket as number
+  return server
 }
 
 function loggerOptions ({ level, stream }: { level: string; stream?: DestinationStream }): object {

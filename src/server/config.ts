@@ -10,7 +10,7 @@ export interface ServerConfig {
   dataDir: string | undefined
   tls: { cert: Buffer; key: Buffer } | undefined
   /** Fastify's `trustProxy`: whom to believe about X-Forwarded-Proto and the client address. */
-  trustProxy: boolean | number | string[]
+  trustProxy: boolean | string[]
   logLevel: LogLevel
   /** A bundle file, or the http(s) URL of a bundle server's bundle. */
   policyBundle: string
@@ -141,16 +141,16 @@ function parseBoolean (value: string): boolean {
 }
 
 /** `true`/`false`, a number of proxy hops, or a comma-separated list of addresses and CIDR ranges. */
-function parseTrustProxy (value: string): boolean | number | string[] {
+function parseTrustProxy (value: string): boolean | string[] {
   if (/^(true|false)$/i.test(value)) return value.toLowerCase() === 'true'
-  if (/^\d+$/.test(value)) return Number(value)
+  if (/^\d+$/.test(value)) throw new Error('a hop count cannot tell a proxy from a client: give the proxies\' addresses or CIDR ranges, or true')
   const entries = value.split(',').map((entry) => entry.trim())
   for (const entry of entries) {
     const [address, bits, extra] = entry.split('/')
     const version = isIP(address ?? '')
     const maxBits = version === 4 ? 32 : 128
     if (version === 0 || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= maxBits))) {
-      throw new Error(`${JSON.stringify(entry)} is not an address or CIDR range; expected true, false, a hop count or a comma-separated list`)
+      throw new Error(`${JSON.stringify(entry)} is not an address or CIDR range; expected true, false or a comma-separated list`)
     }
   }
   return entries

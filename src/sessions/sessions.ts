@@ -20,6 +20,7 @@ export class Sessions implements SessionVerifier {
   readonly #options: ResolvedSessionOptions
   readonly #keyring: SigningKeyring
   readonly #verifier: SessionTokenVerifier
+  readonly #invalidationListeners = new Set<() => void>()
   #unlisten: Array<() => Promise<void>> = []
   #rotationTimer: NodeJS.Timeout | null = null
 
@@ -55,6 +56,13 @@ export class Sessions implements SessionVerifier {
   /** Drops a session from this instance's verified-token cache. */
   forgetSession (sessionId: string): void {
     this.#verifier.forget(sessionId)
+    this.#invalidated()
+  }
+
+  /** See SessionVerifier.onInvalidate: the authorizer drops what it decided from tokens. */
+  onInvalidate (listener: () => void): () => void {
+    this.#invalidationListeners.add(listener)
+    return () => { this.#invalidationListeners.delete(listener) }
   }
 
   /** The public keys that verify tokens now (`/.well-known/jwks.json`): `kid`, `kty`, `crv`, `x`, `alg`, `use` only. */
@@ -65,14 +73,14 @@ export class Sessions implements SessionVerifier {
   /** A new active key; the old one verifies (and stays published) until its last possible token has expired. */
   async rotate (): Promise<SigningKeyInfo> {
     const key = await rotateSigningKey(this.#options.db, { ...this.#options, now: this.#options.clock() })
-    this.#keyring.invalidate()
+    this.#signingKeysChanged()
     return key
   }
 
   /** For schedules (a timer, cron): rotates when the active key is older than `maxAgeSeconds`; null when it is not. */
   async rotateIfOlderThan (maxAgeSeconds: number): Promise<SigningKeyInfo | null> {
     const key = await rotateSigningKeyIfOlderThan(this.#options.db, maxAgeSeconds, { ...this.#options, now: this.#options.clock() })
-    if (key !== null) this.#keyring.invalidate()
+    if (key !== null) this.#signingKeysChanged()
     return key
   }
 
@@ -107,12 +115,27 @@ export class Sessions implements SessionVerifier {
     const { db } = this.#options
     const onReconnect = (): void => {
       this.#verifier.clear()
-      this.#keyring.invalidate()
+      this.#signingKeysChanged()
     }
     this.#unlisten = [
       await db.listen(SESSIONS_CHANNEL, (sessionId) => { this.forgetSession(sessionId) }, { onReconnect }),
-      await db.listen(SIGNING_KEYS_CHANNEL, () => { this.#keyring.invalidate() })
+      await db.listen(SIGNING_KEYS_CHANNEL, () => { this.#signingKeysChanged() })
     ]
+  }
+
+  #signingKeysChanged (): void {
+    this.#keyring.invalidate()
+    this.#invalidated()
+  }
+
+  #invalidated (): void {
+    for (const listener of this.#invalidationListeners) {
+      try {
+        listener()
+      } catch {
+        // A listener must not stop the others.
+      }
+    }
   }
 
   /** Stops listening and the rotation schedule; the database stays open (it belongs to the caller). */

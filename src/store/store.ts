@@ -33,6 +33,9 @@ export const MAX_PAGE_SIZE = 100
 const USER_COLUMNS = 'id, email, name, parent_id, role, restrictions, disabled, created_at, updated_at, deleted_at'
 const KEY_COLUMNS = 'id, user_id, name, prefix, scopes, created_at, expires_at, revoked_at, last_used_at, use_count'
 
+const KEY_COLUMNS_OF_K = KEY_COLUMNS.split(', ').map((column) => `k.${column}`).join(', ')
+const OWNER_COLUMNS = USER_COLUMNS.split(', ').map((column) => `u.${column} AS owner_${column}`).join(', ')
+
 const ID_FORMAT = { usr: /^usr_[0-9A-Za-z]{20}$/, key: /^key_[0-9A-Za-z]{20}$/ }
 
 /** Matches how the schema normalizes e-mail (the generated column email_normalized). */
@@ -54,6 +57,24 @@ interface UserRow {
   created_at: Date
   updated_at: Date
   deleted_at: Date | null
+}
+
+/** A user's columns under an `owner_` prefix, beside a key's. */
+type OwnerRow = { [column in keyof UserRow as `owner_${column}`]: UserRow[column] | null }
+
+function ownerRow(row: OwnerRow): UserRow {
+  return {
+    id: row.owner_id as string,
+    email: row.owner_email as string,
+    name: row.owner_name,
+    parent_id: row.owner_parent_id,
+    role: row.owner_role as UserRow['role'],
+    restrictions: row.owner_restrictions as string[],
+    disabled: row.owner_disabled as boolean,
+    created_at: row.owner_created_at as Date,
+    updated_at: row.owner_updated_at as Date,
+    deleted_at: row.owner_deleted_at
+  }
 }
 
 interface KeyRow {
@@ -211,10 +232,17 @@ export class Store {
   }
 
   /** By SHA-256 of the secret, revoked and expired keys included: judging them is the caller's job. */
-  async findKeyByHash(hash: Buffer): Promise<(KeyRecord & { hash: Buffer }) | null> {
-    const [row] = await this.#query<KeyRow & { hash: Buffer }>(
-      `SELECT ${KEY_COLUMNS}, hash FROM keygate_keys WHERE hash = $1::bytea`, [hash])
-    return row === undefined ? null : { ...toKey(row), hash: row.hash }
+  /**
+   * The key with this hash and, in the same round trip, its owner (null
+   * only if the owner's row is gone): the cold path of every decision.
+   */
+  async findKeyByHash(hash: Buffer): Promise<(KeyRecord & { hash: Buffer; owner: UserRecord | null }) | null> {
+    const [row] = await this.#query<KeyRow & { hash: Buffer } & OwnerRow>(
+      `SELECT ${KEY_COLUMNS_OF_K}, k.hash, ${OWNER_COLUMNS}
+       FROM keygate_keys k LEFT JOIN keygate_users u ON u.id = k.user_id
+       WHERE k.hash = $1::bytea`, [hash])
+    if (row === undefined) return null
+    return { ...toKey(row), hash: row.hash, owner: row.owner_id === null ? null : toUser(ownerRow(row)) }
   }
 
   async findKeyById(id: string): Promise<KeyRecord | null> {

@@ -87,7 +87,7 @@ t.test('workers share the port, are replaced when they die, and stop on SIGTERM'
     t.equal(res.headers.get('x-keygate-user-id'), user.id)
   }
   for (const line of primary.output().split('\n')) {
-    if (line.includes('"incoming request"')) answered.add((JSON.parse(line) as { pid: number }).pid)
+    if (line.includes('"request completed"')) answered.add((JSON.parse(line) as { pid: number }).pid)
   }
   t.same([...answered].sort(), workers.map((w) => w.pid).sort(), 'both workers answered')
 

@@ -65,7 +65,8 @@ t.test('every variable', async (t) => {
     requireHttps: true
   })
   t.equal(loadConfig({ KEYGATE_TRUST_PROXY: 'true' }).trustProxy, true)
-  t.equal(loadConfig({ KEYGATE_TRUST_PROXY: '2' }).trustProxy, 2)
+  t.throws(() => loadConfig({ KEYGATE_TRUST_PROXY: '2' }), /KEYGATE_TRUST_PROXY.*hop count cannot tell a proxy from a client/,
+    'a hop count is refused: it would trust whoever connects directly (Fastify ignores one)')
   t.equal(loadConfig({ KEYGATE_DATA_DIR: '/var/lib/keygate' }).dataDir, '/var/lib/keygate')
   t.equal(loadConfig({ KEYGATE_POLICY_BUNDLE: 'https://bundles.example/v1/keygate.tar.gz' }).policyBundle, 'https://bundles.example/v1/keygate.tar.gz',
     'a bundle server')

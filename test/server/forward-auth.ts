@@ -200,7 +200,7 @@ t.test('the scheme comes from X-Forwarded-Proto only when the peer is trusted', 
   }
   for (const trustProxy of [false, true]) {
     const app = Fastify({ trustProxy })
-    await app.register(forwardAuthRoutes, { authorizer })
+    await app.register(forwardAuthRoutes, { authorizer, trustProxy })
     await app.inject({ url: '/v1/forward-auth', headers: { 'x-forwarded-proto': 'https', 'x-forwarded-uri': '/api/v1/bot/list' } })
     await app.inject({ url: '/v1/forward-auth', headers: { 'x-forwarded-uri': '/api/v1/bot/list' } })
     await app.close()

@@ -52,7 +52,10 @@ t.test('operations', (t) => forEachDatabase(t, async (t, _db, store) => {
     }
     const other = await server.account()
     const before = { hits: await figure('keygate_cache_hits_total', 'keys'), misses: await figure('keygate_cache_misses_total', 'keys') }
-    for (let i = 0; i < 4; i++) await app.inject({ url: '/v1/forward-auth', headers: { ...other.headers, 'x-original-uri': '/api/v1/bot/list' } })
+    // Four requests the decision memo has not seen: each resolves its key.
+    for (const resource of ['bot', 'dataset', 'skillset', 'file']) {
+      await app.inject({ url: '/v1/forward-auth', headers: { ...other.headers, 'x-original-uri': `/api/v1/${resource}/list` } })
+    }
     const hits = await figure('keygate_cache_hits_total', 'keys') - before.hits
     const misses = await figure('keygate_cache_misses_total', 'keys') - before.misses
     t.equal(hits + misses, 4, 'one key lookup per request')
@@ -62,6 +65,9 @@ t.test('operations', (t) => forEachDatabase(t, async (t, _db, store) => {
     t.ok(await figure('keygate_cache_entries', 'keys') >= 2)
     await figure('keygate_cache_entries', 'accounts')
     await figure('keygate_cache_hits_total', 'children')
+    const memoBefore = await figure('keygate_cache_hits_total', 'decisions')
+    for (let i = 0; i < 5; i++) await app.inject({ url: '/v1/forward-auth', headers: { ...other.headers, 'x-original-uri': '/api/v1/bot/list' } })
+    t.ok(await figure('keygate_cache_hits_total', 'decisions') > memoBefore, 'a repeated request is answered by the decision memo')
   })
 
   await t.test('/openapi.json documents every route', async (t) => {

@@ -18,7 +18,7 @@ t.test('creating keys and finding them by hash', (t) => forEachDatabase(t, async
 
   const found = await store.findKeyByHash(hashOf('sk-one'))
   t.ok(found !== null && Buffer.isBuffer(found.hash), 'the hash comes back as a Buffer')
-  t.same(found, { ...key, hash: hashOf('sk-one') })
+  t.same(found, { ...key, hash: hashOf('sk-one'), owner: await store.findUserById(user.id) }, 'with its owner, in one query')
   t.equal(await store.findKeyByHash(hashOf('sk-unknown')), null)
   t.same(await store.findKeyById(key.id), key)
   t.equal(await store.findKeyById('key_00000000000000000000'), null)

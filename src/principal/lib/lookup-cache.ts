@@ -113,6 +113,20 @@ export class LookupCache<T extends {}> {
     return entry === undefined ? undefined : entry.value === MISSING ? null : entry.value
   }
 
+  /** Bumped by every delete and clear: pass it to `offer` for a value read elsewhere. */
+  get generation (): number {
+    return this.#generation
+  }
+
+  /**
+   * Caches a found value that another lookup read in passing (an account
+   * fetched with its key), unless a delete or clear since `generation` (taken
+   * before that read began) may have made it stale.
+   */
+  offer (key: string, value: T, generation: number): void {
+    this.#remember(key, value, generation)
+  }
+
   delete (key: string): void {
     this.#generation++
     this.#entries.delete(key)
@@ -155,17 +169,19 @@ export class LookupCache<T extends {}> {
     const generation = this.#generation
     try {
       const value = await load()
-      if (generation === this.#generation) {
-        const ttl = value === null ? this.#options.negativeTtlMs : this.#options.ttlMs + this.#options.staleIfErrorMs
-        const freshFor = value === null ? this.#options.negativeTtlMs : this.#options.ttlMs
-        this.#entries.set(key, { value: value ?? MISSING, freshUntil: performance.now() + freshFor }, { ttl })
-      } else {
-        this.#options.dispose?.(value, key)
-      }
+      if (!this.#remember(key, value, generation)) this.#options.dispose?.(value, key)
       return value
     } finally {
       this.#pending.delete(key)
     }
+  }
+
+  #remember (key: string, value: T | null, generation: number): boolean {
+    if (generation !== this.#generation) return false
+    const ttl = value === null ? this.#options.negativeTtlMs : this.#options.ttlMs + this.#options.staleIfErrorMs
+    const freshFor = value === null ? this.#options.negativeTtlMs : this.#options.ttlMs
+    this.#entries.set(key, { value: value ?? MISSING, freshUntil: performance.now() + freshFor }, { ttl })
+    return true
   }
 }
 

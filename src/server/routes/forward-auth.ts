@@ -1,9 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Authorizer } from '../../authorizer/authorizer.js'
-import { schemeOf, sendAnswer } from '../../adapters/fastify-plugin.js'
-import { FORWARD_AUTH_PATH, forwardedRequest } from '../../adapters/forward-auth.js'
-import { denialOf, distinctHeaders, identityHeadersOf } from '../../adapters/http.js'
-import { HttpError } from '../errors.js'
+import { FORWARD_AUTH_PATH } from '../../adapters/forward-auth.js'
+import { forwardAuthListener, type TrustProxy } from '../../adapters/node-http.js'
 import { errorResponse } from '../schemas.js'
 
 const identity = {
@@ -27,25 +25,25 @@ const schema = {
   response: { 200: identity, 400: errorResponse, 401: errorResponse, 403: errorResponse, 503: errorResponse }
 }
 
-export const forwardAuthRoutes: FastifyPluginAsync<{ authorizer: Pick<Authorizer, 'authorize'> }> = async (app, { authorizer }) => {
+export interface ForwardAuthRouteOptions {
+  authorizer: Pick<Authorizer, 'authorize'>
+  /** The app's own `trustProxy`. */
+  trustProxy?: TrustProxy
+}
+
+/**
+ * The forward-auth endpoint as a Fastify route: for the OpenAPI document and
+ * `inject()`. `keygate serve` answers these URLs before Fastify routes them
+ * (see buildApp), with the same listener.
+ */
+export const forwardAuthRoutes: FastifyPluginAsync<ForwardAuthRouteOptions> = async (app, options) => {
+  const listener = forwardAuthListener({ authorizer: options.authorizer, trustProxy: options.trustProxy, log: app.log })
   // Only the headers matter: whatever body a proxy forwards is left unread.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
-
-  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const headers = distinctHeaders(request.raw.rawHeaders)
-    const target = forwardedRequest(request.method, request.url, headers)
-    if (!target.ok) throw new HttpError('INVALID_REQUEST', target.problem)
-    const result = await authorizer.authorize({
-      method: target.method,
-      path: target.path,
-      headers,
-      scheme: schemeOf(request),
-      // The client as a trusted proxy reports it (X-Forwarded-For, see KEYGATE_TRUST_PROXY), else the peer.
-      client: { address: request.ip }
-    })
-    if (!result.allow) return sendAnswer(reply, denialOf(result))
-    return reply.code(200).headers(identityHeadersOf(result)).send()
+  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    reply.hijack()
+    listener(request.raw, reply.raw)
   }
   app.all(FORWARD_AUTH_PATH, { schema }, handler)
   app.all(`${FORWARD_AUTH_PATH}/*`, { schema }, handler)

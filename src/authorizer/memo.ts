@@ -1,0 +1,104 @@
+import { credentialHeaderValues } from '../credentials/parse.js'
+import type { PolicyEngine } from '../policy/engine.js'
+import type { CacheStats } from '../principal/lib/lookup-cache.js'
+import type { PolicyInput } from '../policy/input.js'
+import type { AuthorizationResult, AuthorizeRequest } from './result.js'
+
+/** How long a memo lives at most: it is emptied when the second of the authorizer's clock changes. */
+export const MEMO_RESOLUTION_MS = 1000
+
+export interface Memo {
+  result: AuthorizationResult
+  input: PolicyInput
+}
+
+/**
+ * The decisions of the current second, keyed on what a decision is made from
+ * in the request itself: its Authorization and X-RunAs-* header values, method,
+ * path and scheme. A request repeated within the second is answered without
+ * parsing, hashing, resolving or evaluating again — the steady state of a
+ * forward-auth endpoint, where one credential makes many requests.
+ *
+ * Sound for the same reasons as the policy's decision cache: everything else
+ * the decision reads is the store's facts, and any change to those empties
+ * the memo (`clear()`, called on every invalidation, as the caches are), as
+ * does the second changing; a decision whose credential expires within its
+ * second is never kept. A lookup that raced with a `clear()` keeps nothing
+ * (see `generation`). Holds at most `size` entries, oldest evicted first.
+ *
+ * The keys hold the credentials as presented: they live in memory for at
+ * most a second, as the requests that carried them do.
+ */
+export class DecisionMemo {
+  readonly #entries = new Map<string, Memo>()
+  readonly #ring: Array<string | undefined>
+  #next = 0
+  #second = NaN
+  #policy: PolicyEngine | null = null
+  #generation = 0
+  #hits = 0
+  #misses = 0
+
+  constructor (size: number) {
+    this.#ring = new Array<string | undefined>(size).fill(undefined)
+  }
+
+  /** Bumped by every `clear()`: a decision begun before it must not be kept. */
+  get generation (): number {
+    return this.#generation
+  }
+
+  /** The memo key of a request, or null when the memo is off. */
+  keyOf (request: AuthorizeRequest): string | null {
+    if (this.#ring.length === 0) return null
+    return `${request.scheme ?? 'http'} ${request.method} ${request.path.length}:${request.path}${credentialHeaderValues(request.headers)}`
+  }
+
+  get (key: string, policy: PolicyEngine, now: number): Memo | undefined {
+    const memo = Math.floor(now / MEMO_RESOLUTION_MS) !== this.#second || policy !== this.#policy ? undefined : this.#entries.get(key)
+    if (memo === undefined) this.#misses++
+    else this.#hits++
+    return memo
+  }
+
+  stats (): CacheStats {
+    return { hits: this.#hits, misses: this.#misses, size: this.#entries.size }
+  }
+
+  /** Keeps a decision made from `input` (begun at `generation`), unless it could change within its second. */
+  set (key: string, policy: PolicyEngine, generation: number, memo: Memo): void {
+    if (generation !== this.#generation || memo.result.status === 503) return
+    const second = Math.floor(memo.input.now / MEMO_RESOLUTION_MS)
+    const start = second * MEMO_RESOLUTION_MS
+    const expiresAt = memo.input.credential.expiresAt
+    if (typeof expiresAt === 'number' && expiresAt > start && expiresAt < start + MEMO_RESOLUTION_MS) return
+    if (second !== this.#second || policy !== this.#policy) {
+      this.#empty()
+      this.#second = second
+      this.#policy = policy
+    }
+    const evicted = this.#ring[this.#next]
+    if (evicted !== undefined) this.#entries.delete(evicted)
+    this.#ring[this.#next] = key
+    this.#next = (this.#next + 1) % this.#ring.length
+    deepFreeze(memo.input)
+    this.#entries.set(key, memo)
+  }
+
+  clear (): void {
+    this.#generation++
+    this.#empty()
+  }
+
+  #empty (): void {
+    this.#entries.clear()
+    this.#ring.fill(undefined)
+  }
+}
+
+// The input is shared by every record the memo answers.
+function deepFreeze (value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return
+  Object.freeze(value)
+  for (const item of Object.values(value)) deepFreeze(item)
+}
