@@ -57,7 +57,8 @@ try {
 
   // The inputs Keygate builds for those requests, for the evaluation-only variants.
   const inputs = []
-  const recorder = await createAuthorizer({ databaseUrl: db.url, policy: uncachedEngine, onDecision: ({ input }) => { inputs.push(input) } })
+  // Copies: a record's input is read-only (the decision memo shares it).
+  const recorder = await createAuthorizer({ databaseUrl: db.url, policy: uncachedEngine, onDecision: ({ input }) => { inputs.push(structuredClone(input)) } })
   for (const request of plain) {
     const decision = await recorder.authorize(request)
     if (!decision.allow) throw new Error(`fixture request refused: ${request.path} ${decision.code}`)

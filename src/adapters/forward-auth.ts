@@ -10,6 +10,7 @@
  */
 import type { Authorizer } from '../authorizer/authorizer.js'
 import type { ClientInfo } from '../authorizer/result.js'
+import { CREDENTIAL_HEADERS } from '../credentials/parse.js'
 import { allowedAnswer, denialOf, invalidRequest, type HttpAnswer } from './http.js'
 
 export const FORWARD_AUTH_PATH = '/v1/forward-auth'
@@ -19,7 +20,7 @@ export interface ForwardAuthCheck {
   /** The check request's own method and target (Envoy appends the original path to it). */
   method: string
   url: string
-  /** Every header with all its values (see distinctHeaders). */
+  /** Headers with all their values, lower-case names (see distinctHeaders): at least FORWARD_AUTH_HEADERS. */
   headers: Record<string, string[] | undefined>
   scheme: 'http' | 'https'
   client: ClientInfo
@@ -56,6 +57,8 @@ export type ForwardedRequest =
 
 const METHOD_HEADERS = ['x-forwarded-method', 'x-original-method'] as const
 const URI_HEADERS = ['x-forwarded-uri', 'x-original-uri'] as const
+/** Every header a forward-auth answer depends on: the request named, and what the authorizer reads (see CREDENTIAL_HEADERS). */
+export const FORWARD_AUTH_HEADERS: readonly string[] = [...METHOD_HEADERS, ...URI_HEADERS, ...CREDENTIAL_HEADERS]
 
 export function forwardedRequest (method: string, url: string, headers: Record<string, string[] | undefined>): ForwardedRequest {
   const tail = pathOf(url).slice(FORWARD_AUTH_PATH.length)

@@ -1,7 +1,7 @@
 import type { AuthorizationResult } from '../authorizer/result.js'
 import { errorBody } from '../server/errors.js'
 
-/** An HTTP answer independent of any framework: status, headers, serialised body. */
+/** An HTTP answer independent of any framework: status, headers (Content-Length included), serialised body. */
 export interface HttpAnswer {
   status: number
   headers: Record<string, string>
@@ -41,6 +41,7 @@ export function notAuthorized (): HttpAnswer {
 export function allowedAnswer (result: AuthorizationResult): HttpAnswer {
   const headers = identityHeadersOf(result)
   headers['cache-control'] = 'no-store'
+  headers['content-length'] = '0'
   return { status: 200, headers, body: '' }
 }
 
@@ -71,7 +72,7 @@ export function identityHeadersOf (result: AuthorizationResult): Record<string, 
 }
 
 function answer (status: number, challenge: string | null, body: string): HttpAnswer {
-  const headers: Record<string, string> = { 'content-type': JSON_TYPE, 'cache-control': 'no-store' }
+  const headers: Record<string, string> = { 'content-type': JSON_TYPE, 'cache-control': 'no-store', 'content-length': String(Buffer.byteLength(body)) }
   if (challenge !== null) headers['www-authenticate'] = challenge
   return Object.freeze({ status, headers: Object.freeze(headers), body }) as HttpAnswer
 }
@@ -83,12 +84,31 @@ function answer (status: number, challenge: string | null, body: string): HttpAn
  */
 export function distinctHeaders (rawHeaders: readonly string[]): Record<string, string[]> {
   const headers: Record<string, string[]> = Object.create(null)
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = (rawHeaders[i] as string).toLowerCase()
-    const value = rawHeaders[i + 1] as string
-    const values = headers[name]
-    if (values === undefined) headers[name] = [value]
-    else values.push(value)
-  }
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) add(headers, (rawHeaders[i] as string).toLowerCase(), rawHeaders[i + 1] as string)
   return headers
+}
+
+/**
+ * distinctHeaders for the named (lower-case) headers only: the others are
+ * passed over by their length, without being lower-cased or stored.
+ */
+export function headerPicker (names: Iterable<string>): (rawHeaders: readonly string[]) => Record<string, string[]> {
+  const wanted = new Set(names)
+  const lengths = new Set([...wanted].map((name) => name.length))
+  return (rawHeaders) => {
+    const headers: Record<string, string[]> = Object.create(null)
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const raw = rawHeaders[i] as string
+      if (!lengths.has(raw.length)) continue
+      const name = raw.toLowerCase()
+      if (wanted.has(name)) add(headers, name, rawHeaders[i + 1] as string)
+    }
+    return headers
+  }
+}
+
+function add (headers: Record<string, string[]>, name: string, value: string): void {
+  const values = headers[name]
+  if (values === undefined) headers[name] = [value]
+  else values.push(value)
 }

@@ -2,8 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import proxyAddr from '@fastify/proxy-addr'
 import type { Authorizer } from '../authorizer/authorizer.js'
-import { forwardAuth, type ForwardAuthCheck } from './forward-auth.js'
-import { distinctHeaders, internalError, type HttpAnswer } from './http.js'
+import { FORWARD_AUTH_HEADERS, forwardAuth, type ForwardAuthCheck } from './forward-auth.js'
+import { headerPicker, internalError, type HttpAnswer } from './http.js'
 
 /**
  * Whom to believe about X-Forwarded-For and X-Forwarded-Proto, as Fastify's
@@ -41,9 +41,10 @@ export type RequestListener = (request: IncomingMessage, response: ServerRespons
 export function forwardAuthListener (options: ForwardAuthListenerOptions): RequestListener {
   const { authorizer, log } = options
   const trust = trustFunction(options.trustProxy ?? false)
+  const pick = headerPicker([...FORWARD_AUTH_HEADERS, 'x-forwarded-proto', 'host'])
   return (request, response) => {
     const started = performance.now()
-    const headers = distinctHeaders(request.rawHeaders)
+    const headers = pick(request.rawHeaders)
     const client = trust === null ? request.socket.remoteAddress ?? null : proxyAddr(request, trust)
     const check: ForwardAuthCheck = {
       method: request.method ?? 'GET',
@@ -76,8 +77,7 @@ function logCompleted (log: RequestLog, check: ForwardAuthCheck, response: Serve
 
 function send (response: ServerResponse, answer: HttpAnswer): void {
   if (response.headersSent) return
-  // With the length known, no chunked encoding (what Fastify sends for the same answer).
-  response.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) })
+  response.writeHead(answer.status, answer.headers)
   response.end(answer.body)
 }
 

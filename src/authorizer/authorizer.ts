@@ -281,16 +281,11 @@ function toResult (decision: PolicyDecision, input: PolicyInput, decisionId: str
 /** Callers own what they get: a remembered result is handed out as a copy, with its own decision id. */
 function copyResult (r: AuthorizationResult, decisionId: string): AuthorizationResult {
   return {
-    allow: r.allow,
-    status: r.status,
-    code: r.code,
-    reasons: r.reasons.map((reason) => ({ code: reason.code, msg: reason.msg })),
-    subject: r.subject,
-    actor: r.actor,
-    credential: { type: r.credential.type, id: r.credential.id, prefix: r.credential.prefix },
-    action: r.action === null ? null : { resource: r.action.resource, verb: r.action.verb, class: r.action.class },
-    decisionId,
-    policyRevision: r.policyRevision
+    ...r,
+    reasons: r.reasons.map((reason) => ({ ...reason })),
+    credential: { ...r.credential },
+    action: r.action === null ? null : { ...r.action },
+    decisionId
   }
 }
 

@@ -46,7 +46,8 @@ const RUN_AS_HEADERS: ReadonlyArray<[string, RunAsHeader]> = [
   ['x-runas-child-user-email', 'email']
 ]
 
-const CREDENTIAL_HEADERS = new Set(['authorization', ...RUN_AS_HEADERS.map(([name]) => name)])
+/** The headers parseCredentials reads (lower-case): nothing else about a request is a credential. */
+export const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', ...RUN_AS_HEADERS.map(([name]) => name)])
 const CREDENTIAL_HEADER_ORDER = [...CREDENTIAL_HEADERS]
 const CREDENTIAL_HEADER_LENGTHS = new Set([...CREDENTIAL_HEADERS].map((name) => name.length))
 

@@ -65,9 +65,9 @@ export class AccountDirectory {
     return { accounts: this.#byId.stats(), children: this.#childIdByEmail.stats() }
   }
 
-  /** The account if cached and fresh; undefined when unknown to the cache, or "not found" (ask byId). */
-  fresh (id: string): AccountFacts | undefined {
-    return this.#byId.fresh(id) ?? undefined
+  /** The account if cached and fresh (null: "not found"); undefined when the cache cannot say (ask byId). */
+  fresh (id: string): AccountFacts | null | undefined {
+    return this.#byId.fresh(id)
   }
 
   /** A direct child of parentId with this e-mail (case-insensitive, trimmed). */

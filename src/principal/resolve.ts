@@ -107,6 +107,7 @@ export class PrincipalResolver {
       return stripped
     }, deadline)
     if (record === null) return { credential: { type: 'secret_key', found: false }, principal: null }
+    const owner = this.#accounts.fresh(record.userId)
     return {
       credential: {
         type: 'secret_key',
@@ -117,7 +118,7 @@ export class PrincipalResolver {
         revoked: record.revokedAt !== null,
         scopes: record.scopes
       },
-      principal: this.#accounts.fresh(record.userId) ?? await this.#accounts.byId(record.userId, deadline)
+      principal: owner !== undefined ? owner : await this.#accounts.byId(record.userId, deadline)
     }
   }
 

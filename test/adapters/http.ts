@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { AuthorizationResult } from '../../src/authorizer/index.js'
-import { denialOf, distinctHeaders, identityHeadersOf, notAuthorized } from '../../src/adapters/http.js'
+import { allowedAnswer, denialOf, distinctHeaders, headerPicker, identityHeadersOf, notAuthorized } from '../../src/adapters/http.js'
 
 const base: AuthorizationResult = {
   allow: false, status: 401, code: 'NOT_AUTHENTICATED', reasons: [{ code: 'credential_missing', msg: 'x' }],
@@ -11,7 +11,9 @@ t.test('401: a challenge, with error="invalid_token" only when a credential was 
   const none = denialOf(base)
   t.equal(none.status, 401)
   t.equal(none.body, '{"message":"Not authenticated","code":"NOT_AUTHENTICATED"}')
-  t.same(none.headers, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'www-authenticate': 'Bearer realm="keygate"' })
+  t.same(none.headers, {
+    'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': String(none.body.length), 'www-authenticate': 'Bearer realm="keygate"'
+  })
   for (const type of ['malformed', 'secret_key', 'session'] as const) {
     const presented = denialOf({ ...base, credential: { type, id: null, prefix: null } })
     t.equal(presented.headers['www-authenticate'], 'Bearer realm="keygate", error="invalid_token"', type)
@@ -51,4 +53,18 @@ t.test('distinctHeaders keeps every value of a repeated header, names lower-case
     authorization: ['Bearer a', 'Bearer b'], 'x-other': ['1']
   })
   t.same({ ...distinctHeaders([]) }, {})
+})
+
+t.test('headerPicker: only the named headers, every value, whatever the case', async (t) => {
+  const pick = headerPicker(['authorization', 'x-forwarded-uri'])
+  const raw = ['Authorization', 'Bearer a', 'User-Agent', 'x', 'X-Forwarded-URI', '/a', 'authorization', 'Bearer b', 'x-forwarded-url', '/no', 'Cookie', 'c=1']
+  t.same({ ...pick(raw) }, { authorization: ['Bearer a', 'Bearer b'], 'x-forwarded-uri': ['/a'] })
+  t.same({ ...pick([]) }, {})
+})
+
+t.test('allowed: identity headers, no-store, an empty body of length 0', async (t) => {
+  const allowed = allowedAnswer({ ...base, allow: true, status: 200, code: 'OK', subject: 'usr_1', credential: { type: 'session', id: 'ses_1', prefix: null } })
+  t.equal(allowed.status, 200)
+  t.equal(allowed.body, '')
+  t.match(allowed.headers, { 'x-keygate-user-id': 'usr_1', 'x-keygate-credential': 'session', 'cache-control': 'no-store', 'content-length': '0' })
 })

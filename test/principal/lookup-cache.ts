@@ -96,3 +96,17 @@ t.test('dispose: when a key leaves the cache, not when its entry is refreshed', 
   await pending
   t.same(disposed, ['k=v2', 'raced=r'], 'a value not admitted is disposed of')
 })
+
+t.test('AccountDirectory.fresh: a cached "not found" is an answer, counted once', async (t) => {
+  const { AccountDirectory } = await import('../../src/principal/accounts.js')
+  let queries = 0
+  const directory = new AccountDirectory({
+    findUserById: async () => { queries++; return null },
+    findChildByEmail: async () => null
+  }, { max: 10, ttlMs: 60_000, negativeTtlMs: 5_000, staleIfErrorMs: 0, maxPendingLookups: 10 })
+  t.equal(directory.fresh('usr_00000000000000000001'), undefined, 'unknown to the cache')
+  t.equal(await directory.byId('usr_00000000000000000001'), null)
+  t.equal(directory.fresh('usr_00000000000000000001'), null, 'known not to exist')
+  t.equal(queries, 1)
+  t.same(directory.stats().accounts, { hits: 1, misses: 1, size: 1 })
+})
