@@ -44,22 +44,37 @@ export function maskValue<T> (value: T): T {
 }
 
 const MAX_DEPTH = 32
+/** Frozen values are masked once: the decision memo shares one input's parts among many records. */
+const CACHED_DEPTH = 1
+const maskedFrozen = new WeakMap<object, unknown>()
 
 function mask (value: unknown, depth: number): unknown {
   if (typeof value === 'string') return maskText(value)
   if (value === null || typeof value === 'number' || typeof value === 'boolean') return value
   if (depth > MAX_DEPTH) return MASK
+  if (typeof value !== 'object') {
+    // bigint, function, symbol, undefined: not JSON.
+    return undefined
+  }
+  // Only near the top, where the depth limit cannot cut what is cached.
+  const cacheable = depth <= CACHED_DEPTH && Object.isFrozen(value)
+  if (cacheable) {
+    const cached = maskedFrozen.get(value)
+    if (cached !== undefined) return cached
+  }
+  const masked = maskObject(value, depth)
+  if (cacheable && typeof masked === 'object' && masked !== null) maskedFrozen.set(value, Object.freeze(masked))
+  return masked
+}
+
+function maskObject (value: object, depth: number): unknown {
   if (Array.isArray(value)) return value.map((item) => mask(item, depth + 1))
   if (value instanceof Date) return value.toISOString()
-  if (typeof value === 'object') {
-    if (ArrayBuffer.isView(value)) return MASK
-    const out: Record<string, unknown> = {}
-    for (const [name, item] of Object.entries(value as Record<string, unknown>)) {
-      if (item === undefined) continue
-      out[name] = SECRET_FIELD.test(name) && item !== null ? MASK : mask(item, depth + 1)
-    }
-    return out
+  if (ArrayBuffer.isView(value)) return MASK
+  const out: Record<string, unknown> = {}
+  for (const [name, item] of Object.entries(value as Record<string, unknown>)) {
+    if (item === undefined) continue
+    out[name] = SECRET_FIELD.test(name) && item !== null ? MASK : mask(item, depth + 1)
   }
-  // bigint, function, symbol, undefined: not JSON.
-  return undefined
+  return out
 }

@@ -59,8 +59,9 @@ export class AuditStore {
   async insert (entries: readonly LogEntry[]): Promise<void> {
     for (let start = 0; start < entries.length; start += MAX_ROWS_PER_INSERT) {
       const chunk = entries.slice(start, start + MAX_ROWS_PER_INSERT)
-      // PostgreSQL text and jsonb cannot hold NUL.
-      const json = JSON.stringify(chunk).replace(/\\u0000/g, '')
+      // PostgreSQL text and jsonb cannot hold NUL (rarely there: look before replacing).
+      let json = JSON.stringify(chunk)
+      if (json.includes('\\u0000')) json = json.replace(/\\u0000/g, '')
       await this.#db.query(
         `INSERT INTO keygate_decisions (id, kind, event, decision_id, "timestamp", status, code, credential_type, key_id,
            key_prefix, subject, actor, client_address, reason_codes, entry)
