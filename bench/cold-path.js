@@ -1,9 +1,9 @@
 // Figure 4. The cold path: 1,000,000 keys and 100,000 accounts in PostgreSQL
 // (--small: 100,000 and 10,000), every authorize() a cache miss (a key never
 // presented before, owned by an account never looked up before). Sequential
-// calls for latency; the baseline is the same lookups (key by hash, then its
-// owner by id) through a bare `pg` pool, on other keys of the same table,
-// alternating with Keygate round by round.
+// calls for latency; the baseline is the same lookup (the key by hash joined
+// with its owner, one round trip, as Keygate makes it) through a bare `pg`
+// pool, on other keys of the same table, alternating with Keygate round by round.
 import { createHash } from 'node:crypto'
 import pg from 'pg'
 import { createAuthorizer } from '../dist/index.js'
@@ -55,9 +55,10 @@ try {
   }
   const bare = async (entry) => {
     const hash = createHash('sha256').update(entry.key).digest()
-    const { rows: [key] } = await pool.query('SELECT id, user_id, prefix, scopes, expires_at, revoked_at FROM keygate_keys WHERE hash = $1', [hash])
-    const { rows: [user] } = await pool.query('SELECT id, parent_id, role, restrictions, disabled, deleted_at FROM keygate_users WHERE id = $1', [key.user_id])
-    if (user === undefined) throw new Error('owner not found')
+    const { rows: [row] } = await pool.query(
+      `SELECT k.id, k.user_id, k.prefix, k.scopes, k.expires_at, k.revoked_at, u.id AS owner_id, u.parent_id, u.role, u.restrictions, u.disabled, u.deleted_at
+       FROM keygate_keys k LEFT JOIN keygate_users u ON u.id = k.user_id WHERE k.hash = $1`, [hash])
+    if (row?.owner_id == null) throw new Error('owner not found')
   }
 
   const sequential = async (fn, entries) => {
@@ -110,7 +111,7 @@ try {
       value: round(m('keygate', 'p99'), 3),
       unit: 'ms p99',
       p50: `${round(m('keygate', 'p50'), 3)} ms`,
-      baseline: { name: 'bare pg: the same two lookups', value: round(m('bare-pg', 'p99'), 3), p50: `${round(m('bare-pg', 'p50'), 3)} ms` },
+      baseline: { name: 'bare pg: the same lookup (key joined with its owner)', value: round(m('bare-pg', 'p99'), 3), p50: `${round(m('bare-pg', 'p50'), 3)} ms` },
       ratio: round(m('keygate', 'p99') / m('bare-pg', 'p99'), 2),
       target: 'p99 ≤ 2 ms',
       met: m('keygate', 'p99') <= 2

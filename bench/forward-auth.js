@@ -76,7 +76,11 @@ try {
       cpuUsPerRequest: round(med(mine, 'cpuUsPerRequest'), 1),
       baseline: { name: `Fastify hello world (${target.mode})`, value: round(baseRps), p99: med(base, 'p99'), cpuUsPerRequest: round(med(base, 'cpuUsPerRequest'), 1) },
       ratio: round(rps / baseRps, 2),
-      ...(target.canned ? { note: 'decomposition of the gap, not a target' } : { target: '≥ 0.8×', met: rps / baseRps >= 0.8 })
+      ...(target.canned
+        ? { note: 'decomposition of the gap, not a target' }
+        : target.log
+          ? { note: 'the cost of the default decision-log sink; the baseline writes nothing (the target applies with the log off, like it)' }
+          : { target: '≥ 0.8×', met: rps / baseRps >= 0.8 })
     })
   }
   report('forward-auth', rows, { rounds: ROUNDS, durationSeconds: DURATION, connections: CONNECTIONS, cores, samples })

@@ -51,8 +51,13 @@ export async function createAccount (store: Store, request: CreateAccountRequest
 
 /** The first admin account and its key, on an empty store only. */
 export async function bootstrap (store: Store, request: { email: string; name?: string | null }): Promise<{ userId: string; token: string }> {
-  if (await store.countUsers() > 0) throw new ConflictError('the store already has accounts; bootstrap runs once, on an empty store')
-  const admin = await createAccount(store, { email: request.email, name: request.name ?? 'Administrator', role: 'admin' })
-  const key = await issueKey(store, { userId: admin.id, name: 'bootstrap' })
-  return { userId: admin.id, token: key.token }
+  // One bootstrap at a time, whichever instance or CLI runs it: the second sees the first's account.
+  return await store.transaction(async (tx) => {
+    if (await tx.countUsers() > 0) throw new ConflictError('the store already has accounts; bootstrap runs once, on an empty store')
+    const admin = await createAccount(tx, { email: request.email, name: request.name ?? 'Administrator', role: 'admin' })
+    const key = await issueKey(tx, { userId: admin.id, name: 'bootstrap' })
+    return { userId: admin.id, token: key.token }
+  }, { lock: BOOTSTRAP_LOCK })
 }
+
+const BOOTSTRAP_LOCK = 0x6b676274

@@ -104,6 +104,28 @@ export class Store {
     this.database = database
   }
 
+  /**
+   * Runs fn with a Store on one transaction: committed if fn resolves, rolled
+   * back if it throws. `lock` first takes that transaction-level advisory lock,
+   * so that two such transactions run one after the other. Changes are
+   * announced (NOTIFY) at commit.
+   */
+  async transaction<T>(fn: (store: Store) => Promise<T>, options: { lock?: number } = {}): Promise<T> {
+    const { driver } = this.database
+    return await this.database.transaction(async (tx) => {
+      if (options.lock !== undefined) await tx.query('SELECT pg_advisory_xact_lock($1)', [options.lock])
+      const inTransaction: Database = {
+        driver,
+        query: async (sql, params) => await tx.query(sql, params),
+        exec: async (sql) => { await tx.exec(sql) },
+        transaction: async () => { throw new TypeError('Store.transaction: already in a transaction') },
+        listen: async () => { throw new TypeError('Store.transaction: cannot listen in a transaction') },
+        close: async () => {}
+      }
+      return await fn(new Store(inTransaction))
+    })
+  }
+
   // ── Users ──────────────────────────────────────────────────────────────
 
   /** @throws StoreConflictError (EMAIL_TAKEN), StoreNotFoundError (parent unknown or deleted), InvalidValueError */

@@ -81,3 +81,14 @@ t.test('any generated key or token inside any text is masked', async (t) => {
   }), { numRuns: 300 })
   t.pass('300 generated cases')
 })
+
+t.test('a frozen part is masked once and shared, masked all the same', async (t) => {
+  const credential = Object.freeze({ type: 'secret_key', id: 'key_1', note: 'sk-0123456789abcdefghijKLMNOP' })
+  const first = maskValue({ now: 1, credential }) as { credential: Record<string, unknown> }
+  const second = maskValue({ now: 2, credential }) as { credential: Record<string, unknown> }
+  t.equal(first.credential.note, MASK)
+  t.equal(second.credential, first.credential, 'the same masked copy')
+  t.ok(Object.isFrozen(first.credential), 'and it is frozen, so no entry can change it for the others')
+  const open = { type: 'secret_key', id: 'key_1' }
+  t.not(maskValue({ open }).open, maskValue({ open }).open, 'a part that can change is masked afresh')
+})
