@@ -93,50 +93,22 @@ try {
     return s
   })
   const m = (name, field) => med(samples[name], field)
+  const row = (variant, name, extra = {}) => ({
+    figure: 3, name, value: round(m(variant, 'rate')), unit: 'decisions/s', p99: `${round(m(variant, 'p99'), 1)} µs`, ...extra
+  })
+  const target = (variant) => ({ target: '≥ 100,000/s', met: m(variant, 'rate') >= 100_000 })
   const rows = [
-    {
-      figure: 3,
-      name: 'authorize(), cached key, 8 paths (decision memo and decision cache on, default)',
-      value: round(m('authorize', 'rate')),
-      unit: 'decisions/s',
-      p99: `${round(m('authorize', 'p99'), 1)} µs`,
-      target: '≥ 100,000/s',
-      met: m('authorize', 'rate') >= 100_000
-    },
-    {
-      figure: 3,
-      name: 'authorize(), cached key + X-RunAs-User-ID (defaults)',
-      value: round(m('authorize-impersonating', 'rate')),
-      unit: 'decisions/s',
-      p99: `${round(m('authorize-impersonating', 'p99'), 1)} µs`,
-      target: '≥ 100,000/s',
-      met: m('authorize-impersonating', 'rate') >= 100_000
-    },
-    {
-      figure: 3,
-      name: 'authorize(), cached key, decision memo off (decisionMemo: 0; the decision cache answers)',
-      value: round(m('authorize-no-memo', 'rate')),
-      unit: 'decisions/s',
-      p99: `${round(m('authorize-no-memo', 'p99'), 1)} µs`,
-      note: 'what each request costs when no request repeats within a second but the inputs do'
-    },
-    {
-      figure: 3,
-      name: 'authorize(), cached key, decision memo and decision cache off (every call evaluates)',
-      value: round(m('authorize-no-decision-cache', 'rate')),
-      unit: 'decisions/s',
-      p99: `${round(m('authorize-no-decision-cache', 'p99'), 1)} µs`,
-      note: 'what a stream of all-distinct requests costs'
-    },
-    {
-      figure: 3,
-      name: 'policy evaluation alone (PolicyEngine.evaluate, no cache)',
-      value: round(m('evaluate', 'rate')),
+    row('authorize', 'authorize(), cached key, 8 paths (decision memo and decision cache on, default)', target('authorize')),
+    row('authorize-impersonating', 'authorize(), cached key + X-RunAs-User-ID (defaults)', target('authorize-impersonating')),
+    row('authorize-no-memo', 'authorize(), cached key, decision memo off (decisionMemo: 0; the decision cache answers)',
+      { note: 'what each request costs when no request repeats within a second but the inputs do' }),
+    row('authorize-no-decision-cache', 'authorize(), cached key, decision memo and decision cache off (every call evaluates)',
+      { note: 'what a stream of all-distinct requests costs' }),
+    row('evaluate', 'policy evaluation alone (PolicyEngine.evaluate, no cache)', {
       unit: 'evaluations/s',
-      p99: `${round(m('evaluate', 'p99'), 1)} µs`,
       baseline: { name: 'opa-wasm LoadedPolicy.evaluate, same module and input', value: round(m('sdk-evaluate', 'rate')), p99: `${round(m('sdk-evaluate', 'p99'), 1)} µs` },
       ratio: round(m('evaluate', 'rate') / m('sdk-evaluate', 'rate'), 2)
-    }
+    })
   ]
   await withCache.close()
   await withoutMemo.close()

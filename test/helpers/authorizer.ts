@@ -4,6 +4,7 @@
  */
 import type { Test } from 'tap'
 import { createAuthorizer, type Authorizer, type AuthorizeRequest } from '../../src/authorizer/index.js'
+import type { AuthorizerEvent } from '../../src/authorizer/options.js'
 import { createAccount, issueKey } from '../../src/manage/index.js'
 import { testPolicy } from './server.js'
 
@@ -16,6 +17,8 @@ export interface Harness {
   /** Statements sent to the database through the authorizer's store since the last reset. */
   queries: string[]
   clock: { now: number }
+  /** Cache events (invalidations announced by the store, …), oldest first. */
+  events: AuthorizerEvent[]
   /** An account and a full-access key for it. */
   account(request: { email: string; parentId?: string | null; role?: 'user' | 'admin' }, scopes?: string[] | null): Promise<{ user: UserRecord; key: string; keyId: string }>
   authorize(request: Partial<AuthorizeRequest> & { key?: string; headers?: AuthorizeRequest['headers'] }): ReturnType<Authorizer['authorize']>
@@ -32,8 +35,9 @@ export async function harness (t: Test, db: Database): Promise<Harness> {
     close: async () => {}
   }
   const clock = { now: Date.now() }
+  const events: AuthorizerEvent[] = []
   const store = new Store(counted)
-  const authorizer = await createAuthorizer({ store, policy: await testPolicy(), clock: () => clock.now })
+  const authorizer = await createAuthorizer({ store, policy: await testPolicy(), clock: () => clock.now, onEvent: (event) => { events.push(event) } })
   t.teardown(async () => { await authorizer.close() })
   // Setup goes through its own Store so it does not count as the authorizer's queries.
   const setup = new Store(db)
@@ -42,6 +46,7 @@ export async function harness (t: Test, db: Database): Promise<Harness> {
     store: setup,
     queries,
     clock,
+    events,
     async account (request, scopes = null) {
       const user = await createAccount(setup, request)
       const issued = await issueKey(setup, { userId: user.id, scopes }, new Date(clock.now))

@@ -16,7 +16,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http'
+import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
@@ -84,8 +84,10 @@ export function missingProxy (name: ProxyName): string | false {
 export async function startKeygate (t: Test): Promise<RunningKeygate> {
   const server = await testServer(t, await testStore(t), { trustProxy: ['127.0.0.1'] })
   const checks: SeenRequest[] = []
-  server.app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith(FORWARD_AUTH_PATH)) checks.push({ method: request.method, url: request.url, headers: request.headers })
+  // Seen on the server itself: forward-auth checks are answered before Fastify routes them.
+  server.app.server.on('request', (request: IncomingMessage) => {
+    const url = request.url ?? ''
+    if (url.startsWith(FORWARD_AUTH_PATH)) checks.push({ method: request.method ?? '', url, headers: request.headers })
   })
   const url = await server.app.listen({ host: '127.0.0.1', port: 0 })
   return { ...server, url, port: Number(new URL(url).port), checks }
