@@ -5,6 +5,7 @@
 import type { Test } from 'tap'
 import { createAuthorizer, type Authorizer, type AuthorizeRequest } from '../../src/authorizer/index.js'
 import type { AuthorizerEvent } from '../../src/authorizer/options.js'
+import { until } from './until.js'
 import { createAccount, issueKey } from '../../src/manage/index.js'
 import { testPolicy } from './server.js'
 
@@ -19,7 +20,7 @@ export interface Harness {
   clock: { now: number }
   /** Cache events (invalidations announced by the store, …), oldest first. */
   events: AuthorizerEvent[]
-  /** An account and a full-access key for it. */
+  /** An account and a full-access key for it, once the store has announced both to the authorizer. */
   account(request: { email: string; parentId?: string | null; role?: 'user' | 'admin' }, scopes?: string[] | null): Promise<{ user: UserRecord; key: string; keyId: string }>
   authorize(request: Partial<AuthorizeRequest> & { key?: string; headers?: AuthorizeRequest['headers'] }): ReturnType<Authorizer['authorize']>
 }
@@ -50,6 +51,8 @@ export async function harness (t: Test, db: Database): Promise<Harness> {
     async account (request, scopes = null) {
       const user = await createAccount(setup, request)
       const issued = await issueKey(setup, { userId: user.id, scopes }, new Date(clock.now))
+      // The store announces the account and the key (in that order): past them, nothing drops what a test looks up next.
+      await until(() => events.some((e) => e.type === 'invalidated' && e.change.type === 'key' && e.change.id === issued.id))
       return { user, key: issued.token, keyId: issued.id }
     },
     async authorize ({ key, headers = {}, method = 'GET', path = '/api/v1/bot/list', scheme = 'https' }) {
