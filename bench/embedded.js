@@ -9,38 +9,13 @@ import { readBundle } from '../dist/policy/bundle.js'
 import { throwawayDatabase } from './lib/db.js'
 import { smallFixture } from './lib/fixture.js'
 import { alternate, log, med, report, round, SMALL } from './lib/report.js'
-import { percentile } from './lib/stats.js'
+import { measureCalls as measure } from './lib/stats.js'
 
 const ROUNDS = SMALL ? 3 : 5
 const SECONDS = SMALL ? 1 : 2
 // A few distinct requests, as an API client makes them; the same ones for every variant.
 const PATHS = ['/api/v1/bot/list', '/api/v1/bot/bot_123/fetch', '/api/v1/bot/bot_123/update', '/api/v1/dataset/create',
   '/api/v1/conversation/conv_9/message/list', '/v1/memory/search', '/api/v1/skillset/sk_1/ability/list', '/api/v1/bot/bot_456/delete']
-
-const times = new Float64Array(4_000_000)
-
-/**
- * Calls fn() back to back for `seconds`: calls per second of wall time, calls
- * per second of this process's CPU time (what one core does, even when other
- * processes take turns on it), and latency percentiles (µs).
- */
-async function measure (fn, seconds) {
-  let n = 0
-  const cpu0 = process.cpuUsage()
-  const start = performance.now()
-  const end = start + seconds * 1000
-  let now = start
-  while (now < end) {
-    const t0 = now
-    await fn(n)
-    now = performance.now()
-    if (n < times.length) times[n] = now - t0
-    n++
-  }
-  const cpu = process.cpuUsage(cpu0)
-  const sample = times.subarray(0, Math.min(n, times.length))
-  return { wallRate: n / ((now - start) / 1000), rate: n / ((cpu.user + cpu.system) / 1e6), p50: percentile(sample, 50) * 1000, p99: percentile(sample, 99) * 1000 }
-}
 
 const db = await throwawayDatabase('embedded')
 try {

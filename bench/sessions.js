@@ -10,28 +10,11 @@ import { openStore, Sessions } from '../dist/index.js'
 import { throwawayDatabase } from './lib/db.js'
 import { smallFixture } from './lib/fixture.js'
 import { alternate, log, med, report, round, SMALL } from './lib/report.js'
-import { percentile } from './lib/stats.js'
+import { measureCalls as measure } from './lib/stats.js'
 
 const ROUNDS = SMALL ? 3 : 5
 const TOKENS = SMALL ? 1_000 : 5_000
 const SECONDS = SMALL ? 1 : 2
-
-async function measure (fn, seconds) {
-  const times = []
-  const cpu0 = process.cpuUsage()
-  const start = performance.now()
-  const end = start + seconds * 1000
-  let n = 0
-  let now = start
-  while (now < end) {
-    const t0 = now
-    await fn(n++)
-    now = performance.now()
-    times.push(now - t0)
-  }
-  const cpu = process.cpuUsage(cpu0)
-  return { rate: n / ((cpu.user + cpu.system) / 1e6), wallRate: n / ((now - start) / 1000), p50: percentile(times, 50) * 1000, p99: percentile(times, 99) * 1000 }
-}
 
 const db = await throwawayDatabase('sessions')
 try {

@@ -98,7 +98,8 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   async authorize (request: AuthorizeRequest): Promise<AuthorizationResult> {
-    const record = this.#remembered(request) ?? await this.#decide(request, true)
+    const key = this.#memo.keyOf(request)
+    const record = (key === null ? null : this.#remembered(key)) ?? await this.#decide(request, key)
     if (this.#onDecision !== undefined) {
       if (request.client !== undefined) record.client = request.client
       // A promise is the decision log applying backpressure: wait for it.
@@ -109,14 +110,12 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   async explain (request: AuthorizeRequest): Promise<DecisionRecord> {
-    return await this.#decide(request, false)
+    return await this.#decide(request, null)
   }
 
   /** The decision of the same request made earlier in this second, as a record of its own. */
-  #remembered (request: AuthorizeRequest): DecisionRecord | null {
+  #remembered (key: string): DecisionRecord | null {
     const started = performance.now()
-    const key = this.#memo.keyOf(request)
-    if (key === null) return null
     const now = this.#clock()
     const memo = this.#memo.get(key, this.policySource.current(), now)
     if (memo === undefined) return null
@@ -129,7 +128,8 @@ class KeygateAuthorizer implements Authorizer {
     }
   }
 
-  async #decide (request: AuthorizeRequest, remember: boolean): Promise<DecisionRecord> {
+  /** `memoKey`: where to remember the decision (null: nowhere, e.g. for explain()). */
+  async #decide (request: AuthorizeRequest, memoKey: string | null): Promise<DecisionRecord> {
     const started = performance.now()
     // One policy from start to end, whatever the source swaps in meanwhile.
     const policy = this.policySource.current()
@@ -144,10 +144,7 @@ class KeygateAuthorizer implements Authorizer {
       const decision = policy.evaluate(input)
       policyMs = performance.now() - evaluating
       result = toResult(decision, input, decisionId, policy.revision)
-      if (remember) {
-        const key = this.#memo.keyOf(request)
-        if (key !== null) this.#memo.set(key, policy, generation, { result: copyResult(result, ''), input })
-      }
+      if (memoKey !== null) this.#memo.set(memoKey, policy, generation, { result: copyResult(result, ''), input })
     } catch (error) {
       // A fault is never an allow, and never a 401/403 for a credential that may be valid.
       result = unavailable(decisionId, policy.revision, error)
@@ -194,8 +191,7 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   invalidate (target: { keyId?: string; userId?: string; keyHash?: Buffer } | 'all'): void {
-    this.#memo.clear()
-    this.policySource.current().clearDecisions()
+    this.#forgetDecisions()
     if (target === 'all') {
       this.#principals.clear()
       this.#accounts.clear()
@@ -217,8 +213,7 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   #changed (change: StoreChange): void {
-    this.#memo.clear()
-    this.policySource.current().clearDecisions()
+    this.#forgetDecisions()
     if (change.type === 'key') {
       this.#principals.forgetKey(change.id)
       this.#principals.forgetKeyHash(change.hash)
@@ -227,6 +222,12 @@ class KeygateAuthorizer implements Authorizer {
       this.#accounts.forget(change.id, change.parentId)
     }
     this.#emit({ type: 'invalidated', change })
+  }
+
+  /** Nothing decided before a change outlives it: the memo and the policy's decision cache. */
+  #forgetDecisions (): void {
+    this.#memo.clear()
+    this.policySource.current().clearDecisions()
   }
 
   #emit (event: AuthorizerEvent): void {

@@ -1,11 +1,9 @@
 import { credentialHeaderValues } from '../credentials/parse.js'
 import type { PolicyEngine } from '../policy/engine.js'
 import type { CacheStats } from '../principal/lib/lookup-cache.js'
+import { expiresWithinSecond, SecondCache } from '../lib/second-cache.js'
 import type { PolicyInput } from '../policy/input.js'
 import type { AuthorizationResult, AuthorizeRequest } from './result.js'
-
-/** How long a memo lives at most: it is emptied when the second of the authorizer's clock changes. */
-export const MEMO_RESOLUTION_MS = 1000
 
 export interface Memo {
   result: AuthorizationResult
@@ -30,17 +28,14 @@ export interface Memo {
  * most a second, as the requests that carried them do.
  */
 export class DecisionMemo {
-  readonly #entries = new Map<string, Memo>()
-  readonly #ring: Array<string | undefined>
-  #next = 0
-  #second = NaN
+  readonly #cache: SecondCache<Memo>
   #policy: PolicyEngine | null = null
   #generation = 0
   #hits = 0
   #misses = 0
 
   constructor (size: number) {
-    this.#ring = new Array<string | undefined>(size).fill(undefined)
+    this.#cache = new SecondCache(size)
   }
 
   /** Bumped by every `clear()`: a decision begun before it must not be kept. */
@@ -50,49 +45,36 @@ export class DecisionMemo {
 
   /** The memo key of a request, or null when the memo is off. */
   keyOf (request: AuthorizeRequest): string | null {
-    if (this.#ring.length === 0) return null
+    if (!this.#cache.enabled) return null
     return `${request.scheme ?? 'http'} ${request.method} ${request.path.length}:${request.path}${credentialHeaderValues(request.headers)}`
   }
 
   get (key: string, policy: PolicyEngine, now: number): Memo | undefined {
-    const memo = Math.floor(now / MEMO_RESOLUTION_MS) !== this.#second || policy !== this.#policy ? undefined : this.#entries.get(key)
+    const memo = policy === this.#policy ? this.#cache.get(key, now) : undefined
     if (memo === undefined) this.#misses++
     else this.#hits++
     return memo
   }
 
   stats (): CacheStats {
-    return { hits: this.#hits, misses: this.#misses, size: this.#entries.size }
+    return { hits: this.#hits, misses: this.#misses, size: this.#cache.size }
   }
 
   /** Keeps a decision made from `input` (begun at `generation`), unless it could change within its second. */
   set (key: string, policy: PolicyEngine, generation: number, memo: Memo): void {
     if (generation !== this.#generation || memo.result.status === 503) return
-    const second = Math.floor(memo.input.now / MEMO_RESOLUTION_MS)
-    const start = second * MEMO_RESOLUTION_MS
-    const expiresAt = memo.input.credential.expiresAt
-    if (typeof expiresAt === 'number' && expiresAt > start && expiresAt < start + MEMO_RESOLUTION_MS) return
-    if (second !== this.#second || policy !== this.#policy) {
-      this.#empty()
-      this.#second = second
+    if (expiresWithinSecond(memo.input.credential.expiresAt, memo.input.now)) return
+    if (policy !== this.#policy) {
+      this.#cache.clear()
       this.#policy = policy
     }
-    const evicted = this.#ring[this.#next]
-    if (evicted !== undefined) this.#entries.delete(evicted)
-    this.#ring[this.#next] = key
-    this.#next = (this.#next + 1) % this.#ring.length
     deepFreeze(memo.input)
-    this.#entries.set(key, memo)
+    this.#cache.set(key, memo, memo.input.now)
   }
 
   clear (): void {
     this.#generation++
-    this.#empty()
-  }
-
-  #empty (): void {
-    this.#entries.clear()
-    this.#ring.fill(undefined)
+    this.#cache.clear()
   }
 }
 

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { loadPolicy } from '@open-policy-agent/opa-wasm'
+import { expiresWithinSecond, SecondCache, SECOND_MS } from '../lib/second-cache.js'
 import { readBundle } from './bundle.js'
 import { toDecision } from './decision.js'
 import { PolicyBundleError, PolicyFault } from './errors.js'
@@ -37,7 +38,7 @@ export interface PolicyEngineOptions {
 }
 
 /** The decision cache takes `now` to this resolution (see PolicyEngineOptions.decisionCache). */
-export const DECISION_CACHE_RESOLUTION_MS = 1000
+export const DECISION_CACHE_RESOLUTION_MS = SECOND_MS
 
 // Evaluated once at load: a bundle that cannot decide this is not handed out.
 const CANARY: PolicyInput = {
@@ -58,18 +59,13 @@ export class PolicyEngine {
   /** The bundle's `.manifest` revision ('' if it has none). */
   readonly revision: string
   readonly #wasm: WasmEvaluator
-  // Decision cache: input JSON with `now` in whole seconds → the checked decision,
-  // oldest evicted first (a ring of keys), emptied when the second changes.
-  readonly #cache: Map<string, PolicyDecision> | null
-  readonly #ring: Array<string | undefined>
-  #next = 0
-  #second = NaN
+  // Decision cache: input JSON with `now` in whole seconds → the checked decision.
+  readonly #cache: SecondCache<PolicyDecision>
 
   private constructor(wasm: WasmEvaluator, revision: string, cacheSize: number) {
     this.#wasm = wasm
     this.revision = revision
-    this.#cache = cacheSize > 0 ? new Map() : null
-    this.#ring = new Array<string | undefined>(cacheSize).fill(undefined)
+    this.#cache = new SecondCache(cacheSize)
   }
 
   /**
@@ -120,7 +116,7 @@ export class PolicyEngine {
   evaluate(input: PolicyInput): PolicyDecision {
     const key = this.#cacheKey(input)
     if (key !== null) {
-      const hit = (this.#cache as Map<string, PolicyDecision>).get(key)
+      const hit = this.#cache.get(key, input.now)
       if (hit !== undefined) return copyDecision(hit)
     }
     let resultSet: unknown
@@ -130,7 +126,7 @@ export class PolicyEngine {
       throw new PolicyFault(`policy evaluation failed: ${describe(error)}`, { cause: error })
     }
     const decision = toDecision(resultSet)
-    if (key !== null) this.#remember(key, copyDecision(decision))
+    if (key !== null) this.#cache.set(key, copyDecision(decision), input.now)
     return decision
   }
 
@@ -140,8 +136,7 @@ export class PolicyEngine {
    * invalidations, so that nothing decided before a revocation outlives it.
    */
   clearDecisions(): void {
-    this.#cache?.clear()
-    this.#ring.fill(undefined)
+    this.#cache.clear()
   }
 
   /**
@@ -150,34 +145,15 @@ export class PolicyEngine {
    * credential expiring in it.
    */
   #cacheKey(input: PolicyInput): string | null {
-    if (this.#cache === null) return null
+    if (!this.#cache.enabled) return null
     const now = input?.now
     if (typeof now !== 'number' || !Number.isFinite(now)) return null
-    const second = Math.floor(now / DECISION_CACHE_RESOLUTION_MS)
-    const start = second * DECISION_CACHE_RESOLUTION_MS
-    const expiresAt = input.credential?.expiresAt
-    if (typeof expiresAt === 'number' && expiresAt > start && expiresAt < start + DECISION_CACHE_RESOLUTION_MS) return null
-    if (second !== this.#second) {
-      // Entries of another second can never be hit again (unless a clock goes back): drop them now.
-      this.#cache.clear()
-      this.#ring.fill(undefined)
-      this.#second = second
-    }
+    if (expiresWithinSecond(input.credential?.expiresAt, now)) return null
     try {
-      return JSON.stringify({ ...input, now: second })
+      return JSON.stringify({ ...input, now: Math.floor(now / DECISION_CACHE_RESOLUTION_MS) })
     } catch (error) {
       throw new PolicyFault(`policy evaluation failed: ${describe(error)}`, { cause: error })
     }
-  }
-
-  #remember(key: string, decision: PolicyDecision): void {
-    const cache = this.#cache
-    if (cache === null) return
-    const evicted = this.#ring[this.#next]
-    if (evicted !== undefined) cache.delete(evicted)
-    this.#ring[this.#next] = key
-    this.#next = (this.#next + 1) % this.#ring.length
-    cache.set(key, decision)
   }
 }
 
