@@ -1,5 +1,5 @@
 export { Audit, type AuditOptions } from './audit.js'
-export { loadAuditConfig, parseSinks, AuditConfigError, DEFAULT_AUDIT_CONFIG, type AuditConfig, type SinkSpec, type BurstRule } from './config.js'
+export { parseSinks, parseBurst, DEFAULT_AUDIT_CONFIG, type AuditConfig, type SinkSpec, type BurstRule } from './config.js'
 export { DecisionLog, type DecisionLogOptions, type DecisionLogStats } from './decision-log.js'
 export { decisionEntry, securityEntry, type DecisionEntry, type SecurityEntry, type LogEntry, type EntryKind, type SecurityEventName } from './entry.js'
 export { explainRecord, opaExplain, RuleIndex, type Explanation, type RuleLocation } from './explain.js'

@@ -1,28 +1,8 @@
 import cluster, { type Worker } from 'node:cluster'
-import { availableParallelism, hostname } from 'node:os'
-import { ConfigError } from './config.js'
+import { hostname } from 'node:os'
 
 /** What the primary sends a worker to make it shut down as on SIGTERM. */
 export const SHUTDOWN_MESSAGE = 'keygate:shutdown'
-
-/**
- * KEYGATE_WORKERS: how many processes serve the port. By default one per core
- * (`os.availableParallelism()`) with a PostgreSQL server, and one with the
- * embedded store, whose folder only one process may open (more is refused).
- * Throws ConfigError.
- */
-export function workersFromEnvironment (env: NodeJS.ProcessEnv, databaseUrl: string | undefined): number {
-  const value = env.KEYGATE_WORKERS?.trim()
-  if (value === undefined || value === '') return databaseUrl === undefined ? 1 : availableParallelism()
-  if (!/^\d{1,4}$/.test(value) || Number(value) < 1 || Number(value) > 1024) {
-    throw new ConfigError([`KEYGATE_WORKERS=${JSON.stringify(value)}: must be a whole number from 1 to 1024`])
-  }
-  const workers = Number(value)
-  if (workers > 1 && databaseUrl === undefined) {
-    throw new ConfigError([`KEYGATE_WORKERS=${workers} needs KEYGATE_DATABASE_URL: only one process may open the embedded store`])
-  }
-  return workers
-}
 
 const LEVELS = { fatal: 60, error: 50, warn: 40, info: 30, debug: 20, trace: 10, silent: Infinity } as const
 

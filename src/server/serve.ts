@@ -1,15 +1,15 @@
 import cluster from 'node:cluster'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import { Audit, loadAuditConfig, type AuditConfig } from '../audit/index.js'
+import { Audit, type AuditConfig } from '../audit/index.js'
 import { createAuthorizer } from '../authorizer/authorizer.js'
+import { auditConfigOf, configWarnings, loadConfig, sessionSettingsOf, tlsOf, workersOf, type Config, type SessionSettings } from '../config/index.js'
 import { PolicyReloader } from '../policy/reloader.js'
 import { bootstrap } from '../manage/accounts.js'
-import { Sessions, sessionSettingsFromEnvironment, type SessionSettings } from '../sessions/index.js'
+import { Sessions } from '../sessions/index.js'
 import { openStore } from '../store/index.js'
 import type { Store } from '../store/store.js'
 import { buildApp } from './app.js'
-import { onPrimaryShutdown, runCluster, workersFromEnvironment } from './cluster.js'
-import { loadConfig, type ServerConfig } from './config.js'
+import { onPrimaryShutdown, runCluster } from './cluster.js'
 import { createMetrics } from './metrics.js'
 
 export interface ServeIo {
@@ -22,22 +22,37 @@ export interface RunningServer {
   app: FastifyInstance
   /** e.g. `http://127.0.0.1:8080` */
   url: string
+  store: Store
+  sessions: Sessions
+  /** Runs `close` first when the server closes (e.g. a listener of its own that uses the store). */
+  closeFirst(close: () => Promise<void>): void
   /** Stops accepting connections, finishes the requests in flight, then closes the store. */
   close(): Promise<void>
+}
+
+export interface ServeOptions {
+  /** Called once the server listens (not in a cluster's primary): e.g. to serve more than HTTP from its store. */
+  onListening?: (server: RunningServer) => Promise<void>
 }
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const
 
 /** `keygate serve` / `npm start`: runs until SIGTERM or SIGINT, then shuts down gracefully. A second signal ends the process at once. */
-export async function serve (io: ServeIo): Promise<number> {
+export async function serve (io: ServeIo, options: ServeOptions = {}): Promise<number> {
   const config = loadConfig(io.env)
-  const audit = loadAuditConfig(io.env)
-  const sessions = await sessionSettingsFromEnvironment(io.env, config)
-  const workers = workersFromEnvironment(io.env, config.databaseUrl)
+  const sessions = await sessionSettingsOf(config)
+  const workers = workersOf(config)
   // Configuration is checked here, before any worker starts (and again by each worker).
   if (workers > 1 && cluster.isPrimary) return await runCluster({ workers, logLevel: config.logLevel, stdout: io.stdout })
   try {
-    return await serveUntilSignal(await start({ ...config, sessions, audit }, io))
+    const server = await start({ ...config, sessions, audit: auditConfigOf(config), warnings: configWarnings(io.env) }, io)
+    try {
+      await options.onListening?.(server)
+    } catch (error) {
+      await server.close()
+      throw error
+    }
+    return await serveUntilSignal(server)
   } finally {
     // A worker's IPC channel would keep it alive, whether it served or failed to start.
     if (cluster.isWorker && process.connected) process.disconnect()
@@ -69,8 +84,15 @@ async function serveUntilSignal (server: RunningServer): Promise<number> {
   return 0
 }
 
-/** `config.audit` defaults to the decision log in the store (see loadAuditConfig). */
-export async function start (config: ServerConfig & { sessions: SessionSettings; audit?: Partial<AuditConfig> }, io: Pick<ServeIo, 'stdout'>): Promise<RunningServer> {
+export interface StartConfig extends Config {
+  sessions: SessionSettings
+  /** Default: the decision log in the store (DEFAULT_AUDIT_CONFIG). */
+  audit?: Partial<AuditConfig>
+  /** Logged at `warn` once the server has a log (configWarnings). */
+  warnings?: string[]
+}
+
+export async function start (config: StartConfig, io: Pick<ServeIo, 'stdout'>): Promise<RunningServer> {
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
   const closers: Array<() => Promise<void>> = [async () => { await store.close() }]
   const closeAll = async (): Promise<void> => {
@@ -129,20 +151,26 @@ export async function start (config: ServerConfig & { sessions: SessionSettings;
     metrics.watchCaches(authorizer)
     closers.push(async () => { await authorizer.close() })
     if (config.databaseUrl === undefined) await bootstrapEmbedded(store, config.bootstrapEmail, io.stdout)
+    const empty = config.databaseUrl !== undefined && await store.countUsers() === 0
     const app = buildApp({
       authorizer,
       metrics,
       sessions,
       logger: { level: config.logLevel, stream: io.stdout },
       trustProxy: config.trustProxy,
-      tls: config.tls,
+      tls: tlsOf(config),
       decisionReasons: config.decisionReasons,
       policyBundle: config.policyBundle
     })
     log = app.log
+    for (const warning of config.warnings ?? []) log.warn(`configuration: ${warning}`)
+    if (empty) {
+      log.warn('the store has no accounts yet: create the first admin account and its key with ' +
+        '`keygate bootstrap --email you@example.com` (same KEYGATE_DATABASE_URL); it prints the key once')
+    }
     closers.push(async () => { await app.close() })
     const url = await app.listen({ host: config.host, port: config.port })
-    return { app, url, close: closeAll }
+    return { app, url, store, sessions, closeFirst: (close) => { closers.push(close) }, close: closeAll }
   } catch (error) {
     await closeAll()
     throw error

@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
+import { dirname, join } from 'node:path'
+import type { AuditConfig } from '../audit/config.js'
+import type { SessionOptions } from '../sessions/options.js'
+import { signingSecretFromFile } from '../sessions/secret.js'
+import { DEFAULT_DATA_DIR } from '../store/database.js'
+import { ConfigError, signingSecretProblem } from './load.js'
+import type { Config } from './variables.js'
+
+/** The configuration in the shapes the modules take. */
+
+export function auditConfigOf (config: Config): AuditConfig {
+  return {
+    sinks: config.decisionLog,
+    bufferSize: config.decisionLogBuffer,
+    batchSize: config.decisionLogBatch,
+    flushIntervalMs: config.decisionLogFlushMs,
+    sampleEvery: config.decisionLogSample,
+    retentionDays: config.decisionLogRetentionDays,
+    usageFlushIntervalMs: config.keyUsageFlushMs,
+    security: {
+      unauthenticatedBurst: config.securityUnauthenticatedBurst,
+      impersonationBurst: config.securityImpersonationBurst,
+      plainHttpSeconds: config.securityPlainHttpSeconds,
+      tracked: config.securityTracked
+    }
+  }
+}
+
+/** Processes serving the port: one per core with a PostgreSQL server, one with the embedded store (which one process may open). */
+export function workersOf (config: Config): number {
+  return config.workers ?? (config.databaseUrl === undefined ? 1 : availableParallelism())
+}
+
+export function tlsOf (config: Config): { cert: Buffer; key: Buffer } | undefined {
+  return config.tlsCert !== undefined && config.tlsKey !== undefined ? { cert: config.tlsCert, key: config.tlsKey } : undefined
+}
+
+export interface SessionSettings {
+  /** For `new Sessions({ db, ...options })`. */
+  options: Omit<SessionOptions, 'db'>
+  /** KEYGATE_SIGNING_KEY_ROTATE_DAYS in seconds, for `Sessions.scheduleRotation`; null: rotate by hand only. */
+  rotateAfterSeconds: number | null
+}
+
+/**
+ * The session-token settings. The signing secret is KEYGATE_SIGNING_SECRET;
+ * without it (embedded store only) the key file KEYGATE_SIGNING_KEY_FILE,
+ * by default `signing.key` beside the data folder, generated with mode 0600
+ * on first use; an in-memory store (`memory://`) gets a secret that lives as
+ * long as the process. Throws ConfigError (or SessionConfigError for the key
+ * file); never echoes the secret.
+ */
+export async function sessionSettingsOf (config: Config): Promise<SessionSettings> {
+  const problem = signingSecretProblem(config)
+  if (problem !== null) throw new ConfigError([problem])
+  return {
+    options: {
+      secret: config.signingSecret ?? await embeddedSecret(config),
+      issuer: config.sessionIssuer,
+      audience: config.sessionAudience,
+      defaultDurationSeconds: config.sessionDefaultSeconds,
+      maxDurationSeconds: config.sessionMaxSeconds
+    },
+    rotateAfterSeconds: config.signingKeyRotateDays === undefined ? null : config.signingKeyRotateDays * 86_400
+  }
+}
+
+async function embeddedSecret (config: Config): Promise<Buffer> {
+  const dataDir = config.dataDir ?? DEFAULT_DATA_DIR
+  // Nothing outlives an in-memory store, so neither need its keys.
+  if (config.signingKeyFile === undefined && dataDir.startsWith('memory://')) return randomBytes(32)
+  return await signingSecretFromFile(config.signingKeyFile ?? join(dirname(dataDir), 'signing.key'))
+}
