@@ -1,3 +1,4 @@
+import type { KeyUsageReport } from '../audit/store.js'
 import type { IssuedKey } from '../manage/keys.js'
 import type { KeyRecord, Page, UserRecord } from '../store/types.js'
 
@@ -45,4 +46,13 @@ export function pageView<T> (page: Page<T>, view: (item: T) => Record<string, un
   return page.nextCursor === null
     ? { items: page.items.map(view) }
     : { items: page.items.map(view), cursor: page.nextCursor }
+}
+
+export function keyUsageView (report: KeyUsageReport): Record<string, unknown> {
+  return {
+    id: report.keyId,
+    lastUsedAt: report.lastUsedAt?.getTime() ?? null,
+    requestCount: report.requests,
+    days: report.days.map((d) => ({ day: d.day, requests: d.requests, denied: d.denied, lastUsedAt: d.lastUsedAt.getTime() }))
+  }
 }

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { AuditStore, type AuditFilter } from '../../audit/store.js'
 import type { Store } from '../../store/store.js'
 import { HttpError } from '../errors.js'
+import { keyUsageView } from '../views.js'
 import { deniedResponses, errorResponse, idParams, listOf } from '../schemas.js'
 
 const tags = ['audit']
@@ -98,12 +99,7 @@ export const auditRoutes: FastifyPluginAsync<{ store: Pick<Store, 'database'> }>
     const days = Number(request.query.days ?? 30)
     const report = await audit.keyUsage(request.params.id, sinceDays(days))
     if (report === null) throw new HttpError('NOT_FOUND')
-    return {
-      id: report.keyId,
-      lastUsedAt: report.lastUsedAt?.getTime() ?? null,
-      requestCount: report.requests,
-      days: report.days.map((d) => ({ day: d.day, requests: d.requests, denied: d.denied, lastUsedAt: d.lastUsedAt.getTime() }))
-    }
+    return keyUsageView(report)
   })
 }
 
