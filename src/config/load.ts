@@ -13,12 +13,14 @@ export class ConfigError extends KeygateError {
   }
 }
 
-/** Rules that involve more than one variable: each returns a problem, or null. */
-const CHECKS: Array<(config: Config) => string | null> = [
+type Field = keyof Config
+
+/** Rules that involve more than one variable: each returns a problem, or null. `given` says which were set (well-formed or not). */
+const CHECKS: Array<(config: Config, given: (field: Field) => boolean) => string | null> = [
   (c) => c.databaseUrl !== undefined && c.dataDir !== undefined
     ? 'KEYGATE_DATA_DIR is for the embedded store: unset it or KEYGATE_DATABASE_URL'
     : null,
-  (c) => (c.tlsCert === undefined) !== (c.tlsKey === undefined)
+  (_c, given) => given('tlsCert') !== given('tlsKey')
     ? 'KEYGATE_TLS_CERT and KEYGATE_TLS_KEY go together: set both (PEM file paths) or neither'
     : null,
   (c) => c.workers !== undefined && c.workers > 1 && c.databaseUrl === undefined
@@ -45,12 +47,14 @@ export function signingSecretProblem (config: Pick<Config, 'databaseUrl' | 'sign
 export function loadConfig (env: NodeJS.ProcessEnv, options: { sessions?: boolean } = {}): Config {
   const problems: string[] = []
   const config: Record<string, unknown> = {}
+  const set = new Set<string>()
   for (const [field, variable] of Object.entries(VARIABLES) as Array<[string, Variable<unknown>]>) {
     const value = env[variable.name]?.trim()
     if (value === undefined || value === '') {
       config[field] = variable.fallback
       continue
     }
+    set.add(field)
     try {
       config[field] = variable.parse(value)
     } catch (error) {
@@ -61,7 +65,7 @@ export function loadConfig (env: NodeJS.ProcessEnv, options: { sessions?: boolea
   }
   const checked = config as Config
   for (const check of options.sessions === false ? CHECKS : [...CHECKS, signingSecretProblem]) {
-    const problem = check(checked)
+    const problem = check(checked, (field) => set.has(field))
     if (problem !== null) problems.push(problem)
   }
   if (problems.length > 0) throw new ConfigError(problems)

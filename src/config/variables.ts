@@ -59,8 +59,8 @@ export const VARIABLES = {
   opa: optional('KEYGATE_OPA', parse.text, { shown: '`.tools/bin/opa`, else `opa` on the `PATH`' }),
 
   // Session tokens
-  signingSecret: optional('KEYGATE_SIGNING_SECRET', parseSigningSecret, { shown: '— (required with `KEYGATE_DATABASE_URL`)', secret: true }),
-  signingKeyFile: optional('KEYGATE_SIGNING_KEY_FILE', parse.text, { shown: '`signing.key` beside the data folder' }),
+  signingSecret: optional('KEYGATE_SIGNING_SECRET', parseSigningSecret, { secret: true }),
+  signingKeyFile: optional('KEYGATE_SIGNING_KEY_FILE', parse.text, { shown: '`signing.key` beside the data folder (`.keygate/signing.key`)' }),
   sessionIssuer: required('KEYGATE_SESSION_ISSUER', 'keygate', '`keygate`', parse.text),
   sessionAudience: required('KEYGATE_SESSION_AUDIENCE', 'keygate', '`keygate`', parse.text),
   sessionDefaultSeconds: optional('KEYGATE_SESSION_DEFAULT_SECONDS', parse.integer(1, MONTH), { shown: '`900` (or the maximum, if lower)' }),

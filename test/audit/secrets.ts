@@ -11,9 +11,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { bootstrap } from '../../src/manage/index.js'
-import { loadConfig } from '../../src/server/config.js'
+import { loadConfig, sessionSettingsOf } from '../../src/config/index.js'
 import { start } from '../../src/server/serve.js'
-import { sessionSettingsFromEnvironment } from '../../src/sessions/index.js'
 import { openStore, type Store } from '../../src/store/index.js'
 import { createTestDatabase, testDatabases } from '../helpers/databases.js'
 import { testPolicy } from '../helpers/server.js'
@@ -39,7 +38,7 @@ for (const driver of testDatabases()) {
       env.KEYGATE_DATA_DIR = join(dir, 'data')
     }
     const config = loadConfig(env)
-    const sessionSettings = await sessionSettingsFromEnvironment(env, config)
+    const sessionSettings = await sessionSettingsOf(config)
     let stdout = ''
     const server = await start({
       ...config,

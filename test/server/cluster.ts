@@ -7,8 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import t from 'tap'
 import { createAccount, issueKey } from '../../src/manage/index.js'
-import { ConfigError } from '../../src/server/config.js'
-import { workersFromEnvironment } from '../../src/server/cluster.js'
+import { ConfigError, loadConfig, workersOf } from '../../src/config/index.js'
 import { openStore } from '../../src/store/index.js'
 import { createTestDatabase, testServerUrl } from '../helpers/databases.js'
 import { testPolicy } from '../helpers/server.js'
@@ -18,15 +17,15 @@ const MAIN = new URL('../helpers/serve-main.ts', import.meta.url).pathname
 
 t.test('KEYGATE_WORKERS: one per core with PostgreSQL, one with the embedded store', async (t) => {
   const pg = 'postgres://db/keygate'
-  t.equal(workersFromEnvironment({}, pg), availableParallelism())
-  t.equal(workersFromEnvironment({}, undefined), 1)
-  t.equal(workersFromEnvironment({ KEYGATE_WORKERS: ' 3 ' }, pg), 3)
-  t.equal(workersFromEnvironment({ KEYGATE_WORKERS: '' }, pg), availableParallelism(), 'empty means unset')
-  t.equal(workersFromEnvironment({ KEYGATE_WORKERS: '1' }, undefined), 1)
+  t.equal(workersOf(loadConfig({ KEYGATE_DATABASE_URL: pg }, { sessions: false })), availableParallelism())
+  t.equal(workersOf(loadConfig({})), 1)
+  t.equal(workersOf(loadConfig({ KEYGATE_WORKERS: ' 3 ', KEYGATE_DATABASE_URL: pg }, { sessions: false })), 3)
+  t.equal(workersOf(loadConfig({ KEYGATE_WORKERS: '', KEYGATE_DATABASE_URL: pg }, { sessions: false })), availableParallelism(), 'empty means unset')
+  t.equal(workersOf(loadConfig({ KEYGATE_WORKERS: '1' })), 1)
   for (const bad of ['0', '-1', 'two', '1.5', '1025']) {
-    t.throws(() => workersFromEnvironment({ KEYGATE_WORKERS: bad }, pg), ConfigError, bad)
+    t.throws(() => loadConfig({ KEYGATE_WORKERS: bad, KEYGATE_DATABASE_URL: pg }, { sessions: false }), ConfigError, bad)
   }
-  t.throws(() => workersFromEnvironment({ KEYGATE_WORKERS: '2' }, undefined), { message: /KEYGATE_WORKERS=2 needs KEYGATE_DATABASE_URL/ })
+  t.throws(() => loadConfig({ KEYGATE_WORKERS: '2' }), { message: /KEYGATE_WORKERS=2 needs KEYGATE_DATABASE_URL/ })
 })
 
 interface Primary { child: ChildProcess; output: () => string; exit: Promise<number | null> }

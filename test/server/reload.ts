@@ -1,7 +1,6 @@
 import t from 'tap'
-import { loadConfig } from '../../src/server/config.js'
+import { loadConfig, sessionSettingsOf } from '../../src/config/index.js'
 import { start } from '../../src/server/serve.js'
-import { sessionSettingsFromEnvironment } from '../../src/sessions/index.js'
 import { allowAllBundle, builtBundle, bundleServer, withRevision } from '../helpers/bundles.js'
 import { until } from '../helpers/until.js'
 
@@ -18,7 +17,7 @@ t.test('keygate serve with KEYGATE_POLICY_BUNDLE on a bundle server: reloads und
     KEYGATE_POLICY_POLL_SECONDS: '0.05'
   })
   let stdout = ''
-  const server = await start({ ...config, sessions: await sessionSettingsFromEnvironment({}, config) }, { stdout: { write: (chunk: string) => { stdout += chunk } } })
+  const server = await start({ ...config, sessions: await sessionSettingsOf(config) }, { stdout: { write: (chunk: string) => { stdout += chunk } } })
   t.teardown(async () => { await server.close() })
   const token = KEY.exec(stdout)?.[1] as string
   const ready = async (): Promise<{ policyRevision: string; policy: { revision: string; reloads: number; failures: number } }> =>

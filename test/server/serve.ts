@@ -6,9 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { main } from '../../src/cli/main.js'
-import { loadConfig } from '../../src/server/config.js'
+import { loadConfig, sessionSettingsOf } from '../../src/config/index.js'
 import { start } from '../../src/server/serve.js'
-import { sessionSettingsFromEnvironment } from '../../src/sessions/index.js'
 import { testPolicy } from '../helpers/server.js'
 
 const CLI = new URL('../../src/cli/main.ts', import.meta.url).href
@@ -99,7 +98,7 @@ t.test('HTTPS with KEYGATE_TLS_CERT and KEYGATE_TLS_KEY', async (t) => {
   })
   await testPolicy() // fails early, with advice, when the bundle is missing
   let stdout = ''
-  const sessions = await sessionSettingsFromEnvironment({}, config)
+  const sessions = await sessionSettingsOf(config)
   const server = await start({ ...config, sessions }, { stdout: { write: (chunk: string) => { stdout += chunk } } })
   t.teardown(async () => { await server.close() })
   t.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/)
@@ -124,7 +123,7 @@ t.test('KEYGATE_REQUIRE_HTTPS: a credential that came over plain HTTP is refused
   })
   await testPolicy()
   let stdout = ''
-  const sessions = await sessionSettingsFromEnvironment({}, config)
+  const sessions = await sessionSettingsOf(config)
   const server = await start({ ...config, sessions }, { stdout: { write: (chunk: string) => { stdout += chunk } } })
   t.teardown(async () => { await server.close() })
   const token = NOTICE.exec(stdout)?.[2] as string

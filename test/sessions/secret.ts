@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { parseSigningSecret, SessionConfigError, sessionSettingsFromEnvironment, signingSecretFromFile } from '../../src/sessions/index.js'
+import { loadConfig, sessionSettingsOf, type SessionSettings } from '../../src/config/index.js'
+import { SessionConfigError } from '../../src/sessions/index.js'
+import { parseSigningSecret, signingSecretFromFile } from '../../src/sessions/index.js'
 import { open, seal } from '../../src/sessions/lib/seal.js'
 
 const SECRET = randomBytes(32)
@@ -45,35 +47,39 @@ t.test('settings from the environment', async (t) => {
   const dir = t.testdir()
   const secret = SECRET.toString('base64')
   const pg = 'postgres://127.0.0.1/keygate'
+  const settings = async (env: NodeJS.ProcessEnv): Promise<SessionSettings> => await sessionSettingsOf(loadConfig(env, { sessions: false }))
 
-  t.same((await sessionSettingsFromEnvironment({ KEYGATE_SIGNING_SECRET: secret }, { databaseUrl: pg })).options.secret, SECRET)
-  await t.rejects(sessionSettingsFromEnvironment({}, { databaseUrl: pg }), { code: 'SESSION_CONFIG_INVALID', message: /KEYGATE_SIGNING_SECRET is required/ },
+  t.same((await settings({ KEYGATE_SIGNING_SECRET: secret, KEYGATE_DATABASE_URL: pg })).options.secret, SECRET)
+  await t.rejects(settings({ KEYGATE_DATABASE_URL: pg }), { code: 'CONFIG_INVALID', message: /KEYGATE_SIGNING_SECRET is required/ },
     'a PostgreSQL server needs a shared secret')
-  await t.rejects(sessionSettingsFromEnvironment({ KEYGATE_SIGNING_SECRET: 'short' }, {}), SessionConfigError)
+  t.throws(() => loadConfig({ KEYGATE_DATABASE_URL: pg }), { code: 'CONFIG_INVALID', message: /KEYGATE_SIGNING_SECRET is required/ },
+    'and the server is told so with every other problem')
+  t.throws(() => loadConfig({ KEYGATE_SIGNING_SECRET: 'short' }), { code: 'CONFIG_INVALID', message: /^(?![\s\S]*short)[\s\S]*KEYGATE_SIGNING_SECRET: the signing secret must be 32 bytes/ },
+    'refused without echoing the value')
 
-  const embedded = await sessionSettingsFromEnvironment({}, { dataDir: join(dir, 'state', 'data') })
+  const embedded = await settings({ KEYGATE_DATA_DIR: join(dir, 'state', 'data') })
   t.same(embedded.options.secret, parseSigningSecret(await readFile(join(dir, 'state', 'signing.key'), 'utf8')),
     'the embedded store keeps its key file beside its data folder')
   const custom = join(dir, 'elsewhere.key')
-  await sessionSettingsFromEnvironment({ KEYGATE_SIGNING_KEY_FILE: custom }, { dataDir: join(dir, 'state', 'data') })
+  await settings({ KEYGATE_SIGNING_KEY_FILE: custom, KEYGATE_DATA_DIR: join(dir, 'state', 'data') })
   t.equal((await stat(custom)).mode & 0o777, 0o600, 'KEYGATE_SIGNING_KEY_FILE moves it')
-  t.equal((await sessionSettingsFromEnvironment({}, { dataDir: 'memory://' })).options.secret.length, 32, 'memory:// needs no file')
+  t.equal((await settings({ KEYGATE_DATA_DIR: 'memory://' })).options.secret.length, 32, 'memory:// needs no file')
 
-  const full = await sessionSettingsFromEnvironment({
+  const full = await settings({
+    KEYGATE_DATABASE_URL: pg,
     KEYGATE_SIGNING_SECRET: secret,
     KEYGATE_SESSION_ISSUER: 'https://auth.example.com',
     KEYGATE_SESSION_AUDIENCE: 'api.example.com',
     KEYGATE_SESSION_DEFAULT_SECONDS: '300',
     KEYGATE_SESSION_MAX_SECONDS: '3600',
     KEYGATE_SIGNING_KEY_ROTATE_DAYS: '30'
-  }, { databaseUrl: pg })
+  })
   t.match(full, {
     options: { issuer: 'https://auth.example.com', audience: 'api.example.com', defaultDurationSeconds: 300, maxDurationSeconds: 3600 },
     rotateAfterSeconds: 30 * 86_400
   })
   for (const [name, value] of [['KEYGATE_SESSION_MAX_SECONDS', '0'], ['KEYGATE_SESSION_MAX_SECONDS', '1h'], ['KEYGATE_SIGNING_KEY_ROTATE_DAYS', '-1']]) {
-    await t.rejects(sessionSettingsFromEnvironment({ KEYGATE_SIGNING_SECRET: secret, [name as string]: value }, {}),
-      { code: 'SESSION_CONFIG_INVALID', message: new RegExp(name as string) })
+    t.throws(() => loadConfig({ KEYGATE_SIGNING_SECRET: secret, [name as string]: value }), { code: 'CONFIG_INVALID', message: new RegExp(name as string) })
   }
 })
 

@@ -2,16 +2,18 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../src/server/config.js'
+import { DEFAULT_AUDIT_CONFIG, parseSinks } from '../../src/audit/index.js'
+import { auditConfigOf, ConfigError, configWarnings, loadConfig, tlsOf } from '../../src/config/index.js'
 import { DEFAULT_BUNDLE_PATH } from '../../src/policy/engine.js'
 
 t.test('defaults: loopback, 8080, embedded store, nothing trusted', async (t) => {
-  t.same(loadConfig({}), {
+  t.match(loadConfig({}), {
     host: '127.0.0.1',
     port: 8080,
     databaseUrl: undefined,
     dataDir: undefined,
-    tls: undefined,
+    tlsCert: undefined,
+    tlsKey: undefined,
     trustProxy: false,
     logLevel: 'info',
     policyBundle: DEFAULT_BUNDLE_PATH,
@@ -31,6 +33,7 @@ t.test('every variable', async (t) => {
   writeFileSync(join(dir, 'cert.pem'), 'CERT')
   writeFileSync(join(dir, 'key.pem'), 'KEY')
   const config = loadConfig({
+    KEYGATE_SIGNING_SECRET: 'a'.repeat(64),
     KEYGATE_HOST: '0.0.0.0',
     KEYGATE_PORT: '0',
     KEYGATE_DATABASE_URL: 'postgres://db/keygate',
@@ -47,12 +50,12 @@ t.test('every variable', async (t) => {
     KEYGATE_DECISION_REASONS: 'true',
     KEYGATE_REQUIRE_HTTPS: 'true'
   })
-  t.same(config, {
+  t.same(tlsOf(config), { cert: Buffer.from('CERT'), key: Buffer.from('KEY') })
+  t.match(config, {
     host: '0.0.0.0',
     port: 0,
     databaseUrl: 'postgres://db/keygate',
     dataDir: undefined,
-    tls: { cert: Buffer.from('CERT'), key: Buffer.from('KEY') },
     trustProxy: ['10.0.0.0/8', '127.0.0.1', '::1'],
     logLevel: 'warn',
     policyBundle: '/srv/bundle.tar.gz',
@@ -77,6 +80,9 @@ t.test('every problem at once, each naming its variable', async (t) => {
     KEYGATE_PORT: '80000',
     KEYGATE_HOST: 'not a host!',
     KEYGATE_DATABASE_URL: 'mysql://db',
+    KEYGATE_SESSION_MAX_SECONDS: 'forever',
+    KEYGATE_DECISION_LOG: 'syslog',
+    KEYGATE_SECURITY_IMPERSONATION_BURST: '3/0',
     KEYGATE_TLS_CERT: '/nonexistent.pem',
     KEYGATE_TRUST_PROXY: '10.0.0.0/99',
     KEYGATE_LOG_LEVEL: 'loud',
@@ -92,9 +98,45 @@ t.test('every problem at once, each naming its variable', async (t) => {
   t.equal(error.code, 'CONFIG_INVALID')
   for (const name of ['KEYGATE_PORT', 'KEYGATE_HOST', 'KEYGATE_DATABASE_URL', 'KEYGATE_TLS_CERT and KEYGATE_TLS_KEY go together',
     'KEYGATE_TRUST_PROXY', 'KEYGATE_LOG_LEVEL', 'KEYGATE_BOOTSTRAP_EMAIL', 'KEYGATE_DECISION_REASONS', 'KEYGATE_REQUIRE_HTTPS',
-    'KEYGATE_POLICY_BUNDLE', 'KEYGATE_POLICY_POLL_SECONDS', 'KEYGATE_DECISION_TIMEOUT_MS', 'KEYGATE_STALE_IF_ERROR_SECONDS']) {
+    'KEYGATE_POLICY_BUNDLE', 'KEYGATE_POLICY_POLL_SECONDS', 'KEYGATE_DECISION_TIMEOUT_MS', 'KEYGATE_STALE_IF_ERROR_SECONDS',
+    'KEYGATE_SESSION_MAX_SECONDS', 'KEYGATE_DECISION_LOG', 'KEYGATE_SECURITY_IMPERSONATION_BURST']) {
     t.match(error.message, name)
   }
   t.throws(() => loadConfig({ KEYGATE_TLS_CERT: '/nonexistent.pem', KEYGATE_TLS_KEY: '/nonexistent.key' }), { message: /KEYGATE_TLS_CERT=.*cannot read the file: ENOENT/ })
   t.throws(() => loadConfig({ KEYGATE_DATABASE_URL: 'postgres://db/k', KEYGATE_DATA_DIR: '.keygate/data' }), { message: /KEYGATE_DATA_DIR is for the embedded store/ })
+  t.throws(() => loadConfig({ KEYGATE_DECISION_LOG_BUFFER: '100', KEYGATE_DECISION_LOG_BATCH: '200' }), /must not exceed/)
+  const secret = t.throws(() => loadConfig({ KEYGATE_DATABASE_URL: 'mysql://user:hunter2@db', KEYGATE_POLICY_BUNDLE_TOKEN: ' ' })) as ConfigError
+  t.notMatch(secret.message, /hunter2/, 'a URL with a password is named, not echoed')
+  t.equal(secret.problems.length, 1, 'a blank variable is unset, not a problem')
+})
+
+t.test('the audit settings: the decision log in the store, 30 days, by default', async (t) => {
+  t.same(auditConfigOf(loadConfig({})), DEFAULT_AUDIT_CONFIG)
+  t.match(auditConfigOf(loadConfig({
+    KEYGATE_DECISION_LOG: 'stdout',
+    KEYGATE_DECISION_LOG_BUFFER: '2000',
+    KEYGATE_DECISION_LOG_BATCH: '100',
+    KEYGATE_DECISION_LOG_RETENTION_DAYS: '0',
+    KEYGATE_SECURITY_UNAUTHENTICATED_BURST: '50/300',
+    KEYGATE_SECURITY_PLAIN_HTTP_SECONDS: '0'
+  })), {
+    sinks: [{ type: 'stdout' }],
+    bufferSize: 2000,
+    batchSize: 100,
+    retentionDays: 0,
+    security: { unauthenticatedBurst: { threshold: 50, windowSeconds: 300 }, plainHttpSeconds: 0, impersonationBurst: { threshold: 5, windowSeconds: 60 } }
+  })
+  t.same(parseSinks('off'), [])
+  t.same(parseSinks('postgres, stdout ,file:/var/log/keygate/decisions.jsonl'),
+    [{ type: 'postgres' }, { type: 'stdout' }, { type: 'file', path: '/var/log/keygate/decisions.jsonl' }])
+  for (const bad of ['kafka', 'file:', 'off,stdout', 'stdout,stdout', ',']) t.throws(() => parseSinks(bad), Error, bad)
+})
+
+t.test('a KEYGATE_* name Keygate does not read is warned about, with the closest known one', async (t) => {
+  t.same(configWarnings({ KEYGATE_DATABSE_URL: 'postgres://db/k', KEYGATE_PORT: '1', PATH: '/bin' }),
+    ['KEYGATE_DATABSE_URL is not a Keygate variable, so it is ignored (did you mean KEYGATE_DATABASE_URL?)'])
+  t.same(configWarnings({ KEYGATE_LOGLEVEL: 'x' }), ['KEYGATE_LOGLEVEL is not a Keygate variable, so it is ignored (did you mean KEYGATE_LOG_LEVEL?)'])
+  t.same(configWarnings({ KEYGATE_FROBNICATE: '1' }), ['KEYGATE_FROBNICATE is not a Keygate variable, so it is ignored'],
+    'no guess when nothing is close')
+  t.same(configWarnings({ KEYGATE_TEST_DATABASE_URL: 'postgres://x/y', KEYGATE_FUZZ_SEED: '1' }), [], 'the test suite\'s own variables are known')
 })
