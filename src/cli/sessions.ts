@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { listSigningKeys } from '../sessions/signing-keys.js'
 import { collect, table, time, wholeNumber, type Runner } from './context.js'
 import type { Operations } from './operations.js'
 
@@ -18,7 +19,8 @@ export const operations: Operations = {
     await (await sessions()).end(p.id as string, p.user as string)
     return { id: p.id }
   },
-  'signing-key.list': async ({ sessions }) => (await (await sessions()).listSigningKeys()).map((k) => ({
+  // Public facts only: listing needs no signing secret.
+  'signing-key.list': async ({ store }) => (await listSigningKeys(store.database, Date.now())).map((k) => ({
     kid: k.kid, alg: k.alg, crv: k.crv, state: k.state, createdAt: k.createdAt.getTime(), retiredAt: ms(k.retiredAt), publishUntil: ms(k.publishUntil)
   })),
   'signing-key.rotate': async ({ sessions }, p) => {

@@ -29,18 +29,6 @@ async function stores (t: Test): Promise<Array<[string, NodeJS.ProcessEnv]>> {
   return out
 }
 
-t.test('usage errors exit 2 with the usage text', async (t) => {
-  const run = cli({})
-  for (const argv of [[], ['frobnicate'], ['user'], ['user', 'create', '--bogus'], ['key', 'revoke'], ['restrict', 'usr_x'], ['policy', 'deploy']]) {
-    const r = await run(...argv)
-    t.equal(r.code, 2, argv.join(' ') || '(nothing)')
-    t.match(r.stderr + r.stdout, /Usage: keygate/)
-  }
-  const help = await run('--help')
-  t.equal(help.code, 0)
-  t.match(help.stdout, /bootstrap --email/)
-})
-
 t.test('the commands on each store', async (t) => {
   for (const [name, env] of await stores(t)) {
     await t.test(name, async (t) => {
@@ -75,8 +63,9 @@ t.test('the commands on each store', async (t) => {
 
       const key = JSON.parse((await run('key', 'create', '--user', parent.id, '--name', 'ci', '--scope', 'bot:read', '--expires-in', '3600', '--json')).stdout)
       t.ok(isWellFormedSecretKey(key.token))
-      t.same(key.scopes, ['bot:read'])
-      t.ok(Date.parse(key.expiresAt) > Date.now())
+      const [made] = JSON.parse((await run('key', 'list', '--user', parent.id, '--json')).stdout).items
+      t.match(made, { id: key.id, name: 'ci', scopes: ['bot:read'] })
+      t.ok(made.expiresAt > Date.now(), 'epoch milliseconds')
       t.equal((await run('key', 'create', '--user', parent.id, '--scope', 'everything')).code, 1, 'bad scope')
       t.equal((await run('key', 'create', '--user', parent.id, '--expires-in', 'soon')).code, 2, 'bad number')
 
@@ -92,8 +81,23 @@ t.test('the commands on each store', async (t) => {
       t.same(restricted.restrictions, ['read-only'])
       t.same(JSON.parse((await run('restrict', parent.id, 'impersonation', '--json')).stdout).restrictions, ['impersonation', 'read-only'])
       t.same(JSON.parse((await run('unrestrict', parent.id, 'read-only', '--json')).stdout).restrictions, ['impersonation'])
-      t.equal((await run('restrict', parent.id, 'Not A Flag')).code, 1)
+      t.equal((await run('restrict', parent.id, 'Not A Flag')).code, 2, 'an unknown flag is a usage error')
       t.equal((await run('restrict', 'usr_00000000000000000000', 'read-only')).code, 1)
+
+      const renamed = JSON.parse((await run('user', 'update', parent.id, '--name', 'Parent', '--disable', '--json')).stdout)
+      t.match(renamed, { id: parent.id, name: 'Parent', status: 'disabled' })
+      t.match(JSON.parse((await run('user', 'update', parent.id, '--enable', '--json')).stdout), { status: 'active' })
+      t.equal((await run('user', 'update', parent.id)).code, 2, 'nothing to change')
+      t.equal((await run('user', 'update', 'usr_00000000000000000000', '--name', 'x')).code, 1)
+      const second = JSON.parse((await run('key', 'create', '--user', parent.id, '--json')).stdout)
+      const rolled = JSON.parse((await run('key', 'roll', second.id, '--grace-seconds', '30', '--json')).stdout)
+      t.ok(isWellFormedSecretKey(rolled.token))
+      const afterRoll = JSON.parse((await run('key', 'list', '--user', parent.id, '--json')).stdout).items
+      t.ok(afterRoll.find((k: { id: string; expiresAt: number }) => k.id === second.id).expiresAt <= Date.now() + 31_000, 'the old key expires after the grace')
+      const childId = JSON.parse(child.stdout).id as string
+      t.same(JSON.parse((await run('user', 'delete', childId, '--json')).stdout), { id: childId })
+      t.equal((await run('user', 'delete', childId)).code, 1, 'already deleted')
+      t.match(JSON.parse((await run('user', 'fetch', childId, '--json')).stdout), { status: 'deleted' })
     })
   }
 })
