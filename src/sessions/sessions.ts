@@ -2,17 +2,18 @@ import type { SessionFacts, SessionVerifier } from '../principal/resolve.js'
 import { SessionNotFoundError } from './errors.js'
 import { SESSION_ID } from './lib/ids.js'
 import { revokeSession, SESSIONS_CHANNEL } from './lib/rows.js'
-import { SigningKeyring, type PublicJwk } from './keyring.js'
+import { SigningKeyring, signingSecretOf, type PublicJwk } from './keyring.js'
 import { mintSession, type MintedSession, type MintRequest } from './mint.js'
 import { resolveSessionOptions, type ResolvedSessionOptions, type SessionOptions } from './options.js'
 import {
-  listSigningKeys, rotateSigningKey, rotateSigningKeyIfOlderThan, SIGNING_KEYS_CHANNEL, type SigningKeyInfo
+  listSigningKeys, rotateSigningKey, rotateSigningKeyIfOlderThan, SIGNING_KEYS_CHANNEL, type RotationOptions, type SigningKeyInfo
 } from './signing-keys.js'
 import { SessionTokenVerifier, type SessionCheck } from './verify.js'
 
 /**
  * Session tokens: minting, verification (pass this object to
  * `createAuthorizer({ sessions })`), ending, the JWKS and signing-key rotation.
+ * Without `secret` it verifies only (what `createAuthorizer` makes by default).
  * Call `listen()` to hear about sessions ended and keys rotated by other
  * instances, and `close()` when done.
  */
@@ -72,14 +73,14 @@ export class Sessions implements SessionVerifier {
 
   /** A new active key; the old one verifies (and stays published) until its last possible token has expired. */
   async rotate (): Promise<SigningKeyInfo> {
-    const key = await rotateSigningKey(this.#options.db, { ...this.#options, now: this.#options.clock() })
+    const key = await rotateSigningKey(this.#options.db, this.#rotation())
     this.#signingKeysChanged()
     return key
   }
 
   /** For schedules (a timer, cron): rotates when the active key is older than `maxAgeSeconds`; null when it is not. */
   async rotateIfOlderThan (maxAgeSeconds: number): Promise<SigningKeyInfo | null> {
-    const key = await rotateSigningKeyIfOlderThan(this.#options.db, maxAgeSeconds, { ...this.#options, now: this.#options.clock() })
+    const key = await rotateSigningKeyIfOlderThan(this.#options.db, maxAgeSeconds, this.#rotation())
     if (key !== null) this.#signingKeysChanged()
     return key
   }
@@ -121,6 +122,10 @@ export class Sessions implements SessionVerifier {
       await db.listen(SESSIONS_CHANNEL, (sessionId) => { this.forgetSession(sessionId) }, { onReconnect }),
       await db.listen(SIGNING_KEYS_CHANNEL, () => { this.#signingKeysChanged() })
     ]
+  }
+
+  #rotation (): RotationOptions {
+    return { ...this.#options, secret: signingSecretOf(this.#options), now: this.#options.clock() }
   }
 
   #signingKeysChanged (): void {
