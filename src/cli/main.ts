@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { bootstrap, createAccount, issueKey, ManageError, validateRestriction } from '../manage/index.js'
+import { bootstrap, createAccount, issueKey, ManageError, revokeKey, setRestriction, validateRestriction } from '../manage/index.js'
 import { StoreConflictError, type UserRecord, type KeyRecord } from '../store/index.js'
 import { auditCommand, keyUsageCommand, policyExplainCommand } from '../audit/cli.js'
 import { optional, parseCommand, print, table, UsageError, withStore, type CliIo, type Values } from './args.js'
@@ -81,10 +81,7 @@ async function run (argv: string[], io: CliIo): Promise<number> {
       const { values, positionals } = parseCommand(rest, {}, 2)
       const [userId, flag] = positionals as [string, string]
       validateRestriction(flag)
-      const user = await withStore(values, io, async (store) => command === 'restrict'
-        ? await store.addRestriction(userId, flag)
-        : await store.removeRestriction(userId, flag))
-      if (user === null) throw new ManageError(`no such user: ${userId}`)
+      const user = await withStore(values, io, async (store) => await setRestriction(store, userId, flag, command === 'restrict'))
       print(io, values, showUser(user), () => `${user.id} restrictions: ${user.restrictions.join(', ') || '(none)'}`)
       return 0
     }
@@ -168,8 +165,7 @@ async function keyCommand (argv: string[], io: CliIo): Promise<number> {
   if (action === 'revoke') {
     const { values, positionals } = parseCommand(rest, {}, 1)
     const keyId = positionals[0] as string
-    const revoked = await withStore(values, io, async (store) => await store.revokeKey(keyId))
-    if (!revoked) throw new ManageError(`no such active key: ${keyId}`)
+    await withStore(values, io, async (store) => { await revokeKey(store, keyId) })
     print(io, values, { id: keyId, revoked: true }, () => `revoked ${keyId}`)
     return 0
   }

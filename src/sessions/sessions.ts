@@ -1,7 +1,8 @@
 import type { SessionFacts, SessionVerifier } from '../principal/resolve.js'
+import type { Page, PageRequest } from '../store/types.js'
 import { SessionNotFoundError } from './errors.js'
 import { SESSION_ID } from './lib/ids.js'
-import { revokeSession, SESSIONS_CHANNEL } from './lib/rows.js'
+import { listLiveSessions, revokeSession, SESSIONS_CHANNEL } from './lib/rows.js'
 import { SigningKeyring, signingSecretOf, type PublicJwk } from './keyring.js'
 import { mintSession, type MintedSession, type MintRequest } from './mint.js'
 import { resolveSessionOptions, type ResolvedSessionOptions, type SessionOptions } from './options.js'
@@ -9,6 +10,16 @@ import {
   listSigningKeys, rotateSigningKey, rotateSigningKeyIfOlderThan, SIGNING_KEYS_CHANNEL, type RotationOptions, type SigningKeyInfo
 } from './signing-keys.js'
 import { SessionTokenVerifier, type SessionCheck } from './verify.js'
+
+/** A session as listings show it. */
+export interface SessionInfo {
+  id: string
+  userId: string
+  /** null: every route. */
+  allowedRoutes: string[] | null
+  createdAt: Date
+  expiresAt: Date
+}
 
 /**
  * Session tokens: minting, verification (pass this object to
@@ -52,6 +63,15 @@ export class Sessions implements SessionVerifier {
       throw new SessionNotFoundError('no such session')
     }
     this.forgetSession(sessionId)
+  }
+
+  /** The sessions of `userId` that still work (neither ended nor expired), in creation order; never their tokens. */
+  async list (userId: string, page: PageRequest = {}): Promise<Page<SessionInfo>> {
+    const rows = await listLiveSessions(this.#options.db, userId, page, new Date(this.#options.clock()))
+    return {
+      nextCursor: rows.nextCursor,
+      items: rows.items.map((row) => ({ id: row.id, userId: row.user_id, allowedRoutes: row.allowed_routes, createdAt: row.created_at, expiresAt: row.expires_at }))
+    }
   }
 
   /** Drops a session from this instance's verified-token cache. */
