@@ -106,6 +106,9 @@ t.test('keys of the caller, of a child and of any account', (t) => forEachDataba
     t.same((await post(`${base}/${rolled.json().id as string}/delete`, admin.headers)).json(), { id: rolled.json().id })
     t.equal(await status(server, rolled.json().token), 401)
     t.equal((await get(`/admin/v1/user/usr_00000000000000000000/token/list`, admin.headers)).statusCode, 404)
+    const gone = await server.account()
+    await store.deleteUser(gone.id)
+    t.equal((await get(`/admin/v1/user/${gone.id}/token/list`, admin.headers)).statusCode, 404, 'a deleted account has no keys to manage')
 
     const parent = await server.account()
     const child = await server.account({ parentId: parent.id })
