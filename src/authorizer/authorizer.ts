@@ -5,7 +5,8 @@ import { POLICY_INPUT_VERSION, type PolicyDecision, type PolicyInput } from '../
 import { isPolicySource, staticPolicy, type PolicySource } from '../policy/source.js'
 import { AccountDirectory, type CacheOptions } from '../principal/accounts.js'
 import type { CacheStats } from '../principal/lib/lookup-cache.js'
-import { PrincipalResolver } from '../principal/resolve.js'
+import { PrincipalResolver, type SessionVerifier } from '../principal/resolve.js'
+import { Sessions } from '../sessions/sessions.js'
 import { openStore, type Store, type StoreChange } from '../store/index.js'
 import { resolveRunAs } from '../target/resolve.js'
 import { DecisionMemo } from './memo.js'
@@ -47,7 +48,9 @@ export async function createAuthorizer (options: AuthorizerOptions = {}): Promis
     dataDir: options.dataDir,
     migrate: options.migrate ?? true
   })
-  const authorizer = new KeygateAuthorizer(store, ownsStore, policy, options)
+  const ownSessions = options.sessions === undefined ? new Sessions({ db: store.database, clock: options.clock }) : null
+  const sessions = options.sessions === false ? undefined : options.sessions ?? ownSessions ?? undefined
+  const authorizer = new KeygateAuthorizer(store, ownsStore, policy, { ...options, sessions }, ownSessions)
   // A store down at start does not stop the authorizer (it answers 503 until the store is back): it retries.
   if (options.invalidation !== false) await authorizer.listen()
   return authorizer
@@ -72,16 +75,19 @@ class KeygateAuthorizer implements Authorizer {
   readonly #decisionTimeoutMs: number
   readonly #memo: DecisionMemo
   readonly #unwatchSessions: (() => void) | null
+  /** The default verifier, made and closed here; null when the caller passed one (or none). */
+  readonly #ownSessions: Sessions | null
   #unlisten: (() => Promise<void>) | null = null
   #listenRetry: NodeJS.Timeout | undefined
   #listenBackoffMs = LISTEN_RETRY_MIN_MS
   #closed = false
 
-  constructor (store: Store, ownsStore: boolean, policy: PolicySource, options: AuthorizerOptions) {
+  constructor (store: Store, ownsStore: boolean, policy: PolicySource, options: AuthorizerOptions & { sessions?: SessionVerifier }, ownSessions: Sessions | null) {
     const cache: CacheOptions = { ...DEFAULT_CACHE, ...options.cache }
     this.store = store
     this.policySource = policy
     this.#ownsStore = ownsStore
+    this.#ownSessions = ownSessions
     this.#onEvent = options.onEvent
     const hooks = { onStale: (cache: 'account' | 'key') => { this.#emit({ type: 'stale', cache }) } }
     this.#accounts = new AccountDirectory(store, cache, hooks)
@@ -178,6 +184,10 @@ class KeygateAuthorizer implements Authorizer {
       return
     }
     this.#listenBackoffMs = LISTEN_RETRY_MIN_MS
+    // Sessions ended on other instances; should this fail, the verified-token cache's TTL bounds how long one still passes here.
+    await this.#ownSessions?.listen().catch((error: unknown) => {
+      this.#emit({ type: 'listen_failed', error: error instanceof Error ? error : new Error(String(error)) })
+    })
     if (this.#closed) {
       // Closed while subscribing.
       const unlisten = this.#unlisten
@@ -209,6 +219,7 @@ class KeygateAuthorizer implements Authorizer {
     const unlisten = this.#unlisten
     this.#unlisten = null
     await unlisten?.().catch(() => {})
+    await this.#ownSessions?.close()
     if (this.#ownsStore) await this.store.close()
   }
 

@@ -45,7 +45,13 @@ export interface AuthorizerOptions {
   decisionTimeoutMs?: number
   /** Cache events (invalidations, resyncs, stale values served); must not throw. */
   onEvent?: (event: AuthorizerEvent) => void
-  sessions?: SessionVerifier
+  /**
+   * Verifies session tokens. Default: Keygate's own tokens, checked against the
+   * store's signing keys with the default issuer and audience (`keygate`);
+   * pass a `Sessions` to mint too or to change those, or `false` to accept
+   * secret keys only.
+   */
+  sessions?: SessionVerifier | false
   /**
    * Decisions of the current second remembered per distinct request
    * (credential and X-RunAs-* headers, method, path, scheme), default 1024;
@@ -96,6 +102,9 @@ export function validateOptions (options: AuthorizerOptions): void {
   }
   if (options.invalidation !== undefined && typeof options.invalidation !== 'boolean') {
     throw new TypeError('createAuthorizer: invalidation must be a boolean')
+  }
+  if (options.sessions !== undefined && options.sessions !== false && typeof options.sessions?.verify !== 'function') {
+    throw new TypeError('createAuthorizer: sessions must be a Sessions (or a SessionVerifier), or false')
   }
   for (const name of ['clock', 'onDecision', 'onEvent'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'function') {

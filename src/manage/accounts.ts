@@ -1,13 +1,12 @@
-import type { Store, UserRecord } from '../store/index.js'
+import { isRestriction, RESTRICTION_LIST, RESTRICTIONS, type Restriction } from '../policy/restrictions.js'
+import type { Store, UserPatch, UserRecord } from '../store/index.js'
 import { ConflictError, InvalidInputError, NotFoundError } from './errors.js'
 import { issueKey } from './keys.js'
+import { validateEmail, validateName } from './validate.js'
 
-export const RESTRICTION_FLAG = /^[a-z][a-z0-9-]{0,63}$/
-/** The flags the default policy gives meaning to; others are stored for custom policies. */
-export const KNOWN_RESTRICTIONS = ['impersonation', 'read-only', 'suspended'] as const
+const MAX_RESTRICTIONS = 32
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
-const MAX_NAME_LENGTH = 200
+export { RESTRICTIONS, validateEmail, validateName }
 
 export interface CreateAccountRequest {
   email: string
@@ -16,26 +15,53 @@ export interface CreateAccountRequest {
   role?: 'user' | 'admin'
 }
 
-export function validateEmail (email: unknown): string {
-  if (typeof email !== 'string' || email.trim().length > 254 || !EMAIL.test(email.trim())) {
-    throw new InvalidInputError('email must be an e-mail address')
-  }
-  return email.trim()
-}
-
-export function validateName (name: unknown): string | null {
-  if (name === undefined || name === null) return null
-  if (typeof name !== 'string' || name.length > MAX_NAME_LENGTH) {
-    throw new InvalidInputError(`name must be a string of at most ${MAX_NAME_LENGTH} characters`)
-  }
-  return name
-}
-
-export function validateRestriction (flag: unknown): string {
-  if (typeof flag !== 'string' || !RESTRICTION_FLAG.test(flag)) {
-    throw new InvalidInputError(`invalid restriction ${JSON.stringify(flag)}: lower-case letters, digits and dashes`)
-  }
+export function validateRestriction (flag: unknown): Restriction {
+  if (!isRestriction(flag)) throw new InvalidInputError(`unknown restriction ${JSON.stringify(flag)}: known ones are ${RESTRICTION_LIST}`)
   return flag
+}
+
+export function validateRestrictions (flags: unknown): Restriction[] {
+  if (!Array.isArray(flags) || flags.length > MAX_RESTRICTIONS) {
+    throw new InvalidInputError(`restrictions must be an array of known restrictions: ${RESTRICTION_LIST}`)
+  }
+  return [...new Set(flags.map(validateRestriction))].sort()
+}
+
+/** What a caller may change on an account; which fields a route exposes is the route's business. */
+export interface AccountPatch {
+  name?: string | null
+  email?: string
+  restrictions?: string[]
+  disabled?: boolean
+}
+
+/** Changes the fields present; a live account only (NotFoundError otherwise). */
+export async function updateAccount (store: Store, id: string, patch: AccountPatch): Promise<UserRecord> {
+  const checked: UserPatch = {}
+  if (patch.name !== undefined) checked.name = validateName(patch.name)
+  if (patch.email !== undefined) checked.email = validateEmail(patch.email)
+  if (patch.restrictions !== undefined) checked.restrictions = validateRestrictions(patch.restrictions)
+  if (patch.disabled !== undefined) {
+    if (typeof patch.disabled !== 'boolean') throw new InvalidInputError('disabled must be true or false')
+    checked.disabled = patch.disabled
+  }
+  return found(await store.updateUser(id, checked))
+}
+
+/** Adds (restrict) or removes (unrestrict) one known flag; idempotent. */
+export async function setRestriction (store: Store, id: string, flag: unknown, present: boolean): Promise<UserRecord> {
+  const known = validateRestriction(flag)
+  return found(present ? await store.addRestriction(id, known) : await store.removeRestriction(id, known))
+}
+
+/** Soft delete: the account's keys are revoked with it, and its sessions stop working. */
+export async function deleteAccount (store: Store, id: string): Promise<void> {
+  if (!await store.deleteUser(id)) throw new NotFoundError('no such user')
+}
+
+function found (user: UserRecord | null): UserRecord {
+  if (user === null) throw new NotFoundError('no such user')
+  return user
 }
 
 export async function createAccount (store: Store, request: CreateAccountRequest): Promise<UserRecord> {

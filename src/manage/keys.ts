@@ -1,5 +1,6 @@
 import { generateSecretKey } from '../credentials/secret-key.js'
 import type { KeyRecord, Store } from '../store/index.js'
+import { validateName } from './validate.js'
 import { InvalidInputError, NotFoundError } from './errors.js'
 
 export interface IssueKeyRequest {
@@ -52,7 +53,7 @@ export async function issueKey (store: Store, request: IssueKeyRequest, now = ne
     userId: owner.id,
     hash: secret.hash,
     prefix: secret.prefix,
-    name: request.name ?? null,
+    name: validateName(request.name),
     scopes,
     expiresAt
   })
@@ -74,4 +75,17 @@ export async function rollKey (store: Store, keyId: string, graceSeconds = 0, no
   const replacement = await issueKey(store, { userId: old.userId, name: old.name, scopes: old.scopes, expiresInSeconds: lifetime }, now)
   await store.setKeyExpiry(old.id, new Date(now.getTime() + graceSeconds * 1000))
   return replacement
+}
+
+/** Revokes a key at once (idempotent only in effect: a revoked key is NotFoundError). */
+export async function revokeKey (store: Store, keyId: string, now = new Date()): Promise<void> {
+  if (!await store.revokeKey(keyId, now)) throw new NotFoundError('no such key')
+}
+
+/** Changes what a key is called; its secret, scopes and expiry stay. */
+export async function renameKey (store: Store, keyId: string, patch: { name?: string | null }): Promise<KeyRecord> {
+  const name = patch.name === undefined ? undefined : validateName(patch.name)
+  const key = await store.updateKey(keyId, { name })
+  if (key === null) throw new NotFoundError('no such key')
+  return key
 }

@@ -17,6 +17,8 @@ import { decisionRoutes } from './routes/decision.js'
 import { forwardAuthRoutes } from './routes/forward-auth.js'
 import { operationsRoutes } from './routes/operations.js'
 import { partnerRoutes } from './routes/partner.js'
+import { anyKeyRoutes, childKeyRoutes, ownKeyRoutes } from './routes/keys.js'
+import { sessionListRoutes } from './routes/session-list.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { tokenRoutes } from './routes/tokens.js'
 
@@ -25,7 +27,7 @@ export interface AppOptions {
   /** Created before the authorizer, whose `onDecision` must call `metrics.observeDecision`. */
   metrics: ServerMetrics
   /** Mints and ends session tokens and publishes the JWKS; the authorizer must verify with the same object. */
-  sessions: Pick<Sessions, 'mint' | 'end' | 'jwks'>
+  sessions: Pick<Sessions, 'mint' | 'end' | 'jwks' | 'list'>
   /** JSON logs (pino); none when omitted. */
   logger?: { level: string; stream?: DestinationStream }
   /** Fastify's `trustProxy`: who may set X-Forwarded-Proto (the scheme the policy sees). Default: nobody. */
@@ -117,6 +119,10 @@ export function buildApp (options: AppOptions): FastifyInstance {
     await scope.register(partnerRoutes, manage)
     await scope.register(tokenRoutes, manage)
     await scope.register(adminRoutes, manage)
+    await scope.register(ownKeyRoutes, manage)
+    await scope.register(childKeyRoutes, manage)
+    await scope.register(anyKeyRoutes, manage)
+    await scope.register(sessionListRoutes, { store: authorizer.store, sessions })
     await scope.register(auditRoutes, { store: authorizer.store })
   })
   // Registered as a plugin so that it comes after @fastify/swagger and is part of the document.

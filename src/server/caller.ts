@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import { validateScopes } from '../manage/keys.js'
+import type { KeyRecord, UserRecord } from '../store/types.js'
 import type { Store } from '../store/store.js'
 import { HttpError } from './errors.js'
 
@@ -33,4 +34,18 @@ async function callerScopes (store: Store, request: FastifyRequest): Promise<str
   const key = await store.findKeyById(credential.id)
   if (key === null) throw new HttpError('NOT_AUTHORIZED')
   return key.scopes
+}
+
+/** A live direct child of parentId; anything else is the same 404 as an id that never existed. */
+export async function ownChild (store: Store, parentId: string, id: string): Promise<UserRecord> {
+  const user = await store.findUserById(id)
+  if (user === null || user.parentId !== parentId || user.status === 'deleted') throw new HttpError('NOT_FOUND')
+  return user
+}
+
+/** A key of userId that is not revoked; anything else is the same 404 as an id that never existed. */
+export async function ownKey (store: Store, userId: string, id: string): Promise<KeyRecord> {
+  const key = await store.findKeyById(id)
+  if (key === null || key.userId !== userId || key.revokedAt !== null) throw new HttpError('NOT_FOUND')
+  return key
 }

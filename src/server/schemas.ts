@@ -1,4 +1,5 @@
 import { MAX_KEY_LIFETIME_SECONDS, MAX_SCOPES } from '../manage/keys.js'
+import { RESTRICTIONS } from '../policy/restrictions.js'
 
 /**
  * JSON Schemas shared by the routes. Fastify validates with them (no type
@@ -16,11 +17,35 @@ export const errorResponse = {
   required: ['message', 'code']
 } as const
 
+const pathId = { type: 'string', minLength: 1, maxLength: 64 } as const
+
 export const idParams = {
   type: 'object',
-  properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+  properties: { id: pathId },
   required: ['id']
 } as const
+
+/** `/…/user/{id}/<resource>/{<name>}/…`: an account and one of its records. */
+export function nestedIdParams (name: string): object {
+  return { type: 'object', properties: { id: pathId, [name]: pathId }, required: ['id', name] }
+}
+
+/**
+ * Fields @chatbotkit/sdk may send that Keygate has no use for: accepted (so
+ * that the SDK works unchanged) and ignored, never stored. Only their type is
+ * checked; any other unknown field is still a 400.
+ */
+const ignored = {
+  description: { type: ['string', 'null'], maxLength: 2000, description: 'accepted for @chatbotkit/sdk, ignored' },
+  meta: { type: ['object', 'null'], maxProperties: 64, description: 'accepted for @chatbotkit/sdk, ignored' }
+} as const
+const ignoredObject = { type: ['object', 'null'], maxProperties: 64, description: 'accepted for @chatbotkit/sdk, ignored' } as const
+export const ignoredUserFields = {
+  ...ignored,
+  image: { type: ['string', 'null'], maxLength: 2000, description: 'accepted for @chatbotkit/sdk, ignored' },
+  limits: ignoredObject
+} as const
+export const ignoredKeyFields = { ...ignored, config: ignoredObject } as const
 
 /** Query strings are text: `take` is checked as digits here and turned into a number by `pageOf`. */
 export const pageQuery = {
@@ -28,12 +53,15 @@ export const pageQuery = {
   additionalProperties: false,
   properties: {
     cursor: { type: 'string', minLength: 1, maxLength: 512 },
-    take: { type: 'string', pattern: '^(100|[1-9][0-9]?)$', description: 'page size, 1 to 100' }
+    take: { type: 'string', pattern: '^(100|[1-9][0-9]?)$', description: 'page size, 1 to 100' },
+    order: { type: 'string', enum: ['asc', 'desc'], description: 'creation order: asc (default, oldest first) or desc' }
   }
 } as const
 
-export function pageOf (query: { cursor?: string; take?: string }): { cursor?: string; take?: number } {
-  return { cursor: query.cursor, take: query.take === undefined ? undefined : Number(query.take) }
+export interface PageQuery { cursor?: string; take?: string; order?: 'asc' | 'desc' }
+
+export function pageOf (query: PageQuery): { cursor?: string; take?: number; order?: 'asc' | 'desc' } {
+  return { cursor: query.cursor, take: query.take === undefined ? undefined : Number(query.take), order: query.order }
 }
 
 export const idResponse = {
@@ -46,6 +74,7 @@ export const keyRequestBody = {
   type: 'object',
   additionalProperties: false,
   properties: {
+    ...ignoredKeyFields,
     name: nullableString(200),
     expiresInSeconds: { type: 'integer', minimum: 1, maximum: MAX_KEY_LIFETIME_SECONDS },
     scopes: {
@@ -72,12 +101,44 @@ export const keyView = {
     prefix: { type: 'string', description: 'non-secret display prefix' },
     scopes: { type: ['array', 'null'], items: { type: 'string' } },
     createdAt: epochMs,
+    updatedAt: { ...epochMs, description: 'epoch milliseconds; last change of name, expiry or revocation' },
     expiresAt: nullableEpochMs,
     revokedAt: nullableEpochMs,
     lastUsedAt: { ...nullableEpochMs, description: 'last request the key authenticated (written in batches: may lag by seconds)' },
     requestCount: { type: 'integer', minimum: 0, description: 'requests the key authenticated (written in batches)' }
   },
-  required: ['id', 'prefix', 'createdAt']
+  required: ['id', 'prefix', 'createdAt', 'updatedAt']
+} as const
+
+export const keyUpdateBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { ...ignoredKeyFields, name: nullableString(200) }
+} as const
+
+export const rollBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { graceSeconds: { type: 'integer', minimum: 0, maximum: 30 * 24 * 3600, default: 0, description: 'how long the old key keeps working' } }
+} as const
+
+export const sessionView = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    allowedRoutes: { type: ['array', 'null'], items: { type: 'string' }, description: 'null: every route' },
+    createdAt: epochMs,
+    expiresAt: epochMs
+  },
+  required: ['id', 'allowedRoutes', 'createdAt', 'expiresAt']
+} as const
+
+export const restrictionsSchema = {
+  type: 'array',
+  maxItems: RESTRICTIONS.length,
+  uniqueItems: true,
+  items: { type: 'string', enum: RESTRICTIONS },
+  description: `replaces every flag; known flags: ${RESTRICTIONS.join(', ')}`
 } as const
 
 export const partnerUserView = {

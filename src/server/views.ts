@@ -1,5 +1,6 @@
 import type { KeyUsageReport } from '../audit/store.js'
 import type { IssuedKey } from '../manage/keys.js'
+import type { SessionInfo } from '../sessions/index.js'
 import type { KeyRecord, Page, UserRecord } from '../store/types.js'
 
 /** What the API shows of records: times in epoch milliseconds, as @chatbotkit/sdk reads them; never a key's secret or hash. */
@@ -31,11 +32,16 @@ export function keyView (key: KeyRecord): Record<string, unknown> {
     prefix: key.prefix,
     scopes: key.scopes,
     createdAt: key.createdAt.getTime(),
+    updatedAt: key.updatedAt.getTime(),
     expiresAt: key.expiresAt?.getTime() ?? null,
     revokedAt: key.revokedAt?.getTime() ?? null,
     lastUsedAt: key.lastUsedAt?.getTime() ?? null,
     requestCount: key.useCount
   }
+}
+
+export function sessionView (session: SessionInfo): Record<string, unknown> {
+  return { id: session.id, allowedRoutes: session.allowedRoutes, createdAt: session.createdAt.getTime(), expiresAt: session.expiresAt.getTime() }
 }
 
 export function issuedKeyView (key: IssuedKey): Record<string, unknown> {

@@ -1,4 +1,4 @@
-export { Sessions } from './sessions.js'
+export { Sessions, type SessionInfo } from './sessions.js'
 export type { SessionCheck, TokenRejection } from './verify.js'
 export type { MintRequest, MintedSession } from './mint.js'
 export { MAX_ALLOWED_ROUTES } from './mint.js'

@@ -62,15 +62,16 @@ export class SigningKeyring {
 
   /** The active key's private part, making the first key if there is none. */
   async signer (): Promise<Signer> {
+    const secret = signingSecretOf(this.#options)
     await this.#fresh()
     if (this.#active === null) {
-      await ensureActiveSigningKey(this.#options.db, { ...this.#options, now: this.#options.clock() })
+      await ensureActiveSigningKey(this.#options.db, { ...this.#options, secret, now: this.#options.clock() })
       await this.#reload()
     }
     const active = this.#active
     if (active === null) throw new Error('no active signing key after creating one')
     if (this.#signer?.kid === active.kid) return this.#signer
-    const signer = await this.#openSigner(active.kid, active.sealed)
+    const signer = await this.#openSigner(secret, active.kid, active.sealed)
     this.#signer = signer
     return signer
   }
@@ -130,10 +131,10 @@ export class SigningKeyring {
     return { jwk, key, publishUntil }
   }
 
-  async #openSigner (kid: string, sealed: Buffer): Promise<Signer> {
+  async #openSigner (secret: Buffer, kid: string, sealed: Buffer): Promise<Signer> {
     let d: Buffer
     try {
-      d = open(this.#options.secret, kid, sealed)
+      d = open(secret, kid, sealed)
     } catch (error) {
       throw new SessionConfigError(
         `the signing secret does not open signing key ${kid}: KEYGATE_SIGNING_SECRET (or the key file) changed; ` +
@@ -143,4 +144,10 @@ export class SigningKeyring {
     const key = await importJWK({ kty: 'OKP', crv: 'Ed25519', x, d: d.toString('base64url') }, 'EdDSA') as CryptoKey
     return { kid, key }
   }
+}
+
+/** The secret that seals private keys; a verify-only Sessions (no secret) cannot sign or rotate. */
+export function signingSecretOf (options: Pick<ResolvedSessionOptions, 'secret'>): Buffer {
+  if (options.secret === null) throw new TypeError('sessions: minting and rotating need options.secret (this Sessions only verifies)')
+  return options.secret
 }

@@ -3,8 +3,12 @@ import type { Database } from '../store/types.js'
 export interface SessionOptions {
   /** The store's database (PostgreSQL or PGlite), migrated. */
   db: Database
-  /** 32-byte key that seals the private signing keys at rest; see `loadSigningSecret`. */
-  secret: Buffer
+  /**
+   * 32-byte key that seals the private signing keys at rest; see `loadSigningSecret`.
+   * Omitted: this object only verifies tokens (public keys need no secret), and
+   * minting or rotating throws a TypeError.
+   */
+  secret?: Buffer
   /** `iss` of every token; default `keygate`. */
   issuer?: string
   /** `aud` of every token; default `keygate`. */
@@ -31,7 +35,8 @@ export interface SessionOptions {
 
 export interface ResolvedSessionOptions {
   db: Database
-  secret: Buffer
+  /** null: verification only. */
+  secret: Buffer | null
   issuer: string
   audience: string
   defaultDurationSeconds: number
@@ -60,11 +65,11 @@ export function resolveSessionOptions (options: SessionOptions): ResolvedSession
   if (typeof db?.query !== 'function' || typeof db.transaction !== 'function') {
     throw new TypeError('sessions: db must be a Database (query, transaction)')
   }
-  if (!Buffer.isBuffer(secret) || secret.length !== 32) throw new TypeError('sessions: secret must be a 32-byte Buffer')
+  if (secret !== undefined && (!Buffer.isBuffer(secret) || secret.length !== 32)) throw new TypeError('sessions: secret must be a 32-byte Buffer')
   const maxDurationSeconds = whole('maxDurationSeconds', options.maxDurationSeconds ?? 86_400, MIN_DURATION_SECONDS, MAX_DURATION_CEILING)
   const resolved: ResolvedSessionOptions = {
     db,
-    secret,
+    secret: secret ?? null,
     issuer: text('issuer', options.issuer ?? 'keygate'),
     audience: text('audience', options.audience ?? 'keygate'),
     maxDurationSeconds,

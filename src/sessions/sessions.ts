@@ -1,18 +1,30 @@
 import type { SessionFacts, SessionVerifier } from '../principal/resolve.js'
+import type { Page, PageRequest } from '../store/types.js'
 import { SessionNotFoundError } from './errors.js'
 import { SESSION_ID } from './lib/ids.js'
-import { revokeSession, SESSIONS_CHANNEL } from './lib/rows.js'
-import { SigningKeyring, type PublicJwk } from './keyring.js'
+import { listLiveSessions, revokeSession, SESSIONS_CHANNEL } from './lib/rows.js'
+import { SigningKeyring, signingSecretOf, type PublicJwk } from './keyring.js'
 import { mintSession, type MintedSession, type MintRequest } from './mint.js'
 import { resolveSessionOptions, type ResolvedSessionOptions, type SessionOptions } from './options.js'
 import {
-  listSigningKeys, rotateSigningKey, rotateSigningKeyIfOlderThan, SIGNING_KEYS_CHANNEL, type SigningKeyInfo
+  listSigningKeys, rotateSigningKey, rotateSigningKeyIfOlderThan, SIGNING_KEYS_CHANNEL, type RotationOptions, type SigningKeyInfo
 } from './signing-keys.js'
 import { SessionTokenVerifier, type SessionCheck } from './verify.js'
+
+/** A session as listings show it. */
+export interface SessionInfo {
+  id: string
+  userId: string
+  /** null: every route. */
+  allowedRoutes: string[] | null
+  createdAt: Date
+  expiresAt: Date
+}
 
 /**
  * Session tokens: minting, verification (pass this object to
  * `createAuthorizer({ sessions })`), ending, the JWKS and signing-key rotation.
+ * Without `secret` it verifies only (what `createAuthorizer` makes by default).
  * Call `listen()` to hear about sessions ended and keys rotated by other
  * instances, and `close()` when done.
  */
@@ -53,6 +65,15 @@ export class Sessions implements SessionVerifier {
     this.forgetSession(sessionId)
   }
 
+  /** The sessions of `userId` that still work (neither ended nor expired), in creation order; never their tokens. */
+  async list (userId: string, page: PageRequest = {}): Promise<Page<SessionInfo>> {
+    const rows = await listLiveSessions(this.#options.db, userId, page, new Date(this.#options.clock()))
+    return {
+      nextCursor: rows.nextCursor,
+      items: rows.items.map((row) => ({ id: row.id, userId: row.user_id, allowedRoutes: row.allowed_routes, createdAt: row.created_at, expiresAt: row.expires_at }))
+    }
+  }
+
   /** Drops a session from this instance's verified-token cache. */
   forgetSession (sessionId: string): void {
     this.#verifier.forget(sessionId)
@@ -72,14 +93,14 @@ export class Sessions implements SessionVerifier {
 
   /** A new active key; the old one verifies (and stays published) until its last possible token has expired. */
   async rotate (): Promise<SigningKeyInfo> {
-    const key = await rotateSigningKey(this.#options.db, { ...this.#options, now: this.#options.clock() })
+    const key = await rotateSigningKey(this.#options.db, this.#rotation())
     this.#signingKeysChanged()
     return key
   }
 
   /** For schedules (a timer, cron): rotates when the active key is older than `maxAgeSeconds`; null when it is not. */
   async rotateIfOlderThan (maxAgeSeconds: number): Promise<SigningKeyInfo | null> {
-    const key = await rotateSigningKeyIfOlderThan(this.#options.db, maxAgeSeconds, { ...this.#options, now: this.#options.clock() })
+    const key = await rotateSigningKeyIfOlderThan(this.#options.db, maxAgeSeconds, this.#rotation())
     if (key !== null) this.#signingKeysChanged()
     return key
   }
@@ -121,6 +142,10 @@ export class Sessions implements SessionVerifier {
       await db.listen(SESSIONS_CHANNEL, (sessionId) => { this.forgetSession(sessionId) }, { onReconnect }),
       await db.listen(SIGNING_KEYS_CHANNEL, () => { this.#signingKeysChanged() })
     ]
+  }
+
+  #rotation (): RotationOptions {
+    return { ...this.#options, secret: signingSecretOf(this.#options), now: this.#options.clock() }
   }
 
   #signingKeysChanged (): void {

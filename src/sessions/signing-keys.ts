@@ -35,7 +35,8 @@ export interface SigningKeyRow {
 const COLUMNS = 'kid, public_x, private_sealed, created_at, retired_at, publish_until'
 
 /** What rotation needs: the secret that seals the new key, the clock reading, and the lifetime limits of tokens. */
-export type RotationOptions = Pick<ResolvedSessionOptions, 'secret' | 'maxDurationSeconds' | 'clockToleranceSeconds'> & {
+export type RotationOptions = Pick<ResolvedSessionOptions, 'maxDurationSeconds' | 'clockToleranceSeconds'> & {
+  secret: Buffer
   /** Epoch milliseconds. */
   now: number
 }

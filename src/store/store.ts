@@ -1,6 +1,8 @@
+import { isRestriction, RESTRICTION_LIST } from '../policy/restrictions.js'
 import { sqlStateOf } from './driver-shared.js'
 import { InvalidCursorError, InvalidValueError, StoreConflictError, StoreNotFoundError } from './errors.js'
 import { newId } from './ids.js'
+import { afterCursor, decodeCursor, orderBy, pageSize, toPage } from './pagination.js'
 import type { Database, KeyRecord, NewKey, NewUser, Page, PageRequest, UserRecord } from './types.js'
 
 /** The LISTEN channel on which the database announces changes (see migrations/001_users_and_keys.sql). */
@@ -27,11 +29,10 @@ export interface KeyUsage {
   count: number
 }
 
-export const DEFAULT_PAGE_SIZE = 20
-export const MAX_PAGE_SIZE = 100
+export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination.js'
 
 const USER_COLUMNS = 'id, email, name, parent_id, role, restrictions, disabled, created_at, updated_at, deleted_at'
-const KEY_COLUMNS = 'id, user_id, name, prefix, scopes, created_at, expires_at, revoked_at, last_used_at, use_count'
+const KEY_COLUMNS = 'id, user_id, name, prefix, scopes, created_at, updated_at, expires_at, revoked_at, last_used_at, use_count'
 
 const KEY_COLUMNS_OF_K = KEY_COLUMNS.split(', ').map((column) => `k.${column}`).join(', ')
 const OWNER_COLUMNS = USER_COLUMNS.split(', ').map((column) => `u.${column} AS owner_${column}`).join(', ')
@@ -40,11 +41,6 @@ const ID_FORMAT = { usr: /^usr_[0-9A-Za-z]{20}$/, key: /^key_[0-9A-Za-z]{20}$/ }
 
 /** Matches how the schema normalizes e-mail (the generated column email_normalized). */
 const NORMALIZED_EMAIL = 'lower(btrim($2::text))'
-
-/** Keyset pagination in creation order: $1 is the id the cursor names, or null for the first page. */
-function afterCursor(table: 'keygate_users' | 'keygate_keys'): string {
-  return `($1::text IS NULL OR (created_at, id) > (SELECT created_at, id FROM ${table} WHERE id = $1::text))`
-}
 
 interface UserRow {
   id: string
@@ -84,6 +80,7 @@ interface KeyRow {
   prefix: string
   scopes: string[] | null
   created_at: Date
+  updated_at: Date
   expires_at: Date | null
   revoked_at: Date | null
   last_used_at: Date | null
@@ -165,22 +162,28 @@ export class Store {
     return row === undefined ? null : toUser(row)
   }
 
-  /** Live (not deleted) top-level accounts (parentId null) or children of parentId, oldest first. */
-  async listUsers(filter: { parentId: string | null } & PageRequest): Promise<Page<UserRecord>> {
-    const { parentId } = filter
+  /**
+   * Live (not deleted) top-level accounts (parentId null) or children of parentId,
+   * oldest first (or newest, `order: 'desc'`); `email` keeps the one with that address.
+   */
+  async listUsers(filter: { parentId: string | null; email?: string } & PageRequest): Promise<Page<UserRecord>> {
+    const { parentId, order } = filter
     const take = pageSize(filter.take)
-    const after = decodeCursor(filter.cursor, 'usr')
+    const after = decodeCursor(filter.cursor, ID_FORMAT.usr)
     if (after !== null) {
       const found = await this.#query('SELECT 1 FROM keygate_users WHERE id = $1 AND parent_id IS NOT DISTINCT FROM $2::text', [after, parentId])
       if (found.length === 0) throw new InvalidCursorError('this cursor does not belong to this list')
     }
+    // PostgreSQL text cannot hold NUL: such an address names nobody.
+    if (filter.email?.includes('\0') === true) return { items: [], nextCursor: null }
     const rows = await this.#query<UserRow>(
       `SELECT ${USER_COLUMNS} FROM keygate_users
-       WHERE ${parentId === null ? 'parent_id IS NULL' : 'parent_id = $3'} AND deleted_at IS NULL
-         AND ${afterCursor('keygate_users')}
-       ORDER BY created_at, id
+       WHERE ${parentId === null ? '$3::text IS NULL AND parent_id IS NULL' : 'parent_id = $3::text'} AND deleted_at IS NULL
+         AND ($4::text IS NULL OR email_normalized = lower(btrim($4::text)))
+         AND ${afterCursor('keygate_users', order)}
+       ${orderBy(order)}
        LIMIT $2`,
-      parentId === null ? [after, take + 1] : [after, take + 1, parentId])
+      [after, take + 1, parentId, filter.email ?? null])
     return toPage(rows, take, toUser)
   }
 
@@ -189,6 +192,7 @@ export class Store {
    * @throws StoreConflictError (EMAIL_TAKEN), InvalidValueError
    */
   async updateUser(id: string, patch: UserPatch): Promise<UserRecord | null> {
+    patch.restrictions?.forEach(knownRestriction)
     const [row] = await this.#query<UserRow>(
       `UPDATE keygate_users SET
          name = CASE WHEN $2::boolean THEN $3::text ELSE name END,
@@ -205,14 +209,15 @@ export class Store {
     return row === undefined ? null : toUser(row)
   }
 
-  /** Idempotent; null when the user is unknown or deleted. @throws InvalidValueError for a malformed flag */
+  /** Idempotent; null when the user is unknown or deleted. @throws InvalidValueError for an unknown flag */
   async addRestriction(id: string, flag: string): Promise<UserRecord | null> {
+    knownRestriction(flag)
     return await this.#setRestrictions(id, flag,
       // Sorted byte-wise ("C"), as JavaScript sorts them in updateUser.
       'ARRAY(SELECT DISTINCT f COLLATE "C" FROM unnest(array_append(restrictions, $2::text)) AS f ORDER BY 1)')
   }
 
-  /** Idempotent; null when the user is unknown or deleted. */
+  /** Idempotent; null when the user is unknown or deleted. Any flag, so that one set by hand in SQL can be taken off. */
   async removeRestriction(id: string, flag: string): Promise<UserRecord | null> {
     return await this.#setRestrictions(id, flag, 'array_remove(restrictions, $2::text)')
   }
@@ -273,27 +278,39 @@ export class Store {
     return row === undefined ? null : toKey(row)
   }
 
-  /** The user's keys that are not revoked (expired ones included), oldest first. */
+  /** The user's keys that are not revoked (expired ones included), oldest first (or newest, `order: 'desc'`). */
   async listKeys(userId: string, page: PageRequest = {}): Promise<Page<KeyRecord>> {
     const take = pageSize(page.take)
-    const after = decodeCursor(page.cursor, 'key')
+    const after = decodeCursor(page.cursor, ID_FORMAT.key)
     if (after !== null) {
       const found = await this.#query('SELECT 1 FROM keygate_keys WHERE id = $1 AND user_id = $2', [after, userId])
       if (found.length === 0) throw new InvalidCursorError('this cursor does not belong to this list')
     }
     const rows = await this.#query<KeyRow>(
       `SELECT ${KEY_COLUMNS} FROM keygate_keys
-       WHERE user_id = $3 AND revoked_at IS NULL AND ${afterCursor('keygate_keys')}
-       ORDER BY created_at, id
+       WHERE user_id = $3 AND revoked_at IS NULL AND ${afterCursor('keygate_keys', page.order)}
+       ${orderBy(page.order)}
        LIMIT $2`,
       [after, take + 1, userId])
     return toPage(rows, take, toKey)
   }
 
+  /** Renames a key that is not revoked; null when unknown or revoked. */
+  async updateKey(id: string, patch: { name?: string | null }): Promise<KeyRecord | null> {
+    const [row] = await this.#query<KeyRow>(
+      `UPDATE keygate_keys SET
+         name = CASE WHEN $2::boolean THEN $3::text ELSE name END,
+         updated_at = now()
+       WHERE id = $1 AND revoked_at IS NULL
+       RETURNING ${KEY_COLUMNS}`,
+      [id, patch.name !== undefined, patch.name ?? null])
+    return row === undefined ? null : toKey(row)
+  }
+
   /** False when the key is unknown or already revoked. */
   async revokeKey(id: string, at: Date = new Date()): Promise<boolean> {
     const rows = await this.#query(
-      'UPDATE keygate_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id', [id, at])
+      'UPDATE keygate_keys SET revoked_at = $2, updated_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id', [id, at])
     return rows.length > 0
   }
 
@@ -303,7 +320,7 @@ export class Store {
    */
   async setKeyExpiry(id: string, expiresAt: Date): Promise<boolean> {
     const rows = await this.#query(
-      `UPDATE keygate_keys SET expires_at = LEAST(expires_at, $2::timestamptz)
+      `UPDATE keygate_keys SET expires_at = LEAST(expires_at, $2::timestamptz), updated_at = now()
        WHERE id = $1 AND revoked_at IS NULL RETURNING id`,
       [id, expiresAt])
     return rows.length > 0
@@ -384,6 +401,11 @@ function refusal(error: unknown): unknown {
   return error
 }
 
+/** Flags are checked here as well as in manage/, so that nothing writes one the policy does not know. */
+function knownRestriction(flag: unknown): void {
+  if (!isRestriction(flag)) throw new InvalidValueError(`unknown restriction ${JSON.stringify(flag)}: known ones are ${RESTRICTION_LIST}`)
+}
+
 function toUser(row: UserRow): UserRecord {
   return {
     id: row.id,
@@ -406,6 +428,7 @@ function toKey(row: KeyRow): KeyRecord {
     prefix: row.prefix,
     scopes: row.scopes,
     createdAt: row.created_at,
+    updatedAt: row.updated_at,
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
     lastUsedAt: row.last_used_at,
@@ -418,30 +441,4 @@ function parseChange(payload: string): StoreChange {
   return change.type === 'key'
     ? { type: 'key', id: change.id, userId: change.userId as string, hash: Buffer.from(change.hash as string, 'hex') }
     : { type: 'user', id: change.id, parentId: change.parentId ?? null }
-}
-
-function pageSize(take: number | undefined): number {
-  if (take === undefined) return DEFAULT_PAGE_SIZE
-  if (!Number.isSafeInteger(take) || take < 1) throw new InvalidValueError(`take must be a positive integer, got ${String(take)}`)
-  return Math.min(take, MAX_PAGE_SIZE)
-}
-
-/** A cursor is the base64url of the last id of the previous page; the id must be of the listed kind. */
-function decodeCursor(cursor: string | null | undefined, prefix: 'usr' | 'key'): string | null {
-  if (cursor === undefined || cursor === null) return null
-  const id = typeof cursor === 'string' ? Buffer.from(cursor, 'base64url').toString('latin1') : ''
-  if (!ID_FORMAT[prefix].test(id) || encodeCursor(id) !== cursor) {
-    throw new InvalidCursorError('malformed cursor')
-  }
-  return id
-}
-
-function encodeCursor(id: string): string {
-  return Buffer.from(id, 'latin1').toString('base64url')
-}
-
-function toPage<R, T extends { id: string }>(rows: R[], take: number, map: (row: R) => T): Page<T> {
-  const items = rows.slice(0, take).map(map)
-  const last = items.at(-1)
-  return { items, nextCursor: rows.length > take && last !== undefined ? encodeCursor(last.id) : null }
 }

@@ -52,6 +52,8 @@ export interface KeyRecord {
   prefix: string
   scopes: string[] | null
   createdAt: Date
+  /** Last change of name, expiry or revocation. */
+  updatedAt: Date
   expiresAt: Date | null
   revokedAt: Date | null
   lastUsedAt: Date | null
@@ -85,4 +87,6 @@ export interface Page<T> {
 export interface PageRequest {
   cursor?: string | null
   take?: number
+  /** Creation order: oldest first (default) or newest first. */
+  order?: 'asc' | 'desc'
 }

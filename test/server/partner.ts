@@ -64,7 +64,7 @@ t.test('partner users', (t) => forEachDatabase(t, async (t, _db, store) => {
 
     const foreign = await get(`/api/v1/partner/user/list?cursor=${first.json().cursor as string}`)
     t.equal(foreign.statusCode, 400, 'a cursor from another list')
-    for (const query of ['take=0', 'take=101', 'take=two', 'take=1&take=2', 'order=desc']) {
+    for (const query of ['take=0', 'take=101', 'take=two', 'take=1&take=2', 'order=newest', 'meta=x', 'mystery=1']) {
       const res = await get(`/api/v1/partner/user/list?${query}`, owner.headers)
       t.equal(res.statusCode, 400, query)
       t.equal(res.json().code, 'INVALID_REQUEST', query)
@@ -121,7 +121,8 @@ t.test('partner users', (t) => forEachDatabase(t, async (t, _db, store) => {
   await t.test('400 for unknown fields, wrong types and bad values', async (t) => {
     const { id } = (await post('/api/v1/partner/user/create', { email: 'strict@example.com' })).json()
     const cases: Array<[string, unknown]> = [
-      ['/api/v1/partner/user/create', { email: 'a@example.com', meta: {} }],
+      ['/api/v1/partner/user/create', { email: 'a@example.com', meta: 'not an object' }],
+      ['/api/v1/partner/user/create', { email: 'a@example.com', parentId: parent.id }],
       ['/api/v1/partner/user/create', { name: 'no e-mail' }],
       ['/api/v1/partner/user/create', { email: 42 }],
       ['/api/v1/partner/user/create', { email: 'not an address' }],

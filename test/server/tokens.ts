@@ -137,7 +137,8 @@ t.test('secret keys', (t) => forEachDatabase(t, async (t, _db, store) => {
   await t.test('400 for unknown fields and wrong types', async (t) => {
     const owner = await server.account()
     const cases: Array<[string, unknown]> = [
-      ['/api/v1/token/create', { name: 'x', description: 'not ours' }],
+      ['/api/v1/token/create', { name: 'x', description: 42 }],
+      ['/api/v1/token/create', { name: 'x', owner: 'someone' }],
       ['/api/v1/token/create', { expiresInSeconds: '60' }],
       ['/api/v1/token/create', { expiresInSeconds: 1.5 }],
       ['/api/v1/token/create', { scopes: [1] }],

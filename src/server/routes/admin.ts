@@ -1,8 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { createAccount, issueKey, RESTRICTION_FLAG } from '../../manage/index.js'
+import { createAccount, issueKey, updateAccount } from '../../manage/index.js'
 import { grantableScopes } from '../caller.js'
 import { HttpError } from '../errors.js'
-import { adminUserView, deniedResponses, errorResponse, idParams, idResponse, issuedKeyResponse, keyRequestBody } from '../schemas.js'
+import {
+  adminUserView, deniedResponses, errorResponse, idParams, idResponse, issuedKeyResponse, keyRequestBody, restrictionsSchema
+} from '../schemas.js'
 import * as views from '../views.js'
 import type { ManageContext } from './context.js'
 
@@ -11,7 +13,7 @@ const responses = { ...deniedResponses, 404: errorResponse }
 
 interface KeyBody { name?: string | null; expiresInSeconds?: number; scopes?: string[] | null }
 
-/** The operator API: any account, for admin accounts only (the policy's `admin` class). */
+/** The operator API: any account, for admin accounts only (the policy's `admin` class); its keys' other routes are in ./keys.ts. */
 export const adminRoutes: FastifyPluginAsync<ManageContext> = async (app, { authorizer, now }) => {
   const { store } = authorizer
 
@@ -52,15 +54,14 @@ export const adminRoutes: FastifyPluginAsync<ManageContext> = async (app, { auth
         type: 'object',
         additionalProperties: false,
         properties: {
-          restrictions: { type: 'array', maxItems: 32, uniqueItems: true, items: { type: 'string', pattern: RESTRICTION_FLAG.source } },
+          restrictions: restrictionsSchema,
           disabled: { type: 'boolean' }
         }
       },
       response: { 200: adminUserView, ...responses }
     }
   }, async (request) => {
-    const user = await store.updateUser(request.params.id, request.body)
-    if (user === null) throw new HttpError('NOT_FOUND')
+    const user = await updateAccount(store, request.params.id, request.body)
     authorizer.invalidate({ userId: user.id })
     return views.adminUserView(user)
   })

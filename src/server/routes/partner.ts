@@ -1,10 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { createAccount, issueKey } from '../../manage/index.js'
-import type { Store, UserRecord } from '../../store/index.js'
-import { grantableScopes, subjectOf } from '../caller.js'
-import { HttpError } from '../errors.js'
+import { createAccount, deleteAccount, issueKey, updateAccount } from '../../manage/index.js'
+import { grantableScopes, ownChild, subjectOf } from '../caller.js'
 import {
-  deniedResponses, errorResponse, idParams, idResponse, issuedKeyResponse, keyRequestBody, listOf, pageOf, pageQuery, partnerUserView
+  deniedResponses, errorResponse, idParams, idResponse, ignoredUserFields, issuedKeyResponse, keyRequestBody, listOf, pageOf, pageQuery,
+  partnerUserView, type PageQuery
 } from '../schemas.js'
 import * as views from '../views.js'
 import type { ManageContext } from './context.js'
@@ -13,6 +12,12 @@ const email = { type: 'string', minLength: 3, maxLength: 254 }
 const name = { type: ['string', 'null'], maxLength: 200 }
 const tags = ['partner']
 const responses = { ...deniedResponses, 404: errorResponse }
+/** The SDK's `partner.user.list` filters: `email`, and `meta.<key>`, which matches nobody (Keygate keeps no meta). */
+const userListQuery = {
+  ...pageQuery,
+  properties: { ...pageQuery.properties, email },
+  patternProperties: { '^meta\\.[A-Za-z0-9_-]{1,64}$': { type: 'string', maxLength: 1000 } }
+}
 
 interface KeyBody { name?: string | null; expiresInSeconds?: number; scopes?: string[] | null }
 
@@ -24,7 +29,7 @@ export const partnerRoutes: FastifyPluginAsync<ManageContext> = async (app, { au
     schema: {
       summary: 'Create a child account of the caller',
       tags,
-      body: { type: 'object', additionalProperties: false, required: ['email'], properties: { name, email } },
+      body: { type: 'object', additionalProperties: false, required: ['email'], properties: { ...ignoredUserFields, name, email } },
       response: { 200: idResponse, 409: errorResponse, ...deniedResponses }
     }
   }, async (request) => {
@@ -32,10 +37,11 @@ export const partnerRoutes: FastifyPluginAsync<ManageContext> = async (app, { au
     return { id: user.id }
   })
 
-  app.get<{ Querystring: { cursor?: string; take?: string } }>('/api/v1/partner/user/list', {
-    schema: { summary: 'List the caller\'s children, oldest first', tags, querystring: pageQuery, response: { 200: listOf(partnerUserView), ...deniedResponses } }
+  app.get<{ Querystring: PageQuery & { email?: string } }>('/api/v1/partner/user/list', {
+    schema: { summary: 'List the caller\'s children, oldest first', tags, querystring: userListQuery, response: { 200: listOf(partnerUserView), ...deniedResponses } }
   }, async (request) => {
-    const page = await store.listUsers({ parentId: subjectOf(request), ...pageOf(request.query) })
+    if (Object.keys(request.query).some((name) => name.startsWith('meta.'))) return { items: [] }
+    const page = await store.listUsers({ parentId: subjectOf(request), email: request.query.email, ...pageOf(request.query) })
     return views.pageView(page, views.partnerUserView)
   })
 
@@ -50,13 +56,12 @@ export const partnerRoutes: FastifyPluginAsync<ManageContext> = async (app, { au
       summary: 'Change a child\'s name or e-mail',
       tags,
       params: idParams,
-      body: { type: 'object', additionalProperties: false, properties: { name, email } },
+      body: { type: 'object', additionalProperties: false, properties: { ...ignoredUserFields, name, email } },
       response: { 200: idResponse, 409: errorResponse, ...responses }
     }
   }, async (request) => {
     const child = await ownChild(store, subjectOf(request), request.params.id)
-    const updated = await store.updateUser(child.id, request.body)
-    if (updated === null) throw new HttpError('NOT_FOUND')
+    await updateAccount(store, child.id, { name: request.body.name, email: request.body.email })
     authorizer.invalidate({ userId: child.id })
     return { id: child.id }
   })
@@ -71,7 +76,7 @@ export const partnerRoutes: FastifyPluginAsync<ManageContext> = async (app, { au
     }
   }, async (request) => {
     const child = await ownChild(store, subjectOf(request), request.params.id)
-    if (!await store.deleteUser(child.id)) throw new HttpError('NOT_FOUND')
+    await deleteAccount(store, child.id)
     authorizer.invalidate({ userId: child.id })
     return { id: child.id }
   })
@@ -89,11 +94,4 @@ export const partnerRoutes: FastifyPluginAsync<ManageContext> = async (app, { au
     const scopes = await grantableScopes(store, request, request.body.scopes)
     return views.issuedKeyView(await issueKey(store, { ...request.body, userId: child.id, scopes }, now()))
   })
-}
-
-/** A live direct child of parentId; anything else is the same 404 as an id that never existed. */
-async function ownChild (store: Store, parentId: string, id: string): Promise<UserRecord> {
-  const user = await store.findUserById(id)
-  if (user === null || user.parentId !== parentId || user.status === 'deleted') throw new HttpError('NOT_FOUND')
-  return user
 }

@@ -25,7 +25,9 @@ const allowedRoutes = {
 }
 // null is allowed where @chatbotkit/sdk's request types allow it, and means "not given".
 const durationInSeconds = { type: ['integer', 'null'], minimum: 1, description: 'default 900; at most the operator\'s maximum' }
-const config = { type: ['object', 'null'], additionalProperties: false, properties: { allowedRoutes } }
+// contactId and namespace are what @chatbotkit/sdk may send for ChatBotKit's own use: accepted, ignored.
+const ignored = { type: ['string', 'null'], maxLength: 256, description: 'accepted for @chatbotkit/sdk, ignored' }
+const config = { type: ['object', 'null'], additionalProperties: false, properties: { allowedRoutes, contactId: ignored, namespace: ignored } }
 const sessionResponse = {
   type: 'object',
   properties: { id: { type: 'string' }, token: { type: 'string' }, expiresAt: { type: 'integer', description: 'epoch milliseconds' } },

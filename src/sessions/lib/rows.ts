@@ -1,4 +1,7 @@
-import type { SqlClient } from '../../store/types.js'
+import { InvalidCursorError } from '../../store/errors.js'
+import { afterCursor, decodeCursor, orderBy, pageSize, toPage } from '../../store/pagination.js'
+import type { Page, PageRequest, SqlClient } from '../../store/types.js'
+import { SESSION_ID } from './ids.js'
 
 /** Instances drop a session from their verified-token cache when its id arrives on this channel. */
 export const SESSIONS_CHANNEL = 'keygate_sessions'
@@ -40,9 +43,28 @@ export async function insertSession (db: SqlClient, row: NewSessionRow): Promise
   return why?.key_active === true ? 'user_not_found' : 'key_retired'
 }
 
+const COLUMNS = 'id, user_id, kid, allowed_routes, created_at, expires_at, revoked_at'
+
+/** The user's sessions that still work at `now` (neither ended nor expired), oldest first unless `order: 'desc'`. */
+export async function listLiveSessions (db: SqlClient, userId: string, page: PageRequest, now: Date): Promise<Page<SessionRow>> {
+  const take = pageSize(page.take)
+  const after = decodeCursor(page.cursor, SESSION_ID)
+  if (after !== null) {
+    const { rows } = await db.query('SELECT 1 FROM keygate_sessions WHERE id = $1 AND user_id = $2', [after, userId])
+    if (rows.length === 0) throw new InvalidCursorError('this cursor does not belong to this list')
+  }
+  const { rows } = await db.query<SessionRow>(
+    `SELECT ${COLUMNS} FROM keygate_sessions
+     WHERE user_id = $3 AND revoked_at IS NULL AND expires_at > $4 AND ${afterCursor('keygate_sessions', page.order)}
+     ${orderBy(page.order)}
+     LIMIT $2`,
+    [after, take + 1, userId, now])
+  return toPage(rows, take, (row) => row)
+}
+
 export async function findSession (db: SqlClient, id: string): Promise<SessionRow | null> {
   const { rows } = await db.query<SessionRow>(
-    'SELECT id, user_id, kid, allowed_routes, created_at, expires_at, revoked_at FROM keygate_sessions WHERE id = $1', [id])
+    `SELECT ${COLUMNS} FROM keygate_sessions WHERE id = $1`, [id])
   return rows[0] ?? null
 }
 
