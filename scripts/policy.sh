@@ -11,7 +11,9 @@ SCHEMA_DIR=policies/schema
 FIXTURES=test/fixtures/policy-cases.json
 BUNDLE=build/bundle.tar.gz
 ENTRYPOINT=keygate/authz/decision
-MIN_COVERAGE=90
+# Coverage counts the direct tests only (no fixture file), so that no rule rests
+# on the fixture runner alone.
+MIN_COVERAGE=100
 # Loaded under data.fixtures for the fixture test; the schema dir is not policy data.
 TEST_DATA=("fixtures.cases:$FIXTURES" "fixtures.input_schema:$SCHEMA_DIR/input.json")
 IGNORE=(--ignore '*_test.rego' --ignore schema)
@@ -53,7 +55,7 @@ build() {
 }
 
 coverage() {
-  "$OPA" test --schema "$SCHEMA_DIR" --ignore schema --coverage --format json "$POLICY_DIR" "${TEST_DATA[@]}" \
+  "$OPA" test --schema "$SCHEMA_DIR" --ignore schema --ignore fixtures_test.rego --coverage --format json "$POLICY_DIR" \
     | node -e '
       let raw = ""
       process.stdin.on("data", (c) => (raw += c)).on("end", () => {
@@ -68,7 +70,7 @@ coverage() {
           console.log(`  ${file}: ${(100 * c / (c + u || 1)).toFixed(1)}%${missed.length ? "  not covered: " + missed.join(",") : ""}`)
         }
         const pct = total ? (100 * covered) / total : 0
-        console.log(`policy coverage: ${pct.toFixed(2)}% (${covered}/${total} lines, minimum ${process.argv[1]}%)`)
+        console.log(`policy coverage by direct tests: ${pct.toFixed(2)}% (${covered}/${total} lines, minimum ${process.argv[1]}%)`)
         process.exit(pct >= Number(process.argv[1]) ? 0 : 1)
       })
     ' "$MIN_COVERAGE"

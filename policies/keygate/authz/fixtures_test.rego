@@ -22,17 +22,45 @@ test_fixture_inputs_match_the_input_schema if {
 }
 
 test_fixture_cases if {
-	failures := {c.name: {"want": want, "got": got} |
-		some c in data.fixtures.cases
-		want := normalize(c.expect)
-		got := outcome(c.input, want)
-		got != want
-	}
-	every name, f in failures {
+	every name, f in fixture_failures {
 		print("FAIL", name, f)
 	}
-	count(failures) == 0
+	count(fixture_failures) == 0
 }
+
+# The runner itself: a case whose decision is undefined, or lacks a field the
+# case names, is a failure, never a case that silently drops out.
+test_fixture_runner_fails_every_case_when_the_decision_is_undefined if {
+	count(fixture_failures) == count(data.fixtures.cases) with authz.decision as {}
+}
+
+test_fixture_runner_fails_a_case_with_an_incomplete_expectation if {
+	cases := [{"name": "no expect", "input": {}}, {"name": "no status", "input": {}, "expect": {"allow": false}}]
+	count(fixture_failures) == 2 with data.fixtures.cases as cases
+}
+
+fixture_failures[c.name] := f if {
+	some c in data.fixtures.cases
+	f := case_failure(c)
+}
+
+case_failure(c) := "expect must name allow, status, code and reasonCodes" if {
+	not expect_complete(c)
+} else := {"want": want, "got": got} if {
+	want := normalize(c.expect)
+	got := outcome_or_undefined(c.input, want)
+	got != want
+}
+
+expect_complete(c) if {
+	every k in ["allow", "status", "code", "reasonCodes"] {
+		k in object.keys(c.expect)
+	}
+}
+
+outcome_or_undefined(case_input, want) := got if {
+	got := outcome(case_input, want)
+} else := "undefined"
 
 # The decision reduced to the fields the case names.
 outcome(case_input, want) := {k: summary[k] | some k, _ in want} if {
