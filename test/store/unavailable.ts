@@ -51,11 +51,9 @@ async function partitionableProxy(t: Test, target: URL): Promise<{ url: string; 
 
 t.test('nothing listening: StoreUnavailableError at once', async (t) => {
   const db = await open(t, { databaseUrl: 'postgres://postgres@127.0.0.1:1/keygate', connectionTimeoutMillis: 2_000 })
-  const started = Date.now()
   const error = await db.query('SELECT 1').catch((e: unknown) => e)
   t.ok(error instanceof StoreUnavailableError, 'a StoreUnavailableError')
-  t.match(error, { code: 'STORE_UNAVAILABLE', cause: { code: 'ECONNREFUSED' } })
-  t.ok(Date.now() - started < 2_000, 'within the connection timeout')
+  t.match(error, { code: 'STORE_UNAVAILABLE', cause: { code: 'ECONNREFUSED' } }, 'the refusal itself, not a timeout')
 
   const store = new Store(db)
   await t.rejects(store.findKeyByHash(Buffer.alloc(32)), StoreUnavailableError, 'through the Store too')
@@ -69,10 +67,9 @@ t.test('nothing listening: StoreUnavailableError at once', async (t) => {
 t.test('a server that never answers: StoreUnavailableError after connectionTimeoutMillis', async (t) => {
   const port = await silentServer(t)
   const db = await open(t, { databaseUrl: `postgres://postgres@127.0.0.1:${port}/keygate`, connectionTimeoutMillis: 300 })
-  const started = Date.now()
-  await t.rejects(new Store(db).findUserById('usr_00000000000000000000'), { name: 'StoreUnavailableError' })
-  const elapsed = Date.now() - started
-  t.ok(elapsed >= 250 && elapsed < 3_000, `gave up after the timeout (${elapsed} ms)`)
+  const error = await new Store(db).findUserById('usr_00000000000000000000').catch((e: unknown) => e)
+  t.ok(error instanceof StoreUnavailableError, 'a StoreUnavailableError')
+  t.match(error, { cause: { message: /timeout/i } }, 'given up by the connection timeout')
 })
 
 t.test('with a server', async (t) => {
