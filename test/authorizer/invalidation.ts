@@ -114,6 +114,20 @@ for (const driver of testDatabases()) {
       await everyInstance(instances, request(minted.token), 401)
     })
 
+    t.test('a user disabled or deleted through one instance: their session tokens are refused by every instance', async (t) => {
+      for (const change of ['disabled', 'deleted'] as const) {
+        const user = await createAccount(setup, { email: `session-${change}@example.com` })
+        const minted = await instances[0]!.sessions.mint({ userId: user.id })
+        t.same(await statuses(instances, request(minted.token)), [200, 200, 200], `${change}: verified and cached everywhere`)
+        // Through instance 1's store: only the store's announcement can tell instances 0 and 2.
+        if (change === 'disabled') await instances[1]!.store.updateUser(user.id, { disabled: true })
+        else await instances[1]!.store.deleteUser(user.id)
+        await everyInstance(instances, request(minted.token), 401)
+        t.ok(instances.every(({ events }) => events.some((e) => e.type === 'invalidated' && e.change.type === 'user' && e.change.id === user.id)),
+          `${change}: every instance heard of it`)
+      }
+    })
+
     if (driver.name === 'pg') {
       t.test('a lost LISTEN connection: every instance clears its caches once it listens again', async (t) => {
         const user = await createAccount(setup, { email: 'resync@example.com' })
