@@ -40,6 +40,8 @@ export interface AppOptions {
   policyBundle?: string
   /** Epoch milliseconds for key lifetimes and roll deadlines; pass the authorizer's clock. Default Date.now. */
   clock?: () => number
+  /** How long a request (headers and body) may take to arrive before it is answered 408. Default REQUEST_TIMEOUT_MS. */
+  requestTimeoutMs?: number
 }
 
 export const BODY_LIMIT_BYTES = 64 * 1024
@@ -65,7 +67,14 @@ const REDACT = [
 /** The standalone server's Fastify instance, not listening: `listen()` it, or `inject()` in tests. */
 export function buildApp (options: AppOptions): FastifyInstance {
   const { authorizer, metrics, sessions } = options
-  const serverOptions = { maxHeaderSize: HEADER_LIMIT_BYTES }
+  const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS
+  const serverOptions = {
+    maxHeaderSize: HEADER_LIMIT_BYTES,
+    // Given when the server is made, so that Node's headersTimeout follows it (else slow headers get 60 s).
+    requestTimeout,
+    // Node looks for late requests this often (30 s by default): a tenth of the timeout keeps the 408 close to it.
+    connectionsCheckingInterval: Math.max(1, Math.ceil(requestTimeout / 10))
+  }
   const trustProxy = options.trustProxy ?? false
   // Made once the app (and its logger) exists; requests come only after listen().
   let forwardAuth: RequestListener = () => { throw new Error('forward-auth listener used before the app was built') }
@@ -73,7 +82,7 @@ export function buildApp (options: AppOptions): FastifyInstance {
     logger: options.logger === undefined ? false : loggerOptions(options.logger),
     trustProxy,
     bodyLimit: BODY_LIMIT_BYTES,
-    requestTimeout: REQUEST_TIMEOUT_MS,
+    requestTimeout,
     // Requests already on a connection when shutdown starts are answered, not refused.
     return503OnClosing: false,
     forceCloseConnections: 'idle',

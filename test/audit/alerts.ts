@@ -5,6 +5,7 @@ import t from 'tap'
 import { parse } from 'yaml'
 import { createAuditMetrics } from '../../src/audit/index.js'
 import { createMetrics } from '../../src/server/metrics.js'
+import { missing } from '../helpers/requires.js'
 
 const FILE = fileURLToPath(new URL('../../examples/prometheus/alerts.yml', import.meta.url))
 
@@ -43,14 +44,7 @@ t.test('examples/prometheus/alerts.yml: valid rule groups on metrics Keygate exp
   }
 })
 
-t.test('promtool check rules, when promtool is installed', async (t) => {
-  let version: string
-  try {
-    version = execFileSync('promtool', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-  } catch {
-    t.plan(0, 'promtool is not installed; the YAML is checked above')
-    return
-  }
-  t.ok(version.length > 0)
+t.test('promtool check rules', async (t) => {
+  if (missing(t, 'promtool')) return
   t.doesNotThrow(() => execFileSync('promtool', ['check', 'rules', FILE], { stdio: 'pipe' }))
 })

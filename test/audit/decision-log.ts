@@ -1,5 +1,6 @@
 import t from 'tap'
 import { createAuditMetrics, DecisionLog, type LogEntry, type Sink } from '../../src/audit/index.js'
+import { fakeClock } from '../helpers/clock.js'
 
 function entry (i: number): LogEntry {
   return { kind: 'decision', id: `d-${i}`, decision_id: `d-${i}` } as LogEntry
@@ -26,6 +27,7 @@ const options = (sink: Sink, extra: Partial<ConstructorParameters<typeof Decisio
 })
 
 t.test('under pressure: allowed reads sampled at half, dropped at three quarters; the rest waits for room', async (t) => {
+  const clock = fakeClock(t)
   const sink = new MemorySink()
   let open: () => void = () => {}
   sink.gate = new Promise((resolve) => { open = resolve })
@@ -53,7 +55,11 @@ t.test('under pressure: allowed reads sampled at half, dropped at three quarters
     t.type(w, Promise, 'no room: the caller waits')
     void (w as Promise<void>).then(() => { admitted++ })
   }
-  await new Promise((resolve) => setTimeout(resolve, 30))
+  // Ten flush intervals go by: each kicks a write, and the stuck one holds them all.
+  for (let i = 0; i < 10; i++) {
+    clock.advance(10)
+    await Promise.resolve()
+  }
   t.equal(admitted, 0, 'still waiting while the sink is stuck')
   sink.gate = null
   open()
@@ -68,12 +74,15 @@ t.test('a failing sink keeps its batch and retries it; nothing is written twice'
   const sink = new MemorySink()
   const other = new MemorySink()
   const errors: string[] = []
-  const log = new DecisionLog({ ...options(sink), sinks: [other, sink], onError: (_e, context) => { errors.push(context) } })
+  let reported: () => void = () => {}
+  const firstError = new Promise<void>((resolve) => { reported = resolve })
+  const log = new DecisionLog({ ...options(sink), sinks: [other, sink], onError: (_e, context) => { errors.push(context); reported() } })
   t.teardown(async () => { await log.close() })
   sink.failing = true
+  // A full batch is written at once; the failing sink reports it.
   for (let i = 0; i < 4; i++) log.append(entry(i), true)
-  await new Promise((resolve) => setTimeout(resolve, 50))
-  t.ok(errors.length > 0, 'the failure is reported')
+  await firstError
+  t.match(errors, [/^writing 4 entries to the memory sink$/], 'the failure is reported')
   t.equal(sink.written.length, 0)
   t.equal(other.written.length, 4, 'the healthy sink got the batch once')
   sink.failing = false

@@ -3,22 +3,19 @@ import { generateSecretKey } from '../../src/credentials/secret-key.js'
 import { createAuthorizer, type AuthorizerEvent } from '../../src/authorizer/index.js'
 import { createAccount, issueKey } from '../../src/manage/index.js'
 import { openStore } from '../../src/store/index.js'
-import { createTestDatabase, testDatabases } from '../helpers/databases.js'
+import { createTestDatabase } from '../helpers/databases.js'
+import { missing } from '../helpers/requires.js'
 import { testPolicy } from '../helpers/authorizer.js'
 import { tcpProxy, type ProxyMode } from '../helpers/tcp-proxy.js'
 import { until } from '../helpers/until.js'
 
-/** Throws under CI=true without a server, so that these cases cannot go quietly untested. */
-const withServer = testDatabases().some((driver) => driver.name === 'pg')
-
 const DECISION_TIMEOUT_MS = 500
-/** The contract: no decision takes longer than this, whatever the store does (generous for a loaded CI machine). */
-const BOUND_MS = 2_000
 
 type Kind = 'cached' | 'unseen' | 'forged' | 'revoked' | 'negative'
-interface Observation { kind: Kind; mode: ProxyMode; status: number; ms: number }
+interface Observation { kind: Kind; mode: ProxyMode; status: number }
 
-t.test('the network to PostgreSQL cut mid-load', { skip: !withServer && 'KEYGATE_TEST_DATABASE_URL is not set' }, async (t) => {
+t.test('the network to PostgreSQL cut mid-load', async (t) => {
+  if (missing(t, 'postgres')) return
   const url = await createTestDatabase(t)
   const setup = await openStore({ databaseUrl: url })
   t.teardown(async () => { await setup.close() })
@@ -64,9 +61,8 @@ t.test('the network to PostgreSQL cut mid-load', { skip: !withServer && 'KEYGATE
     for (let i = 0; !stopped; i++) {
       const kind = kinds[i % kinds.length]!
       const at = mode
-      const started = performance.now()
       const { status } = await decide(kind)
-      seen.push({ kind, mode: at === mode ? at : 'silent', status, ms: performance.now() - started })
+      seen.push({ kind, mode: at === mode ? at : 'silent', status })
       await new Promise((resolve) => setTimeout(resolve, 2))
     }
   }
@@ -86,9 +82,7 @@ t.test('the network to PostgreSQL cut mid-load', { skip: !withServer && 'KEYGATE
   mode = 'up'
   proxy.set('up')
   // Recovery, with no restart: the key never seen is decided again once the store answers.
-  const recovered = Date.now()
   await until(() => { void decide('unseen').then((d) => { if (d.status === 200) stopped = true }); return stopped }, 15_000)
-  const recoveryMs = Date.now() - recovered
   await Promise.all(workers)
 
   t.equal(unseenDuringOutage.status, 503, 'a key never seen: 503 while the store is silent')
@@ -101,17 +95,15 @@ t.test('the network to PostgreSQL cut mid-load', { skip: !withServer && 'KEYGATE
   t.ok(down.some((o) => o.kind === 'negative' && o.status === 503), '"not found" is not served stale: 503 once it expired')
   t.ok(down.some((o) => o.kind === 'cached' && o.status === 200), 'the cached key is served stale during the outage')
   t.same(seen.filter((o) => ![200, 401, 403, 503].includes(o.status)), [], 'no other status')
-  const slowest = Math.max(...seen.map((o) => o.ms))
-  t.ok(slowest < BOUND_MS, `every decision within ${BOUND_MS} ms (slowest ${slowest.toFixed(0)} ms)`)
   t.ok(events.some((e) => e.type === 'stale'), 'stale serves are reported')
-  t.ok(recoveryMs < 15_000, `recovered ${recoveryMs} ms after the network came back`)
   await until(() => events.some((e) => e.type === 'resync'), 10_000)
   t.pass('the LISTEN connection came back and every cache was cleared')
   t.equal((await decide('revoked')).status, 401, 'the revoked key, asked of the store again')
   t.equal((await decide('cached')).status, 200)
 })
 
-t.test('a store that never answers: 503 within the decision deadline, not after the driver timeouts', { skip: !withServer && 'KEYGATE_TEST_DATABASE_URL is not set' }, async (t) => {
+t.test('a store that never answers: 503 within the decision deadline, not after the driver timeouts', async (t) => {
+  if (missing(t, 'postgres')) return
   const url = await createTestDatabase(t)
   const setup = await openStore({ databaseUrl: url })
   t.teardown(async () => { await setup.close() })
@@ -119,6 +111,11 @@ t.test('a store that never answers: 503 within the decision deadline, not after 
   proxy.set('silent')
   // Driver timeouts well past the deadline: only the deadline can bound the decision.
   const store = await openStore({ databaseUrl: proxy.url(url), migrate: false, connectionTimeoutMillis: 10_000, onError: () => {} })
+  let settledQueries = 0
+  const query = store.database.query.bind(store.database)
+  store.database.query = (async (...args: Parameters<typeof query>) => {
+    try { return await query(...args) } finally { settledQueries++ }
+  }) as typeof store.database.query
   // Not listening: subscribing would wait out the connection timeout first.
   const authorizer = await createAuthorizer({ store, policy: await testPolicy(), decisionTimeoutMs: 300, invalidation: false })
   t.teardown(async () => { await authorizer.close(); await store.close() })
@@ -126,11 +123,9 @@ t.test('a store that never answers: 503 within the decision deadline, not after 
   t.teardown(() => { proxy.set('refuse') })
   const user = await createAccount(setup, { email: 'slow@example.com' })
   const key = await issueKey(setup, { userId: user.id })
-  const started = performance.now()
   const results = await Promise.all(Array.from({ length: 50 }, async () => await authorizer.authorize({
     method: 'GET', path: '/api/v1/bot/list', headers: { authorization: `Bearer ${key.token}` }
   })))
-  const elapsed = performance.now() - started
   t.same([...new Set(results.map((r) => r.status))], [503])
-  t.ok(elapsed < 1_500, `50 concurrent decisions answered in ${elapsed.toFixed(0)} ms`)
+  t.equal(settledQueries, 0, 'answered while the store query still waits on the network: the deadline answered, not a driver timeout')
 })

@@ -114,6 +114,35 @@ for (const driver of testDatabases()) {
       await everyInstance(instances, request(minted.token), 401)
     })
 
+    t.test('a user disabled or deleted through one instance: their session tokens are refused by every instance', async (t) => {
+      for (const change of ['disabled', 'deleted'] as const) {
+        const user = await createAccount(setup, { email: `session-${change}@example.com` })
+        const minted = await instances[0]!.sessions.mint({ userId: user.id })
+        t.same(await statuses(instances, request(minted.token)), [200, 200, 200], `${change}: verified and cached everywhere`)
+        // Through instance 1's store: only the store's announcement can tell instances 0 and 2.
+        if (change === 'disabled') await instances[1]!.store.updateUser(user.id, { disabled: true })
+        else await instances[1]!.store.deleteUser(user.id)
+        await everyInstance(instances, request(minted.token), 401)
+        t.ok(instances.every(({ events }) => events.some((e) => e.type === 'invalidated' && e.change.type === 'user' && e.change.id === user.id)),
+          `${change}: every instance heard of it`)
+      }
+    })
+
+    t.test('a signing key rotated on one instance: every instance publishes and accepts the new key before seeing a token', async (t) => {
+      const user = await createAccount(setup, { email: 'rotation@example.com' })
+      await instances[0]!.sessions.mint({ userId: user.id })
+      const kids = async (): Promise<string[][]> => await Promise.all(instances.map(async ({ sessions }) => (await sessions.jwks()).keys.map((k) => k.kid)))
+      const before = await kids()
+      t.ok(before.every((set) => set.length === before[0]!.length), 'one key set everywhere, loaded')
+      const rotated = await instances[0]!.sessions.rotate()
+      // Only the JWKS is asked: no token with the new kid, which would re-read the key set anyway. The key sets are re-read
+      // every 60 s otherwise, so nothing but the notification explains the new key within the bound.
+      let published = false
+      await until(() => { void kids().then((sets) => { published = sets.every((set) => set.includes(rotated.kid)) }); return published }, BOUND_MS)
+      const minted = await instances[0]!.sessions.mint({ userId: user.id })
+      t.same(await statuses(instances, request(minted.token)), [200, 200, 200], 'tokens signed with it are accepted everywhere')
+    })
+
     if (driver.name === 'pg') {
       t.test('a lost LISTEN connection: every instance clears its caches once it listens again', async (t) => {
         const user = await createAccount(setup, { email: 'resync@example.com' })

@@ -1,14 +1,13 @@
-import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { Audit } from '../../src/audit/index.js'
 import { createAuthorizer } from '../../src/authorizer/index.js'
 import { main } from '../../src/cli/main.js'
 import { openStore } from '../../src/store/index.js'
-import { createTestDatabase, testServerUrl } from '../helpers/databases.js'
+import { createTestDatabase, testDatabases } from '../helpers/databases.js'
+import { missing, OPA } from '../helpers/requires.js'
 import { testPolicy } from '../helpers/server.js'
 
 interface Run { code: number; stdout: string; stderr: string }
@@ -26,11 +25,9 @@ async function stores (t: Test): Promise<Array<[string, NodeJS.ProcessEnv]>> {
   const dir = await mkdtemp(join(tmpdir(), 'keygate-audit-cli-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const out: Array<[string, NodeJS.ProcessEnv]> = [['pglite', { KEYGATE_DATA_DIR: join(dir, 'data') }]]
-  if (testServerUrl !== undefined) out.push(['pg', { KEYGATE_DATABASE_URL: await createTestDatabase(t), KEYGATE_SIGNING_SECRET: 'a'.repeat(64) }])
+  if (testDatabases().some((driver) => driver.name === 'pg')) out.push(['pg', { KEYGATE_DATABASE_URL: await createTestDatabase(t), KEYGATE_SIGNING_SECRET: 'a'.repeat(64) }])
   return out
 }
-
-const OPA = fileURLToPath(new URL('../../.tools/bin/opa', import.meta.url))
 
 t.test('keygate audit, key usage and policy explain', async (t) => {
   for (const [name, env] of await stores(t)) {
@@ -122,7 +119,8 @@ t.test('keygate audit, key usage and policy explain', async (t) => {
   }
 })
 
-t.test('policy explain --trace: opa eval --explain on the Rego source', { skip: existsSync(OPA) ? false : 'no OPA CLI in .tools/bin' }, async (t) => {
+t.test('policy explain --trace: opa eval --explain on the Rego source', async (t) => {
+  if (missing(t, 'opa')) return
   const dir = await mkdtemp(join(tmpdir(), 'keygate-explain-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const run = cli({ KEYGATE_DATA_DIR: join(dir, 'data'), KEYGATE_OPA: OPA })

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { main } from '../../src/cli/main.js'
 import { isWellFormedSecretKey } from '../../src/credentials/secret-key.js'
-import { createTestDatabase, testServerUrl } from '../helpers/databases.js'
+import { createTestDatabase, testDatabases } from '../helpers/databases.js'
 
 interface Run { code: number; stdout: string; stderr: string }
 
@@ -25,7 +25,7 @@ async function stores (t: Test): Promise<Array<[string, NodeJS.ProcessEnv]>> {
   const dir = await mkdtemp(join(tmpdir(), 'keygate-cli-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const out: Array<[string, NodeJS.ProcessEnv]> = [['pglite', { KEYGATE_DATA_DIR: join(dir, 'data') }]]
-  if (testServerUrl !== undefined) out.push(['pg', { KEYGATE_DATABASE_URL: await createTestDatabase(t) }])
+  if (testDatabases().some((driver) => driver.name === 'pg')) out.push(['pg', { KEYGATE_DATABASE_URL: await createTestDatabase(t) }])
   return out
 }
 

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { main } from '../../src/cli/main.js'
-import { createTestDatabase, testServerUrl } from '../helpers/databases.js'
+import { createTestDatabase } from '../helpers/databases.js'
+import { missing } from '../helpers/requires.js'
 
 function io (env: NodeJS.ProcessEnv = {}): { stdout: { write(s: string): void }, stderr: { write(s: string): void }, env: NodeJS.ProcessEnv, out: () => string, err: () => string } {
   let out = ''
@@ -54,7 +55,8 @@ t.test('bad usage exits 2 with the usage text', async (t) => {
   t.match(streams.out(), /^Usage: keygate signing-key[\s\S]*rotate \[options\]/)
 })
 
-t.test('keygate signing-key on PostgreSQL needs the shared secret', { skip: testServerUrl === undefined && 'KEYGATE_TEST_DATABASE_URL is not set' }, async (t) => {
+t.test('keygate signing-key on PostgreSQL needs the shared secret', async (t) => {
+  if (missing(t, 'postgres')) return
   const url = await createTestDatabase(t)
   const without = io()
   t.equal(await main(['signing-key', 'rotate', '--database-url', url], without), 1)

@@ -11,20 +11,23 @@
  * replaced, so the configuration tested is the one documented. Every process
  * and server is stopped when t ends, whether it passed or not.
  *
- * A missing nginx or caddy skips the test (`skip: missingProxy('nginx')`),
- * except with CI=true, where it fails: scripts/install-proxies.sh installs both.
+ * A test first checks that its proxy is there (`if (missing(t, 'nginx')) return`,
+ * test/helpers/requires.ts): it skips without one, and fails with CI=true.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { delimiter, join } from 'node:path'
+import { join } from 'node:path'
 import type { Test } from 'tap'
 import { FORWARD_AUTH_PATH } from '../../src/adapters/forward-auth.js'
 import { Store } from '../../src/store/index.js'
 import { testDatabases, type TestDriver } from './databases.js'
+import { findBinary } from './requires.js'
 import { testServer, type TestServer } from './server.js'
+
+export type ProxyName = 'nginx' | 'caddy'
 
 const EXAMPLES = new URL('../../examples/', import.meta.url)
 const READY_TIMEOUT_MS = 15_000
@@ -57,27 +60,6 @@ export interface Proxy {
   port: number
   /** The proxy's output and log files so far, for failure messages. */
   logs(): string
-}
-
-export type ProxyName = 'nginx' | 'caddy'
-
-/** The binary's path, searched in PATH and the sbin folders (nginx lives in /usr/sbin). */
-export function findBinary (name: ProxyName): string | undefined {
-  const folders = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin']
-  for (const folder of folders) {
-    if (folder === '') continue
-    try {
-      accessSync(join(folder, name), constants.X_OK)
-      return join(folder, name)
-    } catch {}
-  }
-  return undefined
-}
-
-/** A skip reason when the proxy is missing outside CI; false otherwise (in CI the test runs, and fails). */
-export function missingProxy (name: ProxyName): string | false {
-  if (findBinary(name) !== undefined || process.env.CI === 'true') return false
-  return `${name} is not installed (scripts/install-proxies.sh installs it)`
 }
 
 /** Keygate's server (buildApp) listening on an ephemeral port, trusting the proxies' X-Forwarded-Proto, on a store of its own. */

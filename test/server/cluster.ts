@@ -9,7 +9,8 @@ import t from 'tap'
 import { createAccount, issueKey } from '../../src/manage/index.js'
 import { ConfigError, loadConfig, workersOf } from '../../src/config/index.js'
 import { openStore } from '../../src/store/index.js'
-import { createTestDatabase, testServerUrl } from '../helpers/databases.js'
+import { createTestDatabase } from '../helpers/databases.js'
+import { missing } from '../helpers/requires.js'
 import { testPolicy } from '../helpers/server.js'
 import { until } from '../helpers/until.js'
 
@@ -59,7 +60,8 @@ function alive (pid: number): boolean {
   }
 }
 
-t.test('workers share the port, are replaced when they die, and stop on SIGTERM', { skip: testServerUrl === undefined ? 'needs KEYGATE_TEST_DATABASE_URL' : false }, async (t) => {
+t.test('workers share the port, are replaced when they die, and stop on SIGTERM', async (t) => {
+  if (missing(t, 'postgres')) return
   await testPolicy() // the bundle exists
   const databaseUrl = await createTestDatabase(t)
   const store = await openStore({ databaseUrl })
@@ -104,7 +106,8 @@ t.test('workers share the port, are replaced when they die, and stop on SIGTERM'
   for (const pid of [workers[1]?.pid, replacement?.pid]) t.notOk(alive(pid as number), `worker ${pid} is gone`)
 })
 
-t.test('a worker that cannot start stops the cluster: exit 1', { skip: testServerUrl === undefined ? 'needs KEYGATE_TEST_DATABASE_URL' : false }, async (t) => {
+t.test('a worker that cannot start stops the cluster: exit 1', async (t) => {
+  if (missing(t, 'postgres')) return
   const databaseUrl = await createTestDatabase(t)
   const primary = startPrimary({ KEYGATE_DATABASE_URL: databaseUrl, KEYGATE_WORKERS: '2', KEYGATE_POLICY_BUNDLE: '/nonexistent/bundle.tar.gz' })
   t.teardown(() => { primary.child.kill('SIGKILL') })

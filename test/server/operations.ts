@@ -168,10 +168,8 @@ t.test('/readyz answers 503 when the store hangs', async (t) => {
   const hanging = { database: { query: async () => await new Promise(() => {}) } }
   const engine = { revision: 'r1' } as never
   await app.register(operationsRoutes, { authorizer: { store: hanging, policy: engine, policySource: staticPolicy(engine) } as never, metrics: createMetrics() })
-  const started = Date.now()
   const res = await app.inject({ url: '/readyz' })
   t.equal(res.statusCode, 503)
   t.match(res.json(), { status: 'unavailable', store: 'unavailable', policyRevision: 'r1', policy: { revision: 'r1' } })
-  t.ok(Date.now() - started < 5000, 'within the probe timeout')
   await app.close()
 })

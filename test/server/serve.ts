@@ -1,4 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { EventEmitter } from 'node:events'
 import { mkdtempSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
@@ -8,12 +9,25 @@ import t from 'tap'
 import { main } from '../../src/cli/main.js'
 import { loadConfig, sessionSettingsOf } from '../../src/config/index.js'
 import { start } from '../../src/server/serve.js'
+import { missing } from '../helpers/requires.js'
 import { testPolicy } from '../helpers/server.js'
 
 const CLI = new URL('../../src/cli/main.ts', import.meta.url).href
 const NOTICE = /Keygate created the first admin account \(admin@keygate\.localhost\) in the embedded store\.\n {2}user id: (usr_\w+)\n {2}key: {5}(sk-\w+)\n/
 
-interface Running { child: ChildProcess; output: () => string; url: string; exit: Promise<number | null> }
+interface Exit { code: number | null; signal: NodeJS.Signals | null }
+
+interface Running {
+  child: ChildProcess
+  /** stdout and stderr so far. */
+  output: () => string
+  /** The first match of pattern in the output, once it is there; rejects if the process ends first. */
+  seen: (pattern: RegExp) => Promise<RegExpExecArray>
+  url: string
+  exit: Promise<Exit>
+}
+
+const SHUTTING_DOWN = /shutting down: finishing requests in flight/
 
 /** `keygate serve` in a process of its own, as `npm start` runs it. */
 async function serveProcess (env: Record<string, string>): Promise<Running> {
@@ -21,17 +35,23 @@ async function serveProcess (env: Record<string, string>): Promise<Running> {
     `const { main } = await import(${JSON.stringify(CLI)}); process.exitCode = await main(['serve'], { stdout: process.stdout, stderr: process.stderr, env: process.env })`
   ], { env: { ...process.env, KEYGATE_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
-  child.stdout?.on('data', (chunk) => { output += String(chunk) })
-  child.stderr?.on('data', (chunk) => { output += String(chunk) })
-  const exit = new Promise<number | null>((resolve) => child.on('exit', resolve))
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setInterval(() => {
-      const match = /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/.exec(output)
-      if (match !== null) { clearInterval(timer); resolve(match[1] as string) }
-    }, 50)
-    void exit.then((code) => { clearInterval(timer); reject(new Error(`serve exited with ${String(code)}:\n${output}`)) })
+  const onOutput = new EventEmitter()
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on('data', (chunk) => { output += String(chunk); onOutput.emit('data') })
+  }
+  const exit = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => { resolve({ code, signal }) }))
+  const seen = async (pattern: RegExp): Promise<RegExpExecArray> => await new Promise((resolve, reject) => {
+    const look = (): boolean => {
+      const match = pattern.exec(output)
+      if (match !== null) { onOutput.off('data', look); resolve(match) }
+      return match !== null
+    }
+    if (look()) return
+    onOutput.on('data', look)
+    void exit.then((how) => { onOutput.off('data', look); reject(new Error(`serve ended (${JSON.stringify(how)}) before ${String(pattern)}:\n${output}`)) })
   })
-  return { child, output: () => output, url, exit }
+  const url = (await seen(/"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/))[1] as string
+  return { child, output: () => output, seen, url, exit }
 }
 
 t.test('keygate serve: bootstrap once, then graceful shutdown on SIGTERM', async (t) => {
@@ -48,23 +68,36 @@ t.test('keygate serve: bootstrap once, then graceful shutdown on SIGTERM', async
   const list = await fetch(`${first.url}/api/v1/token/list`, { headers: { authorization: `Bearer ${token}` } })
   t.equal(list.status, 200, 'the printed key is an admin key that works')
 
-  // A request still arriving when the signal comes is answered before the process ends.
+  // A request the server is reading when the signal comes is answered before the process ends.
   const inFlight = slowRequest(first.url, JSON.stringify({ method: 'GET', path: '/api/v1/bot/list', headers: { authorization: `Bearer ${token}` } }))
   await inFlight.started
   first.child.kill('SIGTERM')
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await first.seen(SHUTTING_DOWN)
   inFlight.finish()
   const answer = await inFlight.answer
   t.equal(answer.status, 200)
   t.match(JSON.parse(answer.body), { allow: true, status: 200 })
-  t.equal(await first.exit, 0, 'exits 0 after shutting down')
-  t.match(first.output(), /shutting down: finishing requests in flight/)
+  t.same(await first.exit, { code: 0, signal: null }, 'exits 0 after shutting down')
 
   const second = await serveProcess({ KEYGATE_DATA_DIR: dataDir })
   t.teardown(() => { second.child.kill('SIGKILL') })
   t.notMatch(second.output(), /Keygate created the first admin account/, 'no second bootstrap')
   second.child.kill('SIGINT')
-  t.equal(await second.exit, 0)
+  t.same(await second.exit, { code: 0, signal: null })
+})
+
+t.test('a second signal ends the process at once, without waiting for the requests in flight', async (t) => {
+  const running = await serveProcess({ KEYGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'keygate-serve-')) })
+  t.teardown(() => { running.child.kill('SIGKILL') })
+  // Never finished: a graceful shutdown would wait for it (until the request timeout answers it 408, and then exit 0).
+  const stuck = slowRequest(running.url, JSON.stringify({ method: 'GET', path: '/api/v1/bot/list', headers: {} }))
+  await stuck.started
+  running.child.kill('SIGTERM')
+  await running.seen(SHUTTING_DOWN)
+  const unanswered = t.rejects(stuck.answer, 'the request in flight got no answer')
+  running.child.kill('SIGTERM')
+  t.same(await running.exit, { code: null, signal: 'SIGTERM' }, 'ended by the signal itself')
+  await unanswered
 })
 
 t.test('a bad configuration stops serve before it starts, saying why', async (t) => {
@@ -81,14 +114,10 @@ t.test('a bad configuration stops serve before it starts, saying why', async (t)
 })
 
 t.test('HTTPS with KEYGATE_TLS_CERT and KEYGATE_TLS_KEY', async (t) => {
+  if (missing(t, 'openssl')) return
   const dir = mkdtempSync(join(tmpdir(), 'keygate-tls-'))
-  try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost',
-      '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
-  } catch {
-    t.plan(0, 'openssl is needed to make a test certificate')
-    return
-  }
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost',
+    '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
   const config = loadConfig({
     KEYGATE_PORT: '0',
     KEYGATE_DATA_DIR: 'memory://',
@@ -137,11 +166,17 @@ t.test('KEYGATE_REQUIRE_HTTPS: a credential that came over plain HTTP is refused
     'without a credential it is still a 401')
 })
 
+/**
+ * A decision request that the server has begun to read (`started`: it parsed the
+ * headers and answered `100 Continue`) and whose body comes only on `finish()`.
+ */
 function slowRequest (base: string, body: string): { started: Promise<void>; finish: () => void; answer: Promise<{ status: number | undefined; body: string }> } {
   const url = new URL('/v1/authorize', base)
-  let onStarted: () => void = () => {}
-  const started = new Promise<void>((resolve) => { onStarted = resolve })
-  const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } })
+  const req = httpRequest(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue' }
+  })
+  const started = new Promise<void>((resolve) => { req.once('continue', resolve) })
   const answer = new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
     req.on('response', (res) => {
       let text = ''
@@ -150,7 +185,6 @@ function slowRequest (base: string, body: string): { started: Promise<void>; fin
     })
     req.on('error', reject)
   })
-  const half = Math.floor(body.length / 2)
-  req.write(body.slice(0, half), () => { setTimeout(onStarted, 100) })
-  return { started, finish: () => { req.end(body.slice(half)) }, answer }
+  req.flushHeaders()
+  return { started, finish: () => { req.end(body) }, answer }
 }

@@ -1,11 +1,9 @@
 import t, { type Test } from 'tap'
 import { connect, createServer, type Socket } from 'node:net'
-import { createTestDatabase, testDatabases } from '../helpers/databases.js'
+import { createTestDatabase } from '../helpers/databases.js'
+import { missing } from '../helpers/requires.js'
 import { until } from '../helpers/until.js'
 import { openDatabase, openStore, Store, StoreUnavailableError, type Database, type DatabaseOptions } from '../../src/store/index.js'
-
-/** Throws under CI=true without a server, so that these cases cannot go quietly untested. */
-const withServer = testDatabases().some((driver) => driver.name === 'pg')
 
 async function open(t: Test, options: DatabaseOptions): Promise<Database> {
   const db = await openDatabase(options)
@@ -53,11 +51,9 @@ async function partitionableProxy(t: Test, target: URL): Promise<{ url: string; 
 
 t.test('nothing listening: StoreUnavailableError at once', async (t) => {
   const db = await open(t, { databaseUrl: 'postgres://postgres@127.0.0.1:1/keygate', connectionTimeoutMillis: 2_000 })
-  const started = Date.now()
   const error = await db.query('SELECT 1').catch((e: unknown) => e)
   t.ok(error instanceof StoreUnavailableError, 'a StoreUnavailableError')
-  t.match(error, { code: 'STORE_UNAVAILABLE', cause: { code: 'ECONNREFUSED' } })
-  t.ok(Date.now() - started < 2_000, 'within the connection timeout')
+  t.match(error, { code: 'STORE_UNAVAILABLE', cause: { code: 'ECONNREFUSED' } }, 'the refusal itself, not a timeout')
 
   const store = new Store(db)
   await t.rejects(store.findKeyByHash(Buffer.alloc(32)), StoreUnavailableError, 'through the Store too')
@@ -71,13 +67,13 @@ t.test('nothing listening: StoreUnavailableError at once', async (t) => {
 t.test('a server that never answers: StoreUnavailableError after connectionTimeoutMillis', async (t) => {
   const port = await silentServer(t)
   const db = await open(t, { databaseUrl: `postgres://postgres@127.0.0.1:${port}/keygate`, connectionTimeoutMillis: 300 })
-  const started = Date.now()
-  await t.rejects(new Store(db).findUserById('usr_00000000000000000000'), { name: 'StoreUnavailableError' })
-  const elapsed = Date.now() - started
-  t.ok(elapsed >= 250 && elapsed < 3_000, `gave up after the timeout (${elapsed} ms)`)
+  const error = await new Store(db).findUserById('usr_00000000000000000000').catch((e: unknown) => e)
+  t.ok(error instanceof StoreUnavailableError, 'a StoreUnavailableError')
+  t.match(error, { cause: { message: /timeout/i } }, 'given up by the connection timeout')
 })
 
-t.test('with a server', { skip: !withServer && 'KEYGATE_TEST_DATABASE_URL is not set' }, async (t) => {
+t.test('with a server', async (t) => {
+  if (missing(t, 'postgres')) return
   t.test('a statement over statementTimeoutMillis is cancelled, and the pool goes on', async (t) => {
     const db = await open(t, { databaseUrl: await createTestDatabase(t), statementTimeoutMillis: 200 })
     await t.rejects(db.query('SELECT pg_sleep(3)'), { name: 'StoreUnavailableError', cause: { code: '57014' } })
