@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { issueKey, rollKey } from '../../manage/index.js'
 import type { KeyRecord, Store } from '../../store/index.js'
-import { grantableScopes, subjectOf } from '../caller.js'
+import { actorOf, grantableScopes, subjectOf } from '../caller.js'
 import { HttpError } from '../errors.js'
 import {
   deniedResponses, errorResponse, idParams, idResponse, issuedKeyResponse, keyRequestBody, keyView, listOf, pageOf, pageQuery
@@ -27,7 +27,7 @@ export const tokenRoutes: FastifyPluginAsync<ManageContext> = async (app, { auth
     }
   }, async (request) => {
     const scopes = await grantableScopes(store, request, request.body.scopes)
-    return views.issuedKeyView(await issueKey(store, { ...request.body, userId: subjectOf(request), scopes }, now()))
+    return views.issuedKeyView(await issueKey(store, { ...request.body, userId: subjectOf(request), actorId: actorOf(request), scopes }, now()))
   })
 
   app.get<{ Querystring: { cursor?: string; take?: string } }>('/api/v1/token/list', {
