@@ -261,6 +261,7 @@ class KeygateAuthorizer implements Authorizer {
       request: { method: request.method.toUpperCase(), path: stripQuery(request.path), scheme: request.scheme ?? 'http' },
       credential: resolved.credential,
       principal: resolved.principal,
+      actor: resolved.actor,
       runAs: runAsFacts
     }
   }

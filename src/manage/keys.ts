@@ -5,6 +5,8 @@ import { InvalidInputError, NotFoundError } from './errors.js'
 
 export interface IssueKeyRequest {
   userId: string
+  /** The parent minting the key for its child userId, or while acting as it; omitted or null: none. */
+  actorId?: string | null
   name?: string | null
   expiresInSeconds?: number
   /** Omitted or null: full access. */
@@ -51,6 +53,7 @@ export async function issueKey (store: Store, request: IssueKeyRequest, now = ne
   const secret = generateSecretKey()
   const record = await store.createKey({
     userId: owner.id,
+    actorId: request.actorId ?? null,
     hash: secret.hash,
     prefix: secret.prefix,
     name: validateName(request.name),
@@ -61,8 +64,8 @@ export async function issueKey (store: Store, request: IssueKeyRequest, now = ne
 }
 
 /**
- * Replaces a key: a new key with the same owner, name, scopes and lifetime; the old one
- * keeps working until `graceSeconds` from now, then expires.
+ * Replaces a key: a new key with the same owner, actor, name, scopes and lifetime; the old
+ * one keeps working until `graceSeconds` from now, then expires.
  */
 export async function rollKey (store: Store, keyId: string, graceSeconds = 0, now = new Date()): Promise<IssuedKey> {
   if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 24 * 3600) {
@@ -72,7 +75,7 @@ export async function rollKey (store: Store, keyId: string, graceSeconds = 0, no
   if (old === null || old.revokedAt !== null) throw new NotFoundError('no such key')
   // The new key lives as long as the old one was meant to, counted from now.
   const lifetime = old.expiresAt === null ? undefined : Math.max(1, Math.ceil((old.expiresAt.getTime() - old.createdAt.getTime()) / 1000))
-  const replacement = await issueKey(store, { userId: old.userId, name: old.name, scopes: old.scopes, expiresInSeconds: lifetime }, now)
+  const replacement = await issueKey(store, { userId: old.userId, actorId: old.actorId, name: old.name, scopes: old.scopes, expiresInSeconds: lifetime }, now)
   await store.setKeyExpiry(old.id, new Date(now.getTime() + graceSeconds * 1000))
   return replacement
 }

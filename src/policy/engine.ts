@@ -5,7 +5,7 @@ import { expiresWithinSecond, SecondCache, SECOND_MS } from '../lib/second-cache
 import { readBundle } from './bundle.js'
 import { toDecision } from './decision.js'
 import { PolicyBundleError, PolicyFault } from './errors.js'
-import type { PolicyDecision, PolicyInput } from './input.js'
+import { POLICY_INPUT_VERSION, type PolicyDecision, type PolicyInput } from './input.js'
 import { WasmEvaluator } from './wasm.js'
 
 export const ENTRYPOINT = 'keygate/authz/decision'
@@ -42,11 +42,12 @@ export const DECISION_CACHE_RESOLUTION_MS = SECOND_MS
 
 // Evaluated once at load: a bundle that cannot decide this is not handed out.
 const CANARY: PolicyInput = {
-  version: 1,
+  version: POLICY_INPUT_VERSION,
   now: 0,
   request: { method: 'GET', path: '/api/v1/bot/list', scheme: 'https' },
   credential: { type: 'none', found: false },
   principal: null,
+  actor: null,
   runAs: [],
 }
 

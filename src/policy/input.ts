@@ -1,19 +1,27 @@
 /**
- * The policy input document, version 1. The JSON Schema in
+ * The policy input document, version 2. The JSON Schema in
  * policies/schema/input.json describes the same shape; keep them in step.
  *
  * TypeScript reports facts (what the credential is, what the store says about
  * the accounts involved, the clock); the policy decides what they mean.
+ *
+ * The version changes whenever a policy written for the previous one would
+ * decide the new input wrongly (not merely ignore a field): version 2 added
+ * credentials minted by a parent for its child (`credential.actorId`,
+ * `actor`), which a version 1 policy would accept without checking the
+ * parent. A policy must refuse a version it does not know (the default
+ * policy answers 401), and the reloader refuses a bundle that does.
  */
-export const POLICY_INPUT_VERSION = 1
+export const POLICY_INPUT_VERSION = 2
 
 export type CredentialType = 'none' | 'malformed' | 'secret_key' | 'session'
 
 /**
  * A credential as resolved against the store. `found: false` covers every
- * reason it is unknown. Once `found` is true, `expiresAt`, `revoked` and
- * `scopes` (keys) or `allowedRoutes` (sessions) must be present: the policy
- * denies when one is absent, and reads `null` as "never" / "everything".
+ * reason it is unknown. Once `found` is true, `expiresAt`, `revoked`,
+ * `actorId` and `scopes` (keys) or `allowedRoutes` (sessions) must be
+ * present: the policy denies when one is absent, and reads `null` as
+ * "never" / "none" / "everything".
  */
 export interface CredentialFacts {
   type: CredentialType
@@ -30,6 +38,11 @@ export interface CredentialFacts {
   scopes?: string[] | null
   /** Session route globs; null means every route. */
   allowedRoutes?: string[] | null
+  /**
+   * The account that minted the credential for its owner (a parent for its
+   * child, or while acting as it); null for the owner's own credential.
+   */
+  actorId?: string | null
 }
 
 export type AccountStatus = 'active' | 'disabled' | 'deleted'
@@ -66,6 +79,8 @@ export interface PolicyInput {
   credential: CredentialFacts
   /** The owner of the credential; null when the credential was not found. */
   principal: AccountFacts | null
+  /** The account `credential.actorId` names; null when it names none, or no such account exists. */
+  actor: AccountFacts | null
   /** Empty when no X-RunAs-* header was sent. */
   runAs: RunAsRequest[]
 }
@@ -83,7 +98,10 @@ export interface PolicyDecision {
   reasons: Reason[]
   /** The account the request acts as (the child when impersonating). */
   subject: string | null
-  /** The account that holds the credential, when it differs from the subject. */
+  /**
+   * The account acting as the subject, when it is not the subject itself: the
+   * holder of the credential while impersonating, or the parent that minted it.
+   */
   actor: string | null
   action: { resource: string; verb: string; class: 'read' | 'write' | 'manage' | 'admin' } | null
 }

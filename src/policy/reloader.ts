@@ -4,7 +4,7 @@ import { readFile, stat } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import { PolicyEngine, type PolicyEngineOptions } from './engine.js'
 import { PolicyBundleError, PolicyFault } from './errors.js'
-import type { PolicyInput } from './input.js'
+import { POLICY_INPUT_VERSION, type PolicyInput } from './input.js'
 import type { PolicySource, PolicyStatus } from './source.js'
 
 export interface PolicyReloaderOptions {
@@ -275,30 +275,33 @@ async function fetchBundle (options: PolicyReloaderOptions, etag: string | null,
 }
 
 /**
- * Inputs any Keygate policy must refuse, and one it must decide well-formed:
- * a bundle that allows without a credential, or cannot decide an ordinary
- * request, is refused before it decides anything.
+ * Inputs any Keygate policy must refuse, and one it must authenticate: a
+ * bundle that allows without a credential, or cannot decide an ordinary
+ * request, or does not read this version of the input (and so refuses a
+ * valid key of an active account as unauthenticated), is refused before it
+ * decides anything.
  */
-const SMOKE: Array<{ name: string; input: PolicyInput; expect: 'deny401' | 'decides' }> = [
+const SMOKE: Array<{ name: string; input: PolicyInput; expect: 'deny401' | 'authenticates' }> = [
   {
     name: 'no credential',
     expect: 'deny401',
-    input: { version: 1, now: 1_700_000_000_000, request: { method: 'POST', path: '/api/v1/bot/create', scheme: 'https' }, credential: { type: 'none', found: false }, principal: null, runAs: [] }
+    input: { version: POLICY_INPUT_VERSION, now: 1_700_000_000_000, request: { method: 'POST', path: '/api/v1/bot/create', scheme: 'https' }, credential: { type: 'none', found: false }, principal: null, actor: null, runAs: [] }
   },
   {
     name: 'an unknown secret key',
     expect: 'deny401',
-    input: { version: 1, now: 1_700_000_000_000, request: { method: 'GET', path: '/api/v1/bot/list', scheme: 'https' }, credential: { type: 'secret_key', found: false }, principal: null, runAs: [] }
+    input: { version: POLICY_INPUT_VERSION, now: 1_700_000_000_000, request: { method: 'GET', path: '/api/v1/bot/list', scheme: 'https' }, credential: { type: 'secret_key', found: false }, principal: null, actor: null, runAs: [] }
   },
   {
     name: 'a full-access key of an active account',
-    expect: 'decides',
+    expect: 'authenticates',
     input: {
-      version: 1,
+      version: POLICY_INPUT_VERSION,
       now: 1_700_000_000_000,
       request: { method: 'GET', path: '/api/v1/bot/list', scheme: 'https' },
-      credential: { type: 'secret_key', found: true, id: 'key_00000000000000000000', prefix: 'sk-smoke', expiresAt: null, revoked: false, scopes: null },
+      credential: { type: 'secret_key', found: true, id: 'key_00000000000000000000', prefix: 'sk-smoke', expiresAt: null, revoked: false, scopes: null, actorId: null },
       principal: { id: 'usr_00000000000000000000', parentId: null, role: 'user', status: 'active', restrictions: [] },
+      actor: null,
       runAs: []
     }
   }
@@ -315,6 +318,9 @@ async function loadChecked (bytes: Uint8Array, options?: PolicyEngineOptions): P
     }
     if (expect === 'deny401' && (decision.allow || decision.status !== 401)) {
       throw new PolicyBundleError(`policy bundle fails its smoke decision (${name}): expected 401, got ${decision.status}`)
+    }
+    if (expect === 'authenticates' && decision.status === 401) {
+      throw new PolicyBundleError(`policy bundle fails its smoke decision (${name}): expected it authenticated, got 401 (a policy for another input version than ${POLICY_INPUT_VERSION}?)`)
     }
   }
   return engine

@@ -51,6 +51,22 @@ export class AccountDirectory {
     }, deadline)
   }
 
+  /**
+   * A credential's owner and its actor (none when actorId is null), from the
+   * cache when fresh there: the hot path answers without awaiting anything
+   * but these two lookups, at once.
+   */
+  async ownerAndActor (ownerId: string, actorId: string | null, deadline = performance.now() + 2_000): Promise<{ principal: AccountFacts | null; actor: AccountFacts | null }> {
+    const owner = this.fresh(ownerId)
+    const actor = actorId === null ? null : this.fresh(actorId)
+    if (owner !== undefined && actor !== undefined) return { principal: owner, actor }
+    const [principal, actorFacts] = await Promise.all([
+      owner !== undefined ? owner : this.byId(ownerId, deadline),
+      actor !== undefined ? actor : this.byId(actorId as string, deadline)
+    ])
+    return { principal, actor: actorFacts }
+  }
+
   /** Take before reading an account outside `byId`; pass to `offer`. */
   get generation (): number {
     return this.#byId.generation

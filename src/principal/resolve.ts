@@ -6,8 +6,8 @@ import type { AccountDirectory, CacheOptions, DirectoryHooks } from './accounts.
 import { LookupCache, withDeadline, type CacheStats } from './lib/lookup-cache.js'
 
 export interface KeyStore {
-  /** The key and its owner, in one round trip. */
-  findKeyByHash(hash: Buffer): Promise<(KeyRecord & { owner: UserRecord | null }) | null>
+  /** The key, its owner and its actor, in one round trip. */
+  findKeyByHash(hash: Buffer): Promise<(KeyRecord & { owner: UserRecord | null; actor: UserRecord | null }) | null>
 }
 
 /** Verifies a session token (JWT) and says which session and user it names. */
@@ -24,6 +24,8 @@ export interface SessionVerifier {
 export interface SessionFacts {
   id: string
   userId: string
+  /** The parent that minted the session for its child userId (the token's `act.sub`); null: none. */
+  actorId: string | null
   expiresAt: number
   revoked: boolean
   allowedRoutes: string[] | null
@@ -32,7 +34,11 @@ export interface SessionFacts {
 export interface ResolvedPrincipal {
   credential: CredentialFacts
   principal: AccountFacts | null
+  /** The account that minted the credential for its owner (credential.actorId), as the store has it. */
+  actor: AccountFacts | null
 }
+
+const NOT_FOUND = { principal: null, actor: null } as const
 
 /** Turns a presented credential into facts about it and its owner. */
 export class PrincipalResolver {
@@ -65,7 +71,7 @@ export class PrincipalResolver {
     switch (presented.type) {
       case 'none':
       case 'malformed':
-        return { credential: { type: presented.type, found: false }, principal: null }
+        return { credential: { type: presented.type, found: false }, ...NOT_FOUND }
       case 'secret_key':
         return await this.#resolveKey(presented.key, deadline)
       case 'session':
@@ -100,14 +106,14 @@ export class PrincipalResolver {
       const accounts = this.#accounts.generation
       const found = await this.#keys.findKeyByHash(Buffer.from(cacheKey, 'base64url'))
       if (found === null) return null
-      // The owner comes along: its lookup below is then a cache hit, not a second round trip.
+      // The owner and actor come along: their lookups below are then cache hits, not more round trips.
       if (found.owner !== null) this.#accounts.offer(found.owner, accounts)
+      if (found.actor !== null) this.#accounts.offer(found.actor, accounts)
       const stripped = stripHash(found)
       this.#hashByKeyId.set(stripped.id, cacheKey)
       return stripped
     }, deadline)
-    if (record === null) return { credential: { type: 'secret_key', found: false }, principal: null }
-    const owner = this.#accounts.fresh(record.userId)
+    if (record === null) return { credential: { type: 'secret_key', found: false }, ...NOT_FOUND }
     return {
       credential: {
         type: 'secret_key',
@@ -116,15 +122,16 @@ export class PrincipalResolver {
         prefix: record.prefix,
         expiresAt: record.expiresAt === null ? null : record.expiresAt.getTime(),
         revoked: record.revokedAt !== null,
-        scopes: record.scopes
+        scopes: record.scopes,
+        actorId: record.actorId
       },
-      principal: owner !== undefined ? owner : await this.#accounts.byId(record.userId, deadline)
+      ...await this.#accounts.ownerAndActor(record.userId, record.actorId, deadline)
     }
   }
 
   async #resolveSession (token: string, deadline: number): Promise<ResolvedPrincipal> {
     const session = this.#sessions === undefined ? null : await withDeadline(this.#sessions.verify(token), deadline)
-    if (session === null) return { credential: { type: 'session', found: false }, principal: null }
+    if (session === null) return { credential: { type: 'session', found: false }, ...NOT_FOUND }
     return {
       credential: {
         type: 'session',
@@ -132,14 +139,15 @@ export class PrincipalResolver {
         id: session.id,
         expiresAt: session.expiresAt,
         revoked: session.revoked,
-        allowedRoutes: session.allowedRoutes
+        allowedRoutes: session.allowedRoutes,
+        actorId: session.actorId
       },
-      principal: await this.#accounts.byId(session.userId, deadline)
+      ...await this.#accounts.ownerAndActor(session.userId, session.actorId, deadline)
     }
   }
 }
 
-function stripHash (record: KeyRecord & { hash?: Buffer; owner?: UserRecord | null }): KeyRecord {
-  const { hash: _hash, owner: _owner, ...rest } = record
+function stripHash (record: KeyRecord & { hash?: Buffer; owner?: UserRecord | null; actor?: UserRecord | null }): KeyRecord {
+  const { hash: _hash, owner: _owner, actor: _actor, ...rest } = record
   return rest
 }

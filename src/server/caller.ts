@@ -13,6 +13,14 @@ export function subjectOf (request: FastifyRequest): string {
 }
 
 /**
+ * The account acting as the subject (the decision's actor), or null: the
+ * actor of any credential the request mints for its subject.
+ */
+export function actorOf (request: FastifyRequest): string | null {
+  return request.keygate?.actor ?? null
+}
+
+/**
  * The scopes a new key may have when the caller's own key made the request:
  * never more than the caller holds, or a `manage`-scoped key could mint
  * (or roll its way to) a full-access one. Omitted scopes mean the caller's.

@@ -8,6 +8,11 @@ import { MIN_DURATION_SECONDS, SESSION_TOKEN_TYPE, type ResolvedSessionOptions }
 export interface MintRequest {
   /** The user the session acts as (`sub`). */
   userId: string
+  /**
+   * The parent minting the session for its child `userId`, or while acting
+   * as it (RFC 8693 `act: {"sub": actorId}`); omitted or null: none.
+   */
+  actorId?: string | null
   /** From 1 to the operator's maximum; omitted or null: the operator's default (900 s). */
   durationInSeconds?: number | null
   /** Route globs the session is limited to (`bot/**`, `!bot/*\/delete`); omitted or null: every route. */
@@ -29,6 +34,10 @@ const ROUTE_GLOB = /^[\x21-\x7e]+$/
 /** Records a session and signs its token with the active key. */
 export async function mintSession (options: ResolvedSessionOptions, keyring: SigningKeyring, request: MintRequest): Promise<MintedSession> {
   if (typeof request?.userId !== 'string') throw new TypeError('mint: userId must be a string')
+  const actorId = request.actorId ?? null
+  if (actorId !== null && (typeof actorId !== 'string' || actorId === request.userId)) {
+    throw new TypeError('mint: actorId must be another user\'s id, or null')
+  }
   const duration = validateDuration(request.durationInSeconds, options)
   const allowedRoutes = validateAllowedRoutes(request.allowedRoutes)
   // A second attempt only when another instance rotated the key between our reload and our insert.
@@ -40,13 +49,14 @@ export async function mintSession (options: ResolvedSessionOptions, keyring: Sig
     const header = { alg: 'EdDSA', typ: SESSION_TOKEN_TYPE, kid: signer.kid }
     const claims = {
       iss: options.issuer, aud: options.audience, sub: request.userId, iat, exp, jti: id,
+      ...(actorId === null ? {} : { act: { sub: actorId } }),
       ...(allowedRoutes === null ? {} : { allowedRoutes })
     }
     if (encodedLength(header, claims) > options.maxTokenLength) {
       throw new InvalidSessionRequestError(`allowedRoutes make the token longer than ${options.maxTokenLength} characters`)
     }
     const outcome = await insertSession(options.db, {
-      id, userId: request.userId, kid: signer.kid, allowedRoutes, createdAt: new Date(iat * 1000), expiresAt: new Date(exp * 1000)
+      id, userId: request.userId, actorId, kid: signer.kid, allowedRoutes, createdAt: new Date(iat * 1000), expiresAt: new Date(exp * 1000)
     })
     if (outcome === 'user_not_found') throw new SessionUserNotFoundError('no such user')
     if (outcome === 'key_retired') {

@@ -23,6 +23,8 @@ interface SessionClaims {
   sub: string
   jti: string
   exp: number
+  /** RFC 8693 `act.sub`; null without `act`. */
+  actorId: string | null
 }
 
 const MAX_SUBJECT_LENGTH = 64
@@ -87,11 +89,11 @@ export class SessionTokenVerifier implements SessionVerifier {
     const row = await findSession(this.#options.db, claims.jti)
     if (row === null) return { ok: false, reason: 'session_unknown' }
     const expiresAt = claims.exp * 1000
-    if (row.user_id !== claims.sub || row.kid !== inspection.kid || row.expires_at.getTime() !== expiresAt) {
+    if (row.user_id !== claims.sub || row.actor_id !== claims.actorId || row.kid !== inspection.kid || row.expires_at.getTime() !== expiresAt) {
       return { ok: false, reason: 'session_mismatch' }
     }
     const session: SessionFacts = {
-      id: row.id, userId: row.user_id, expiresAt, revoked: row.revoked_at !== null, allowedRoutes: row.allowed_routes
+      id: row.id, userId: row.user_id, actorId: row.actor_id, expiresAt, revoked: row.revoked_at !== null, allowedRoutes: row.allowed_routes
     }
     if (forgets === this.#forgets) this.#remember(cacheKey, session)
     return { ok: true, session }
@@ -136,15 +138,29 @@ export class SessionTokenVerifier implements SessionVerifier {
     } catch (error) {
       return { ok: false, reason: rejectionOf(error) }
     }
-    const { sub, jti, exp, iat, allowedRoutes } = payload
-    const wellFormed = typeof sub === 'string' && sub.length > 0 && sub.length <= MAX_SUBJECT_LENGTH &&
+    const { sub, jti, exp, iat, allowedRoutes, act } = payload
+    const actorId = actorOf(act)
+    const wellFormed = typeof sub === 'string' && sub.length > 0 && sub.length <= MAX_SUBJECT_LENGTH && actorId !== undefined &&
       typeof jti === 'string' && SESSION_ID.test(jti) &&
       Number.isInteger(exp) && Number.isInteger(iat) && (exp as number) > (iat as number) &&
       (exp as number) - (iat as number) <= maxDurationSeconds &&
       (allowedRoutes === undefined || (Array.isArray(allowedRoutes) && allowedRoutes.every((r) => typeof r === 'string')))
     if (!wellFormed) return { ok: false, reason: 'claims_invalid' }
-    return { ok: true, sub, jti, exp: exp as number }
+    return { ok: true, sub, jti, exp: exp as number, actorId: actorId as string | null }
   }
+}
+
+/**
+ * The actor of an RFC 8693 `act` claim as Keygate mints it, `{"sub": id}`:
+ * null without the claim, undefined for any other shape (a nested `act`, a
+ * chain of actors, is never minted, so never accepted).
+ */
+function actorOf (act: unknown): string | null | undefined {
+  if (act === undefined) return null
+  if (typeof act !== 'object' || act === null || Array.isArray(act)) return undefined
+  const { sub, ...rest } = act as Record<string, unknown>
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUBJECT_LENGTH || Object.keys(rest).length > 0) return undefined
+  return sub
 }
 
 // crypto.hash (Node 20.12+) hashes in one call, at a third of the cost of createHash().update().digest() on a token.

@@ -32,10 +32,12 @@ export interface KeyUsage {
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination.js'
 
 const USER_COLUMNS = 'id, email, name, parent_id, role, restrictions, disabled, created_at, updated_at, deleted_at'
-const KEY_COLUMNS = 'id, user_id, name, prefix, scopes, created_at, updated_at, expires_at, revoked_at, last_used_at, use_count'
+const KEY_COLUMNS = 'id, user_id, actor_id, name, prefix, scopes, created_at, updated_at, expires_at, revoked_at, last_used_at, use_count'
 
 const KEY_COLUMNS_OF_K = KEY_COLUMNS.split(', ').map((column) => `k.${column}`).join(', ')
-const OWNER_COLUMNS = USER_COLUMNS.split(', ').map((column) => `u.${column} AS owner_${column}`).join(', ')
+const USER_COLUMN_NAMES = USER_COLUMNS.split(', ')
+const OWNER_COLUMNS = USER_COLUMN_NAMES.map((column) => `u.${column} AS owner_${column}`).join(', ')
+const ACTOR_COLUMNS = USER_COLUMN_NAMES.map((column) => `a.${column} AS actor_${column}`).join(', ')
 
 const ID_FORMAT = { usr: /^usr_[0-9A-Za-z]{20}$/, key: /^key_[0-9A-Za-z]{20}$/ }
 
@@ -55,27 +57,20 @@ interface UserRow {
   deleted_at: Date | null
 }
 
-/** A user's columns under an `owner_` prefix, beside a key's. */
-type OwnerRow = { [column in keyof UserRow as `owner_${column}`]: UserRow[column] | null }
+/** A user's columns under a prefix (`owner_`, `actor_`), beside a key's. */
+type PrefixedUserRow<P extends string> = { [column in keyof UserRow as `${P}${column}`]: UserRow[column] | null }
 
-function ownerRow(row: OwnerRow): UserRow {
-  return {
-    id: row.owner_id as string,
-    email: row.owner_email as string,
-    name: row.owner_name,
-    parent_id: row.owner_parent_id,
-    role: row.owner_role as UserRow['role'],
-    restrictions: row.owner_restrictions as string[],
-    disabled: row.owner_disabled as boolean,
-    created_at: row.owner_created_at as Date,
-    updated_at: row.owner_updated_at as Date,
-    deleted_at: row.owner_deleted_at
-  }
+/** The user under `prefix` in a joined row; null when the join found none. */
+function prefixedUser<P extends string>(row: PrefixedUserRow<P>, prefix: P): UserRecord | null {
+  const columns = row as Record<string, unknown>
+  if (columns[`${prefix}id`] === null) return null
+  return toUser(Object.fromEntries(USER_COLUMN_NAMES.map((column) => [column, columns[`${prefix}${column}`]])) as unknown as UserRow)
 }
 
 interface KeyRow {
   id: string
   user_id: string
+  actor_id: string | null
   name: string | null
   prefix: string
   scopes: string[] | null
@@ -249,27 +244,29 @@ export class Store {
   /** @throws StoreNotFoundError (owner unknown or deleted), InvalidValueError */
   async createKey(key: NewKey): Promise<KeyRecord> {
     const [row] = await this.#query<KeyRow>(
-      `INSERT INTO keygate_keys (id, user_id, hash, prefix, name, scopes, expires_at)
-       SELECT $1::text, $2::text, $3::bytea, $4::text, $5::text, $6::text[], $7::timestamptz
+      `INSERT INTO keygate_keys (id, user_id, hash, prefix, name, scopes, expires_at, actor_id)
+       SELECT $1::text, $2::text, $3::bytea, $4::text, $5::text, $6::text[], $7::timestamptz, $8::text
        WHERE EXISTS (SELECT 1 FROM keygate_users WHERE id = $2::text AND deleted_at IS NULL)
+         AND ($8::text IS NULL OR EXISTS (SELECT 1 FROM keygate_users WHERE id = $8::text AND deleted_at IS NULL))
        RETURNING ${KEY_COLUMNS}`,
-      [newId('key'), key.userId, key.hash, key.prefix, key.name ?? null, key.scopes ?? null, key.expiresAt ?? null])
-    if (row === undefined) throw new StoreNotFoundError(`user ${key.userId} does not exist`)
+      [newId('key'), key.userId, key.hash, key.prefix, key.name ?? null, key.scopes ?? null, key.expiresAt ?? null, key.actorId ?? null])
+    if (row === undefined) throw new StoreNotFoundError(`user ${key.userId} (or actor ${key.actorId ?? '-'}) does not exist`)
     return toKey(row)
   }
 
-  /** By SHA-256 of the secret, revoked and expired keys included: judging them is the caller's job. */
   /**
-   * The key with this hash and, in the same round trip, its owner (null
-   * only if the owner's row is gone): the cold path of every decision.
+   * The key with this SHA-256 (revoked and expired keys included: judging
+   * them is the caller's job) and, in the same round trip, its owner and its
+   * actor (null when it has none, or the row is gone): the cold path of
+   * every decision.
    */
-  async findKeyByHash(hash: Buffer): Promise<(KeyRecord & { hash: Buffer; owner: UserRecord | null }) | null> {
-    const [row] = await this.#query<KeyRow & { hash: Buffer } & OwnerRow>(
-      `SELECT ${KEY_COLUMNS_OF_K}, k.hash, ${OWNER_COLUMNS}
-       FROM keygate_keys k LEFT JOIN keygate_users u ON u.id = k.user_id
+  async findKeyByHash(hash: Buffer): Promise<(KeyRecord & { hash: Buffer; owner: UserRecord | null; actor: UserRecord | null }) | null> {
+    const [row] = await this.#query<KeyRow & { hash: Buffer } & PrefixedUserRow<'owner_'> & PrefixedUserRow<'actor_'>>(
+      `SELECT ${KEY_COLUMNS_OF_K}, k.hash, ${OWNER_COLUMNS}, ${ACTOR_COLUMNS}
+       FROM keygate_keys k LEFT JOIN keygate_users u ON u.id = k.user_id LEFT JOIN keygate_users a ON a.id = k.actor_id
        WHERE k.hash = $1::bytea`, [hash])
     if (row === undefined) return null
-    return { ...toKey(row), hash: row.hash, owner: row.owner_id === null ? null : toUser(ownerRow(row)) }
+    return { ...toKey(row), hash: row.hash, owner: prefixedUser(row, 'owner_'), actor: prefixedUser(row, 'actor_') }
   }
 
   async findKeyById(id: string): Promise<KeyRecord | null> {
@@ -424,6 +421,7 @@ function toKey(row: KeyRow): KeyRecord {
   return {
     id: row.id,
     userId: row.user_id,
+    actorId: row.actor_id,
     name: row.name,
     prefix: row.prefix,
     scopes: row.scopes,

@@ -47,6 +47,8 @@ export interface UserRecord {
 export interface KeyRecord {
   id: string
   userId: string
+  /** The parent that minted the key for its child (userId), or null: the owner's own key. */
+  actorId: string | null
   name: string | null
   /** Display prefix, e.g. "sk-AbC123"; not secret. */
   prefix: string
@@ -70,6 +72,8 @@ export interface NewUser {
 
 export interface NewKey {
   userId: string
+  /** The parent minting the key for its child userId (or while acting as it); omitted or null: none. */
+  actorId?: string | null
   /** SHA-256 of the whole secret key. */
   hash: Buffer
   prefix: string

@@ -10,11 +10,12 @@ const JWT = 'eyJhbGciOiJFZERTQSIsImtpZCI6InNpZ18xIn0.eyJzdWIiOiJ1c3JfMSIsImV4cCI
 /** A record as the authorizer would make it, with secrets planted wherever a string can go. */
 function planted (): DecisionRecord {
   const input = {
-    version: 1 as const,
+    version: 2 as const,
     now: 1_700_000_000_000,
     request: { method: 'GET', path: `/api/v1/bot/${KEY}/fetch`, scheme: 'https' as const },
-    credential: { type: 'secret_key' as const, found: true, id: 'key_AAAAAAAAAAAAAAAAAAAA', prefix: KEY.slice(0, 9), expiresAt: null, revoked: false, scopes: null },
+    credential: { type: 'secret_key' as const, found: true, id: 'key_AAAAAAAAAAAAAAAAAAAA', prefix: KEY.slice(0, 9), expiresAt: null, revoked: false, scopes: null, actorId: null },
     principal: { id: 'usr_AAAAAAAAAAAAAAAAAAAA', parentId: null, role: 'user' as const, status: 'active' as const, restrictions: [] },
+    actor: null,
     runAs: [],
     // Fields a future input version might add: anything header-like must not survive.
     headers: { authorization: `Bearer ${KEY}`, cookie: `session=${JWT}`, 'x-note': `token ${JWT}` },

@@ -46,7 +46,7 @@ t.test('decision log through the server', (t) => forEachDatabase(t, async (t, _d
       request: { method: 'GET', path: '/api/v1/dataset/list' }
     })
     t.match(entry.key_prefix, /^sk-[0-9A-Za-z]{6}$/)
-    t.match(entry.input, { version: 1, credential: { type: 'secret_key', id: parent.keyId }, runAs: [{ via: 'user_id', account: { id: child.id } }] })
+    t.match(entry.input, { version: 2, credential: { type: 'secret_key', id: parent.keyId }, runAs: [{ via: 'user_id', account: { id: child.id } }] })
     t.equal(entry.client_address, '127.0.0.1', 'without KEYGATE_TRUST_PROXY the peer, not X-Forwarded-For')
     t.ok(Number.isFinite(Date.parse(entry.timestamp)))
 

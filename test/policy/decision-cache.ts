@@ -17,11 +17,12 @@ const cases: Array<{ name: string; input: PolicyInput }> =
 
 function keyInput(now: number, expiresAt: number | null): PolicyInput {
   return {
-    version: 1,
+    version: 2,
     now,
     request: { method: 'GET', path: '/api/v1/bot/list', scheme: 'https' },
-    credential: { type: 'secret_key', found: true, id: 'key_1', expiresAt, revoked: false, scopes: null },
+    credential: { type: 'secret_key', found: true, id: 'key_1', expiresAt, revoked: false, scopes: null, actorId: null },
     principal: { id: 'usr_1', parentId: null, role: 'user', status: 'active', restrictions: [] },
+    actor: null,
     runAs: [],
   }
 }

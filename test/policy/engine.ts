@@ -11,11 +11,12 @@ const NOW = 1767225600000
 
 function input(path = '/api/v1/bot/list', now = NOW, expiresAt: number | null = null): PolicyInput {
   return {
-    version: 1,
+    version: 2,
     now,
     request: { method: 'GET', path, scheme: 'https' },
-    credential: { type: 'secret_key', found: true, id: 'key_1', expiresAt, revoked: false, scopes: null },
+    credential: { type: 'secret_key', found: true, id: 'key_1', expiresAt, revoked: false, scopes: null, actorId: null },
     principal: { id: 'usr_1', parentId: null, role: 'user', status: 'active', restrictions: [] },
+    actor: null,
     runAs: [],
   }
 }
@@ -169,11 +170,12 @@ t.test('decision cache: a hit is always the answer the policy gives', async (t) 
 t.test('config settings are laid over the bundle data', async (t) => {
   ensureBundle()
   const input = {
-    version: 1 as const,
+    version: 2 as const,
     now: 1_700_000_000_000,
     request: { method: 'GET', path: '/api/v1/bot/list', scheme: 'http' as const },
-    credential: { type: 'secret_key' as const, found: true, id: 'key_1', prefix: 'sk-abc', expiresAt: null, revoked: false, scopes: null },
+    credential: { type: 'secret_key' as const, found: true, id: 'key_1', prefix: 'sk-abc', expiresAt: null, revoked: false, scopes: null, actorId: null },
     principal: { id: 'usr_1', parentId: null, role: 'user' as const, status: 'active' as const, restrictions: [] },
+    actor: null,
     runAs: []
   }
   const plain = await PolicyEngine.fromBundle(undefined, {})

@@ -34,10 +34,10 @@ function expectedClass(template: string): string {
 }
 
 const owner: AccountFacts = { id: 'usr_1', parentId: null, role: 'user', status: 'active', restrictions: [] }
-const fullKey: CredentialFacts = { type: 'secret_key', found: true, id: 'key_1', expiresAt: null, revoked: false, scopes: null }
+const fullKey: CredentialFacts = { type: 'secret_key', found: true, id: 'key_1', expiresAt: null, revoked: false, scopes: null, actorId: null }
 
 function decide(engine: PolicyEngine, method: string, path: string, credential = fullKey, principal = owner): PolicyDecision {
-  return engine.evaluate({ version: 1, now: NOW, request: { method, path, scheme: 'https' }, credential, principal, runAs: [] })
+  return engine.evaluate({ version: 2, now: NOW, request: { method, path, scheme: 'https' }, credential, principal, actor: null, runAs: [] })
 }
 
 t.test('the catalogue is the 335-route one', async (t) => {
@@ -103,7 +103,7 @@ t.test('a read-scoped key and a read-only account can call exactly the read rout
 
 t.test('a session token can call no management route', async (t) => {
   const engine = await loadEngine()
-  const session: CredentialFacts = { type: 'session', found: true, id: 'ses_1', expiresAt: NOW + 60_000, revoked: false, allowedRoutes: null }
+  const session: CredentialFacts = { type: 'session', found: true, id: 'ses_1', expiresAt: NOW + 60_000, revoked: false, allowedRoutes: null, actorId: null }
   for (const { method, template } of routes) {
     const d = decide(engine, method, fill(template), session)
     t.equal(d.allow, expectedClass(template) !== 'manage', `${method} ${template}`)

@@ -1,7 +1,7 @@
 # METADATA
 # title: Keygate authorization
 # description: |
-#   Decides one request from the facts TypeScript gathered (policy input v1,
+#   Decides one request from the facts TypeScript gathered (policy input v2,
 #   policies/schema/input.json). Every rule that can allow is written
 #   positively, so missing or malformed facts deny; reasons explain a denial
 #   for the decision log and never reach the client.
@@ -66,12 +66,16 @@ subject := target.id if {
 
 default actor := null
 
-actor := input.principal.id if impersonating
+actor := input.principal.id if {
+	impersonating
+} else := input.actor.id if {
+	acting_by_credential
+}
 
 # ---------------------------------------------------------------- request
 
 input_valid if {
-	input.version == 1
+	input.version == 2
 	is_number(input.now)
 	is_string(input.request.path)
 	is_array(input.runAs)
@@ -95,6 +99,7 @@ authenticated if {
 	input.credential.revoked == false
 	not_expired
 	principal_usable
+	delegation_valid
 }
 
 known_credential if {
@@ -115,7 +120,7 @@ account_usable(acc) if {
 	is_array(acc.restrictions)
 }
 
-authn_reasons contains {"code": "input_invalid", "msg": "policy input is not version 1 or lacks required fields"} if {
+authn_reasons contains {"code": "input_invalid", "msg": "policy input is not version 2 or lacks required fields"} if {
 	not input_valid
 }
 
@@ -143,7 +148,7 @@ authn_reasons contains {"code": "credential_expired", "msg": "the credential has
 	input.credential.expiresAt <= input.now
 }
 
-authn_reasons contains {"code": "credential_incomplete", "msg": "the credential facts lack revoked or expiresAt"} if {
+authn_reasons contains {"code": "credential_incomplete", "msg": "the credential facts lack revoked, expiresAt or actorId"} if {
 	known_credential
 	not credential_facts_complete
 }
@@ -162,14 +167,59 @@ credential_type_known if input.credential.type in {"none", "secret_key", "sessio
 credential_facts_complete if {
 	is_boolean(input.credential.revoked)
 	input.credential.expiresAt == null
+	actor_id_given
 }
 
 credential_facts_complete if {
 	is_boolean(input.credential.revoked)
 	is_number(input.credential.expiresAt)
+	actor_id_given
 }
 
+actor_id_given if input.credential.actorId == null
+
+actor_id_given if delegated
+
 principal_usable if account_usable(input.principal)
+
+# ------------------------------------------- credentials minted for a child
+
+# A credential that a parent minted for its child (or while acting as it)
+# names the parent as its actor, and holds only while the parent is active and
+# still the owner's parent: otherwise it is no credential at all (401).
+delegated if is_string(input.credential.actorId)
+
+delegation_valid if input.credential.actorId == null
+
+delegation_valid if {
+	actor_usable
+	actor_is_parent
+}
+
+actor_usable if {
+	delegated
+	input.actor.id == input.credential.actorId
+	account_usable(input.actor)
+}
+
+actor_is_parent if input.principal.parentId == input.actor.id
+
+acting_by_credential if {
+	authenticated
+	delegated
+}
+
+authn_reasons contains {"code": "actor_inactive", "msg": "the account that minted the credential is missing, disabled or deleted"} if {
+	known_credential
+	delegated
+	not actor_usable
+}
+
+authn_reasons contains {"code": "actor_not_parent", "msg": "the account that minted the credential is no longer its owner's parent"} if {
+	known_credential
+	actor_usable
+	not actor_is_parent
+}
 
 # ----------------------------------------------------------- impersonation
 
@@ -178,6 +228,7 @@ impersonation_requested if count(input.runAs) > 0
 # The account to act as; defined only when every impersonation rule holds.
 target := t if {
 	input.credential.type == "secret_key"
+	not delegated
 	t := input.runAs[0].account
 	every r in input.runAs {
 		r.wellFormed == true
@@ -199,9 +250,18 @@ impersonation_refused if {
 	not impersonating
 }
 
+# A parent acting as its child, whichever way: the rules of impersonation apply to both.
+acting if impersonating
+
+acting if acting_by_credential
+
 # Specific codes for the log only: every refusal yields the same 403 response.
 impersonation_reasons contains {"code": "impersonation_session_token", "msg": "only a secret key may impersonate"} if {
 	input.credential.type != "secret_key"
+}
+
+impersonation_reasons contains {"code": "impersonation_delegated", "msg": "a credential minted by a parent for its child cannot impersonate"} if {
+	delegated
 }
 
 impersonation_reasons contains {"code": "impersonation_malformed", "msg": "an X-RunAs header is empty or malformed"} if {
@@ -266,7 +326,7 @@ denials contains {"code": "insecure_transport", "msg": "a credential was sent ov
 
 https if input.request.scheme == "https"
 
-# The subject's restrictions apply while impersonating as well as the actor's.
+# The subject's restrictions apply while acting as a child as well as the actor's.
 effective_restrictions contains name if {
 	some name in input.principal.restrictions
 }
@@ -274,6 +334,38 @@ effective_restrictions contains name if {
 effective_restrictions contains name if {
 	impersonating
 	some name in target.restrictions
+}
+
+effective_restrictions contains name if {
+	acting_by_credential
+	some name in input.actor.restrictions
+}
+
+# The impersonation restriction covers every way of acting as a child: the
+# X-RunAs-* headers (above), a credential the parent minted for the child, and
+# minting one.
+denials contains {"code": "impersonation_restricted", "msg": "the parent that minted the credential is restricted from impersonation"} if {
+	acting_by_credential
+	"impersonation" in input.actor.restrictions
+}
+
+denials contains {"code": "impersonation_restricted", "msg": "the caller is restricted from impersonation"} if {
+	mints_child_credential
+	"impersonation" in input.principal.restrictions
+}
+
+mints_child_credential if {
+	route.namespace == "api"
+	some pattern in child_credential_routes
+	glob.match(pattern, ["/"], concat("/", route.segments))
+}
+
+# Without the table, every partner action counts as minting: a missing table takes rights away.
+default child_credential_routes := ["partner/**"]
+
+child_credential_routes := routes if {
+	routes := data.keygate.impersonation.child_credential_routes
+	is_array(routes)
 }
 
 denials contains {"code": rule.reason, "msg": concat("", ["the account is restricted: ", name])} if {
@@ -317,8 +409,13 @@ denials contains {"code": "admin_impersonation", "msg": "admin actions cannot be
 	impersonation_requested
 }
 
-denials contains {"code": "impersonation_manage_forbidden", "msg": "keys and sub-accounts cannot be managed while impersonating"} if {
-	impersonating
+denials contains {"code": "admin_impersonation", "msg": "admin actions cannot be performed with a credential minted for a child"} if {
+	action.class == "admin"
+	delegated
+}
+
+denials contains {"code": "impersonation_manage_forbidden", "msg": "keys and sub-accounts cannot be managed while acting as a child"} if {
+	acting
 	action.class == "manage"
 	not impersonation_may_manage
 }

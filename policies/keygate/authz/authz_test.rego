@@ -6,14 +6,15 @@ now := 1767225600000
 
 parent := {"id": "usr_parent", "parentId": null, "role": "user", "status": "active", "restrictions": []}
 
-key := {"type": "secret_key", "found": true, "id": "key_1", "expiresAt": null, "revoked": false, "scopes": null}
+key := {"type": "secret_key", "found": true, "id": "key_1", "expiresAt": null, "revoked": false, "scopes": null, "actorId": null}
 
 request(path, credential) := {
-	"version": 1,
+	"version": 2,
 	"now": now,
 	"request": {"method": "GET", "path": path, "scheme": "https"},
 	"credential": credential,
 	"principal": parent,
+	"actor": null,
 	"runAs": [],
 }
 
@@ -34,7 +35,7 @@ test_allowed_request if {
 
 test_reasons_carry_messages_and_are_sorted if {
 	req := object.union(request("/api/v1/bot/list", object.union(key, {"allowedRoutes": []})), {
-		"credential": {"type": "session", "found": true, "expiresAt": null, "revoked": false, "allowedRoutes": []},
+		"credential": {"type": "session", "found": true, "expiresAt": null, "revoked": false, "allowedRoutes": [], "actorId": null},
 		"principal": object.union(parent, {"restrictions": ["suspended"]}),
 	})
 	d := authz.decision with input as req
@@ -76,8 +77,8 @@ test_empty_input_is_401 if {
 	"input_invalid" in codes(d)
 }
 
-test_wrong_version_is_401 if {
-	d := authz.decision with input as object.union(request("/api/v1/bot/list", key), {"version": 2})
+test_version_1_input_is_401 if {
+	d := authz.decision with input as object.union(request("/api/v1/bot/list", key), {"version": 1})
 	d.status == 401
 	codes(d) == ["input_invalid"]
 }
@@ -90,6 +91,12 @@ test_missing_run_as_is_401 if {
 
 test_missing_revoked_is_401 if {
 	d := authz.decision with input as request("/api/v1/bot/list", object.remove(key, ["revoked"]))
+	d.status == 401
+	codes(d) == ["credential_incomplete"]
+}
+
+test_missing_actor_id_is_401 if {
+	d := authz.decision with input as request("/api/v1/bot/list", object.remove(key, ["actorId"]))
 	d.status == 401
 	codes(d) == ["credential_incomplete"]
 }
@@ -114,7 +121,7 @@ test_missing_scopes_deny if {
 }
 
 test_missing_allowed_routes_deny if {
-	session := {"type": "session", "found": true, "expiresAt": null, "revoked": false}
+	session := {"type": "session", "found": true, "expiresAt": null, "revoked": false, "actorId": null}
 	d := authz.decision with input as request("/api/v1/bot/list", session)
 	d.status == 403
 	codes(d) == ["route_not_allowed"]

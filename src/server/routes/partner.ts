@@ -90,8 +90,10 @@ export const partnerRoutes: FastifyPluginAsync<ManageContext> = async (app, { au
       response: { 200: issuedKeyResponse, ...responses }
     }
   }, async (request) => {
-    const child = await ownChild(store, subjectOf(request), request.params.id)
+    const parentId = subjectOf(request)
+    const child = await ownChild(store, parentId, request.params.id)
     const scopes = await grantableScopes(store, request, request.body.scopes)
-    return views.issuedKeyView(await issueKey(store, { ...request.body, userId: child.id, scopes }, now()))
+    // The parent stays on the key as its actor: the key works only while the parent may act as the child.
+    return views.issuedKeyView(await issueKey(store, { ...request.body, userId: child.id, actorId: parentId, scopes }, now()))
   })
 }

@@ -5,7 +5,7 @@ import {
   InvalidSessionRequestError, MAX_ALLOWED_ROUTES, SessionNotFoundError, SessionUserNotFoundError, type MintedSession, type Sessions
 } from '../../sessions/index.js'
 import type { Store } from '../../store/index.js'
-import { grantableScopes, subjectOf } from '../caller.js'
+import { actorOf, grantableScopes, subjectOf } from '../caller.js'
 import { HttpError } from '../errors.js'
 import { deniedResponses, errorResponse, idParams, idResponse } from '../schemas.js'
 
@@ -83,7 +83,10 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
       }
       await requireFullAccessKey(store, request)
       return await minted(sessions.mint({
-        userId: subjectOf(request), durationInSeconds: body.durationInSeconds, allowedRoutes: body.allowedRoutes ?? body.config?.allowedRoutes
+        userId: subjectOf(request),
+        actorId: actorOf(request),
+        durationInSeconds: body.durationInSeconds,
+        allowedRoutes: body.allowedRoutes ?? body.config?.allowedRoutes
       }))
     })
 
@@ -96,12 +99,13 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
         response: responses
       }
     }, async (request) => {
+      const parentId = subjectOf(request)
       const child = await store.findUserById(request.params.id)
       // Another parent's child, a grandchild or a deleted account: the same 404 as an id that never existed.
-      if (child === null || child.parentId !== subjectOf(request) || child.status === 'deleted') throw new HttpError('NOT_FOUND')
+      if (child === null || child.parentId !== parentId || child.status === 'deleted') throw new HttpError('NOT_FOUND')
       await requireFullAccessKey(store, request)
       return await minted(sessions.mint({
-        userId: child.id, durationInSeconds: request.body.durationInSeconds, allowedRoutes: request.body.config?.allowedRoutes
+        userId: child.id, actorId: parentId, durationInSeconds: request.body.durationInSeconds, allowedRoutes: request.body.config?.allowedRoutes
       }))
     })
 

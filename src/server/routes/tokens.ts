@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { issueKey } from '../../manage/index.js'
-import { grantableScopes, subjectOf } from '../caller.js'
+import { actorOf, grantableScopes, subjectOf } from '../caller.js'
 import { deniedResponses, issuedKeyResponse, keyRequestBody } from '../schemas.js'
 import * as views from '../views.js'
 import type { ManageContext } from './context.js'
@@ -22,6 +22,6 @@ export const tokenRoutes: FastifyPluginAsync<ManageContext> = async (app, { auth
     }
   }, async (request) => {
     const scopes = await grantableScopes(store, request, request.body.scopes)
-    return views.issuedKeyView(await issueKey(store, { ...request.body, userId: subjectOf(request), scopes }, now()))
+    return views.issuedKeyView(await issueKey(store, { ...request.body, userId: subjectOf(request), actorId: actorOf(request), scopes }, now()))
   })
 }

@@ -9,6 +9,7 @@ export const SESSIONS_CHANNEL = 'keygate_sessions'
 export interface SessionRow {
   id: string
   user_id: string
+  actor_id: string | null
   kid: string
   allowed_routes: string[] | null
   created_at: Date
@@ -19,6 +20,7 @@ export interface SessionRow {
 export interface NewSessionRow {
   id: string
   userId: string
+  actorId: string | null
   kid: string
   allowedRoutes: string[] | null
   createdAt: Date
@@ -27,23 +29,27 @@ export interface NewSessionRow {
 
 export type InsertOutcome = 'created' | 'user_not_found' | 'key_retired'
 
-/** Records a session, only for a live, enabled user and only under the key that is active at this moment. */
+/**
+ * Records a session, only for a live, enabled user (and actor, if any) and
+ * only under the key that is active at this moment.
+ */
 export async function insertSession (db: SqlClient, row: NewSessionRow): Promise<InsertOutcome> {
   const { rows } = await db.query(
-    `INSERT INTO keygate_sessions (id, user_id, kid, allowed_routes, created_at, expires_at)
-     SELECT $1, u.id, k.kid, $4::text[], $5, $6
+    `INSERT INTO keygate_sessions (id, user_id, kid, allowed_routes, created_at, expires_at, actor_id)
+     SELECT $1, u.id, k.kid, $4::text[], $5, $6, $7::text
        FROM keygate_users u, keygate_signing_keys k
       WHERE u.id = $2 AND u.deleted_at IS NULL AND NOT u.disabled
         AND k.kid = $3 AND k.retired_at IS NULL
+        AND ($7::text IS NULL OR EXISTS (SELECT 1 FROM keygate_users a WHERE a.id = $7::text AND a.deleted_at IS NULL AND NOT a.disabled))
      RETURNING id`,
-    [row.id, row.userId, row.kid, row.allowedRoutes, row.createdAt, row.expiresAt])
+    [row.id, row.userId, row.kid, row.allowedRoutes, row.createdAt, row.expiresAt, row.actorId])
   if (rows.length === 1) return 'created'
   const { rows: [why] } = await db.query<{ key_active: boolean }>(
     'SELECT EXISTS (SELECT 1 FROM keygate_signing_keys WHERE kid = $1 AND retired_at IS NULL) AS key_active', [row.kid])
   return why?.key_active === true ? 'user_not_found' : 'key_retired'
 }
 
-const COLUMNS = 'id, user_id, kid, allowed_routes, created_at, expires_at, revoked_at'
+const COLUMNS = 'id, user_id, actor_id, kid, allowed_routes, created_at, expires_at, revoked_at'
 
 /** The user's sessions that still work at `now` (neither ended nor expired), oldest first unless `order: 'desc'`. */
 export async function listLiveSessions (db: SqlClient, userId: string, page: PageRequest, now: Date): Promise<Page<SessionRow>> {
