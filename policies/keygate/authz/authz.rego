@@ -85,7 +85,7 @@ route := routes.parse(input.request.path) if not path_invalid
 
 default action := null
 
-action := routes.action(route) if route != null
+action := routes.action(route, input.request.method) if route != null
 
 # ---------------------------------------------------------- authentication
 
