@@ -33,7 +33,7 @@ export async function auditCommand (argv: string[], io: CliIo): Promise<number> 
     take: { type: 'string' }
   })
   const status = optional(values, 'status')
-  if (status !== undefined && !['200', '401', '403', '503'].includes(status)) throw new UsageError('--status takes 200, 401, 403 or 503')
+  if (status !== undefined && !['200', '400', '401', '403', '503'].includes(status)) throw new UsageError('--status takes 200, 400, 401, 403 or 503')
   const kind = optional(values, 'kind')
   if (kind !== undefined && kind !== 'decision' && kind !== 'security') throw new UsageError('--kind takes decision or security')
   const take = optional(values, 'take')

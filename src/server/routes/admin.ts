@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { createAccount, issueKey, RESTRICTION_FLAG } from '../../manage/index.js'
 import { grantableScopes } from '../caller.js'
 import { HttpError } from '../errors.js'
-import { adminUserView, deniedResponses, errorResponse, idParams, idResponse, issuedKeyResponse, keyRequestBody } from '../schemas.js'
+import { adminUserView, deniedResponses, emailProperty, errorResponse, idParams, idResponse, issuedKeyResponse, keyRequestBody } from '../schemas.js'
 import * as views from '../views.js'
 import type { ManageContext } from './context.js'
 
@@ -24,7 +24,7 @@ export const adminRoutes: FastifyPluginAsync<ManageContext> = async (app, { auth
         additionalProperties: false,
         required: ['email'],
         properties: {
-          email: { type: 'string', minLength: 3, maxLength: 254 },
+          email: emailProperty,
           name: { type: ['string', 'null'], maxLength: 200 },
           parentId: { type: ['string', 'null'], minLength: 1, maxLength: 64 }
         }

@@ -4,12 +4,11 @@ import type { Store, UserRecord } from '../../store/index.js'
 import { grantableScopes, subjectOf } from '../caller.js'
 import { HttpError } from '../errors.js'
 import {
-  deniedResponses, errorResponse, idParams, idResponse, issuedKeyResponse, keyRequestBody, listOf, pageOf, pageQuery, partnerUserView
+  deniedResponses, emailProperty as email, errorResponse, idParams, idResponse, issuedKeyResponse, keyRequestBody, listOf, pageOf, pageQuery, partnerUserView
 } from '../schemas.js'
 import * as views from '../views.js'
 import type { ManageContext } from './context.js'
 
-const email = { type: 'string', minLength: 3, maxLength: 254 }
 const name = { type: ['string', 'null'], maxLength: 200 }
 const tags = ['partner']
 const responses = { ...deniedResponses, 404: errorResponse }
