@@ -11,6 +11,8 @@
 import type { Authorizer } from '../authorizer/authorizer.js'
 import type { ClientInfo } from '../authorizer/result.js'
 import { CREDENTIAL_HEADERS } from '../credentials/parse.js'
+import { trimOws } from '../lib/ows.js'
+import { splitTarget } from '../lib/target.js'
 import { allowedAnswer, denialOf, invalidRequest, type HttpAnswer } from './http.js'
 
 export const FORWARD_AUTH_PATH = '/v1/forward-auth'
@@ -60,16 +62,23 @@ const URI_HEADERS = ['x-forwarded-uri', 'x-original-uri'] as const
 /** Every header a forward-auth answer depends on: the request named, and what the authorizer reads (see CREDENTIAL_HEADERS). */
 export const FORWARD_AUTH_HEADERS: readonly string[] = [...METHOD_HEADERS, ...URI_HEADERS, ...CREDENTIAL_HEADERS]
 
+/**
+ * The request the proxy asks about. `path` carries a query only when one of
+ * the sources has an access_token parameter: the one query fact a decision
+ * reads (a second credential method, RFC 6750 §2), whichever source it is in.
+ */
 export function forwardedRequest (method: string, url: string, headers: Record<string, string[] | undefined>): ForwardedRequest {
-  const tail = pathOf(url).slice(FORWARD_AUTH_PATH.length)
-  const path = agreeing(headers, URI_HEADERS, pathOf, tail === '' ? null : tail)
+  const tail = url.slice(FORWARD_AUTH_PATH.length)
+  const path = agreeing(headers, URI_HEADERS, pathOf, tail === '' || tail[0] === '?' || tail[0] === '#' ? null : pathOf(tail))
   if (path === null) {
     return { ok: false, problem: `no request to authorize: send X-Forwarded-Uri or X-Original-URI, or append the path to ${FORWARD_AUTH_PATH}` }
   }
   if (path === DISAGREE) return { ok: false, problem: 'the forwarded URI headers (and path) name different requests' }
   const forwardedMethod = agreeing(headers, METHOD_HEADERS, upperCase, null)
   if (forwardedMethod === DISAGREE) return { ok: false, problem: 'the forwarded method headers name different methods' }
-  return { ok: true, method: forwardedMethod ?? method, path }
+  const sources = [tail, ...URI_HEADERS.flatMap((name) => headers[name] ?? [])]
+  const queryAccessToken = sources.some((target) => splitTarget(trimOws(target)).queryAccessToken)
+  return { ok: true, method: forwardedMethod ?? method, path: queryAccessToken ? `${path}?access_token` : path }
 }
 
 const DISAGREE = Symbol('disagree')
@@ -81,7 +90,7 @@ function agreeing (headers: Record<string, string[] | undefined>, names: readonl
     const values = headers[name]
     if (values === undefined) continue
     for (const raw of values) {
-      const value = normalise(raw.trim())
+      const value = normalise(trimOws(raw))
       if (agreed === null) agreed = value
       else if (value !== agreed) return DISAGREE
     }
@@ -93,8 +102,6 @@ function upperCase (value: string): string {
   return value.toUpperCase()
 }
 
-/** The query string never takes part in the decision. */
 function pathOf (target: string): string {
-  const end = target.search(/[?#]/)
-  return end === -1 ? target : target.slice(0, end)
+  return splitTarget(target).path
 }

@@ -13,19 +13,23 @@ const JSON_TYPE = 'application/json; charset=utf-8'
 
 // Built once: every denial of a kind is the same bytes, whatever the reason behind it.
 const NOT_AUTHENTICATED = answer(401, REALM, errorBody('NOT_AUTHENTICATED'))
-// RFC 6750 §3.1: invalid_token when a credential was presented but is not accepted.
+// RFC 6750 §3.1: invalid_token when a Bearer credential was presented but is not accepted.
 const INVALID_TOKEN = answer(401, `${REALM}, error="invalid_token"`, errorBody('NOT_AUTHENTICATED'))
+// One answer for every request the policy finds malformed (X-RunAs-* syntax, two credential methods).
+const INVALID_REQUEST = answer(400, `${REALM}, error="invalid_request"`, errorBody('INVALID_REQUEST'))
 const NOT_AUTHORIZED = answer(403, `${REALM}, error="insufficient_scope"`, errorBody('NOT_AUTHORIZED'))
 const UNAVAILABLE = answer(503, null, errorBody('SERVICE_UNAVAILABLE'))
 const INTERNAL = answer(500, null, errorBody('INTERNAL_ERROR'))
 
 /**
- * The answer to a request the decision refused: 401, 403 or 503 with the SDK's
- * JSON bodies and RFC 6750 challenges. Reasons never leave the server.
+ * The answer to a request the decision refused: 400, 401, 403 or 503 with the
+ * SDK's JSON bodies and RFC 6750 challenges. Reasons never leave the server.
  */
 export function denialOf (result: AuthorizationResult): HttpAnswer {
   switch (result.status) {
-    case 401: return result.credential.type === 'none' ? NOT_AUTHENTICATED : INVALID_TOKEN
+    case 400: return INVALID_REQUEST
+    // No error parameter for a request without Bearer credentials (none, or another scheme).
+    case 401: return result.credential.type === 'none' || result.credential.type === 'other_scheme' ? NOT_AUTHENTICATED : INVALID_TOKEN
     case 403: return NOT_AUTHORIZED
     // A malformed or unexpected status fails closed.
     default: return UNAVAILABLE

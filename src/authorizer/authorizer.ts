@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { parseCredentials } from '../credentials/parse.js'
+import { splitTarget } from '../lib/target.js'
 import { PolicyEngine } from '../policy/engine.js'
 import { POLICY_INPUT_VERSION, type PolicyDecision, type PolicyInput } from '../policy/input.js'
 import { isPolicySource, staticPolicy, type PolicySource } from '../policy/source.js'
@@ -251,25 +252,27 @@ class KeygateAuthorizer implements Authorizer {
 
   async #buildInput (request: AuthorizeRequest, deadline: number): Promise<PolicyInput> {
     const { credential, runAs } = parseCredentials(request.headers)
-    const resolved = await this.#principals.resolve(credential, deadline)
+    const { path, queryAccessToken } = splitTarget(request.path)
+    // The policy refuses a malformed run-as header or a second credential
+    // method (400) whatever the store says: look nothing up for such a
+    // request, so that neither its answer nor its timing depends on an account.
+    const lookups = !queryAccessToken && runAs.every((r) => r.wellFormed)
+    const resolved = lookups
+      ? await this.#principals.resolve(credential, deadline)
+      : { credential: { type: credential.type, found: false }, principal: null, actor: null }
     const runAsFacts = resolved.principal === null || runAs.length === 0
       ? runAs.map(({ via, wellFormed }) => ({ via, wellFormed, account: null }))
       : await resolveRunAs(this.#accounts, resolved.principal, runAs, deadline)
     return {
       version: POLICY_INPUT_VERSION,
       now: this.#clock(),
-      request: { method: request.method.toUpperCase(), path: stripQuery(request.path), scheme: request.scheme ?? 'http' },
+      request: { method: request.method.toUpperCase(), path, scheme: request.scheme ?? 'http', queryAccessToken },
       credential: resolved.credential,
       principal: resolved.principal,
       actor: resolved.actor,
       runAs: runAsFacts
     }
   }
-}
-
-function stripQuery (target: string): string {
-  const end = target.search(/[?#]/)
-  return end === -1 ? target : target.slice(0, end)
 }
 
 function toResult (decision: PolicyDecision, input: PolicyInput, decisionId: string, revision: string): AuthorizationResult {

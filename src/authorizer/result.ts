@@ -2,7 +2,11 @@ import type { CredentialType, PolicyDecision, PolicyInput, Reason } from '../pol
 
 export interface AuthorizeRequest {
   method: string
-  /** Request target; a query string or fragment is ignored. */
+  /**
+   * Request target. The query string takes no part in the decision but for
+   * one fact: whether it has an `access_token` parameter (RFC 6750 §2.3; see
+   * PolicyInput.request.queryAccessToken).
+   */
   path: string
   headers: Record<string, string | string[] | undefined>
   /** How the client reached us; default `http`. */
@@ -16,7 +20,7 @@ export interface ClientInfo {
   address?: string | null
 }
 
-export type DecisionStatus = 200 | 401 | 403 | 503
+export type DecisionStatus = 200 | 400 | 401 | 403 | 503
 export type DecisionCode = PolicyDecision['code'] | 'SERVICE_UNAVAILABLE'
 
 export interface AuthorizationResult {

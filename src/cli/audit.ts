@@ -47,7 +47,7 @@ export function register (program: Command, runner: Runner): void {
     .option('--decision-id <id>', 'a decision and the security events it raised')
     .option('--user-id <id>', 'as subject or as actor')
     .option('--key-id <id>', 'key or session id')
-    .option('--status <status>', '200, 401, 403 or 503', choice(['200', '401', '403', '503']))
+    .option('--status <status>', '200, 400, 401, 403 or 503', choice(['200', '400', '401', '403', '503']))
     .option('--kind <kind>', 'decision or security', choice(['decision', 'security']))
     .option('--from <time>', 'from (inclusive): epoch ms or RFC 3339', timeOption)
     .option('--to <time>', 'to (exclusive): epoch ms or RFC 3339', timeOption)

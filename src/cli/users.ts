@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { closest } from 'fastest-levenshtein'
-import { createAccount, KNOWN_RESTRICTIONS, validateEmail } from '../manage/index.js'
+import { createAccount, RESTRICTIONS as KNOWN_RESTRICTIONS, validateEmail } from '../manage/index.js'
 import { adminUserView, pageView } from '../server/views.js'
 import type { UserRecord } from '../store/index.js'
 import { collect, table, time, wholeNumber, type Runner } from './context.js'

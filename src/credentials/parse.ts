@@ -1,3 +1,5 @@
+import { isEmail } from '../lib/email.js'
+import { trimOws } from '../lib/ows.js'
 import type { RunAsHeader } from '../policy/input.js'
 import { isWellFormedSecretKey, SECRET_KEY_PREFIX } from './secret-key.js'
 
@@ -7,22 +9,25 @@ export type Headers = Record<string, HeaderValue>
 
 export type PresentedCredential =
   | { type: 'none' }
+  /** An Authorization header of another scheme (Basic, Token, …) or a bare credential: no Bearer credential was presented. */
+  | { type: 'other_scheme' }
   | { type: 'malformed'; reason: MalformedReason }
   | { type: 'secret_key'; key: string }
   | { type: 'session'; token: string }
 
 export type MalformedReason =
   | 'duplicate_header'
-  | 'not_bearer'
   | 'bad_syntax'
   | 'too_long'
   | 'bad_checksum'
   | 'unknown_token_format'
 
+/** Every X-RunAs-* header naming the account one way (an id, or an e-mail), all its spellings together. */
 export interface RunAsValue {
   via: RunAsHeader
-  /** Trimmed value when well formed; never used when not. */
+  /** The value without OWS when well formed; never used when not. */
   value: string
+  /** Exactly one header of this kind, its value in the grammar (see isWellFormedRunAs). */
   wellFormed: boolean
 }
 
@@ -35,10 +40,11 @@ export interface ParsedCredentials {
 export const MAX_AUTHORIZATION_LENGTH = 8192
 // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i
+// RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ], auth-scheme = token.
+const AUTH_SCHEME = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: |$)/
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 const USER_ID = /^[A-Za-z0-9_-]{1,64}$/
-const EMAIL = /^[^\s@]+@[^\s@]+$/
-const MAX_EMAIL_LENGTH = 254
 
 const RUN_AS_HEADERS: ReadonlyArray<[string, RunAsHeader]> = [
   ['x-runas-user-id', 'user_id'],
@@ -87,9 +93,12 @@ function parseAuthorization (value: HeaderValue): PresentedCredential {
     value = value[0] as string
   }
   if (value.length > MAX_AUTHORIZATION_LENGTH) return { type: 'malformed', reason: 'too_long' }
-  const trimmed = value.trim()
+  const trimmed = trimOws(value)
   if (trimmed === '') return { type: 'none' }
-  if (!/^bearer(\s|$)/i.test(trimmed)) return { type: 'malformed', reason: 'not_bearer' }
+  const scheme = AUTH_SCHEME.exec(trimmed)?.[1]
+  // A bare key or token (no scheme) is not a Bearer credential either.
+  if (scheme === undefined) return TOKEN68.test(trimmed) ? { type: 'other_scheme' } : { type: 'malformed', reason: 'bad_syntax' }
+  if (scheme.toLowerCase() !== 'bearer') return { type: 'other_scheme' }
   const match = BEARER.exec(trimmed)
   if (match === null) return { type: 'malformed', reason: 'bad_syntax' }
   const token = match[1] as string
@@ -102,22 +111,26 @@ function parseAuthorization (value: HeaderValue): PresentedCredential {
   return { type: 'malformed', reason: 'unknown_token_format' }
 }
 
+/** One entry per kind sent: X-RunAs-User-ID and its alias X-RunAs-UserId are one kind, so both at once are a duplicate. */
 function parseRunAs (headers: Headers): RunAsValue[] {
-  const out: RunAsValue[] = []
+  const byKind = new Map<RunAsHeader, string[]>()
   for (const [name, via] of RUN_AS_HEADERS) {
     const raw = headers[name]
     if (raw === undefined) continue
-    const values = Array.isArray(raw) ? raw : [raw]
+    const values = byKind.get(via) ?? []
+    byKind.set(via, values.concat(raw))
+  }
+  const out: RunAsValue[] = []
+  for (const [via, values] of byKind) {
     if (values.length === 0) continue
-    const value = values.length === 1 ? (values[0] as string).trim() : ''
+    const value = values.length === 1 ? trimOws(values[0] as string) : ''
     out.push({ via, value, wellFormed: values.length === 1 && isWellFormedRunAs(via, value) })
   }
   return out
 }
 
 function isWellFormedRunAs (via: RunAsHeader, value: string): boolean {
-  if (via === 'user_id') return USER_ID.test(value)
-  return value.length <= MAX_EMAIL_LENGTH && EMAIL.test(value)
+  return via === 'user_id' ? USER_ID.test(value) : isEmail(value)
 }
 
 /**

@@ -1,15 +1,14 @@
+import { isEmail } from '../lib/email.js'
 import { InvalidInputError } from './errors.js'
 
 /** Field checks shared by accounts and keys; messages are safe to show the caller. */
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 const MAX_NAME_LENGTH = 200
 
+/** An address in Keygate's one grammar (src/lib/email.ts), exactly as given: nothing is trimmed. */
 export function validateEmail (email: unknown): string {
-  if (typeof email !== 'string' || email.trim().length > 254 || !EMAIL.test(email.trim())) {
-    throw new InvalidInputError('email must be an e-mail address')
-  }
-  return email.trim()
+  if (typeof email !== 'string' || !isEmail(email)) throw new InvalidInputError('email must be an e-mail address')
+  return email
 }
 
 export function validateName (name: unknown): string | null {

@@ -14,7 +14,8 @@
  */
 export const POLICY_INPUT_VERSION = 2
 
-export type CredentialType = 'none' | 'malformed' | 'secret_key' | 'session'
+/** `other_scheme`: an Authorization header of another scheme than Bearer (Basic, Token, a bare key). */
+export type CredentialType = 'none' | 'other_scheme' | 'malformed' | 'secret_key' | 'session'
 
 /**
  * A credential as resolved against the store. `found: false` covers every
@@ -60,7 +61,11 @@ export type RunAsHeader = 'user_id' | 'email'
 /** One X-RunAs-* header as presented and resolved. */
 export interface RunAsRequest {
   via: RunAsHeader
-  /** The value had the right shape (a single header, a valid id or e-mail). */
+  /**
+   * The value had the right shape: a single header of its kind (an id or an
+   * e-mail, whatever the spelling), the value in its grammar. When any is
+   * false, no account was looked up.
+   */
   wellFormed: boolean
   /** The account it names, or null when no such account could be found for this caller. */
   account: AccountFacts | null
@@ -75,6 +80,12 @@ export interface PolicyInput {
     /** Path without query string, as received. */
     path: string
     scheme: 'http' | 'https'
+    /**
+     * The request URI's query has an `access_token` parameter (RFC 6750 §2.3).
+     * Keygate never reads a credential from it; with an Authorization header
+     * it is a second method, which RFC 6750 §2 forbids. Absent: false.
+     */
+    queryAccessToken?: boolean
   }
   credential: CredentialFacts
   /** The owner of the credential; null when the credential was not found. */
@@ -90,11 +101,15 @@ export interface Reason {
   msg: string
 }
 
-/** What the entrypoint `keygate/authz/decision` returns. */
+/**
+ * What the entrypoint `keygate/authz/decision` returns. 400 INVALID_REQUEST is
+ * a request malformed by syntax alone (X-RunAs-* headers, two credential
+ * methods), decided before and whatever the credential.
+ */
 export interface PolicyDecision {
   allow: boolean
-  status: 200 | 401 | 403
-  code: 'OK' | 'NOT_AUTHENTICATED' | 'NOT_AUTHORIZED'
+  status: 200 | 400 | 401 | 403
+  code: 'OK' | 'INVALID_REQUEST' | 'NOT_AUTHENTICATED' | 'NOT_AUTHORIZED'
   reasons: Reason[]
   /** The account the request acts as (the child when impersonating). */
   subject: string | null

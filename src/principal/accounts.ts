@@ -1,3 +1,4 @@
+import { canonicalEmail } from '../lib/email.js'
 import type { AccountFacts } from '../policy/input.js'
 import type { UserRecord } from '../store/types.js'
 import { LookupCache, type CacheStats } from './lib/lookup-cache.js'
@@ -86,9 +87,9 @@ export class AccountDirectory {
     return this.#byId.fresh(id)
   }
 
-  /** A direct child of parentId with this e-mail (case-insensitive, trimmed). */
+  /** A direct child of parentId with this e-mail, compared in canonical form (src/lib/email.ts). */
   async childByEmail (parentId: string, email: string, deadline = performance.now() + 2_000): Promise<AccountFacts | null> {
-    const cacheKey = `${parentId}\u0000${email.trim().toLowerCase()}`
+    const cacheKey = `${parentId}\u0000${canonicalEmail(email)}`
     const childId = await this.#childIdByEmail.get(cacheKey, async () => {
       const user = await this.#store.findChildByEmail(parentId, email)
       return user?.id ?? null

@@ -70,6 +70,7 @@ export class PrincipalResolver {
   async resolve (presented: PresentedCredential, deadline = performance.now() + 2_000): Promise<ResolvedPrincipal> {
     switch (presented.type) {
       case 'none':
+      case 'other_scheme':
       case 'malformed':
         return { credential: { type: presented.type, found: false }, ...NOT_FOUND }
       case 'secret_key':

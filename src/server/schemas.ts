@@ -1,3 +1,4 @@
+import { EMAIL_PATTERN, MAX_EMAIL_LENGTH } from '../lib/email.js'
 import { MAX_KEY_LIFETIME_SECONDS, MAX_SCOPES } from '../manage/keys.js'
 import { RESTRICTIONS } from '../policy/restrictions.js'
 
@@ -10,6 +11,9 @@ import { RESTRICTIONS } from '../policy/restrictions.js'
 const nullableString = (maxLength: number): object => ({ type: ['string', 'null'], maxLength })
 const epochMs = { type: 'integer', description: 'epoch milliseconds' }
 const nullableEpochMs = { type: ['integer', 'null'], description: 'epoch milliseconds' }
+
+/** An e-mail address in a request body: the same grammar as everywhere (src/lib/email.ts). */
+export const emailProperty = { type: 'string', maxLength: MAX_EMAIL_LENGTH, pattern: EMAIL_PATTERN } as const
 
 export const errorResponse = {
   type: 'object',

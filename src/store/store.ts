@@ -1,3 +1,4 @@
+import { canonicalEmail, isEmail } from '../lib/email.js'
 import { isRestriction, RESTRICTION_LIST } from '../policy/restrictions.js'
 import { sqlStateOf } from './driver-shared.js'
 import { InvalidCursorError, InvalidValueError, StoreConflictError, StoreNotFoundError } from './errors.js'
@@ -41,8 +42,6 @@ const ACTOR_COLUMNS = USER_COLUMN_NAMES.map((column) => `a.${column} AS actor_${
 
 const ID_FORMAT = { usr: /^usr_[0-9A-Za-z]{20}$/, key: /^key_[0-9A-Za-z]{20}$/ }
 
-/** Matches how the schema normalizes e-mail (the generated column email_normalized). */
-const NORMALIZED_EMAIL = 'lower(btrim($2::text))'
 
 interface UserRow {
   id: string
@@ -124,11 +123,11 @@ export class Store {
   async createUser(user: NewUser): Promise<UserRecord> {
     const parentId = user.parentId ?? null
     const [row] = await this.#query<UserRow>(
-      `INSERT INTO keygate_users (id, email, name, parent_id, role)
-       SELECT $1::text, $2::text, $3::text, $4::text, $5::text
+      `INSERT INTO keygate_users (id, email, email_canonical, name, parent_id, role)
+       SELECT $1::text, $2::text, $6::text, $3::text, $4::text, $5::text
        WHERE $4::text IS NULL OR EXISTS (SELECT 1 FROM keygate_users WHERE id = $4::text AND deleted_at IS NULL)
        RETURNING ${USER_COLUMNS}`,
-      [newId('usr'), user.email, user.name ?? null, parentId, user.role ?? 'user'])
+      [newId('usr'), user.email, user.name ?? null, parentId, user.role ?? 'user', storableEmail(user.email)])
     if (row === undefined) throw new StoreNotFoundError(`parent account ${parentId} does not exist`)
     return toUser(row)
   }
@@ -142,18 +141,18 @@ export class Store {
   }
 
   /**
-   * The child of parentId with this e-mail, compared trimmed and lower-cased.
-   * The live child if there is one, else the most recently deleted.
+   * The child of parentId with this e-mail, compared in canonical form
+   * (src/lib/email.ts). The live child if there is one, else the most recently deleted.
    */
   async findChildByEmail(parentId: string, email: string): Promise<UserRecord | null> {
-    // PostgreSQL text cannot hold NUL: such an address names nobody (rather than failing the query).
-    if (!ID_FORMAT.usr.test(parentId) || email.includes('\0')) return null
+    // An address outside the grammar (a NUL, which PostgreSQL text cannot hold, included) names nobody.
+    if (!ID_FORMAT.usr.test(parentId) || !isEmail(email)) return null
     const [row] = await this.#query<UserRow>(
       `SELECT ${USER_COLUMNS} FROM keygate_users
-       WHERE parent_id = $1 AND email_normalized = ${NORMALIZED_EMAIL}
+       WHERE parent_id = $1 AND email_canonical = $2
        ORDER BY deleted_at IS NOT NULL, deleted_at DESC
        LIMIT 1`,
-      [parentId, email])
+      [parentId, canonicalEmail(email)])
     return row === undefined ? null : toUser(row)
   }
 
@@ -174,11 +173,11 @@ export class Store {
     const rows = await this.#query<UserRow>(
       `SELECT ${USER_COLUMNS} FROM keygate_users
        WHERE ${parentId === null ? '$3::text IS NULL AND parent_id IS NULL' : 'parent_id = $3::text'} AND deleted_at IS NULL
-         AND ($4::text IS NULL OR email_normalized = lower(btrim($4::text)))
+         AND ($4::text IS NULL OR email_canonical = $4::text)
          AND ${afterCursor('keygate_users', order)}
        ${orderBy(order)}
        LIMIT $2`,
-      [after, take + 1, parentId, filter.email ?? null])
+      [after, take + 1, parentId, filter.email === undefined ? null : canonicalEmail(filter.email)])
     return toPage(rows, take, toUser)
   }
 
@@ -192,6 +191,7 @@ export class Store {
       `UPDATE keygate_users SET
          name = CASE WHEN $2::boolean THEN $3::text ELSE name END,
          email = coalesce($4::text, email),
+         email_canonical = coalesce($8::text, email_canonical),
          restrictions = coalesce($5::text[], restrictions),
          disabled = coalesce($6::boolean, disabled),
          role = coalesce($7::text, role),
@@ -200,7 +200,7 @@ export class Store {
        RETURNING ${USER_COLUMNS}`,
       [id, patch.name !== undefined, patch.name ?? null, patch.email ?? null,
         patch.restrictions === undefined ? null : [...new Set(patch.restrictions)].sort(),
-        patch.disabled ?? null, patch.role ?? null])
+        patch.disabled ?? null, patch.role ?? null, patch.email === undefined ? null : storableEmail(patch.email)])
     return row === undefined ? null : toUser(row)
   }
 
@@ -382,6 +382,12 @@ export class Store {
       throw refusal(error)
     }
   }
+}
+
+/** The canonical form to store for an address, which must be in the grammar. @throws InvalidValueError */
+function storableEmail(email: string): string {
+  if (!isEmail(email)) throw new InvalidValueError('value refused: not an e-mail address in the accepted grammar')
+  return canonicalEmail(email)
 }
 
 /** A refused value as the coded error it means; anything else unchanged. */

@@ -15,12 +15,14 @@ import data.keygate.lib.sessions
 
 # METADATA
 # title: Decision
-# description: "{allow, status, code, reasons, subject, actor, action}: 200 OK, 401 NOT_AUTHENTICATED or 403 NOT_AUTHORIZED."
+# description: |
+#   {allow, status, code, reasons, subject, actor, action}: 200 OK,
+#   400 INVALID_REQUEST, 401 NOT_AUTHENTICATED or 403 NOT_AUTHORIZED.
 # entrypoint: true
 decision := {
 	"allow": allow,
 	"status": status,
-	"code": {200: "OK", 401: "NOT_AUTHENTICATED", 403: "NOT_AUTHORIZED"}[status],
+	"code": {200: "OK", 400: "INVALID_REQUEST", 401: "NOT_AUTHENTICATED", 403: "NOT_AUTHORIZED"}[status],
 	"reasons": reasons,
 	"subject": subject,
 	"actor": actor,
@@ -30,6 +32,7 @@ decision := {
 default allow := false
 
 allow if {
+	well_formed_request
 	authenticated
 	action != null
 	not impersonation_refused
@@ -40,12 +43,16 @@ default status := 401
 
 status := 200 if {
 	allow
+} else := 400 if {
+	malformed_request
 } else := 403 if {
 	authenticated
 }
 
 # A denial always carries at least one reason, even in a case not foreseen below.
-reasons := sort([r | some r in authn_reasons]) if {
+reasons := sort([r | some r in malformed_reasons]) if {
+	malformed_request
+} else := sort([r | some r in authn_reasons]) if {
 	not authenticated
 	count(authn_reasons) > 0
 } else := [{"code": "not_authenticated", "msg": "not authenticated"}] if {
@@ -59,16 +66,20 @@ reasons := sort([r | some r in authn_reasons]) if {
 default subject := null
 
 subject := target.id if {
+	well_formed_request
 	impersonating
 } else := input.principal.id if {
+	well_formed_request
 	authenticated
 }
 
 default actor := null
 
 actor := input.principal.id if {
+	well_formed_request
 	impersonating
 } else := input.actor.id if {
+	well_formed_request
 	acting_by_credential
 }
 
@@ -89,7 +100,32 @@ route := routes.parse(input.request.path) if not path_invalid
 
 default action := null
 
-action := routes.action(route) if route != null
+action := routes.action(route, input.request.method) if route != null
+
+# ---------------------------------------------------------- request syntax
+# A request malformed by syntax alone is 400, whatever its credential: these
+# facts never come from a lookup (TypeScript looks nothing up for such a
+# request), so the answer tells nothing about any account or credential.
+
+malformed_request if count(malformed_reasons) > 0
+
+well_formed_request if not malformed_request
+
+malformed_reasons contains {"code": "run_as_malformed", "msg": "an X-RunAs header is empty, repeated or outside its grammar"} if {
+	some r in input.runAs
+	r.wellFormed != true
+}
+
+malformed_reasons contains {"code": "run_as_repeated", "msg": "the account to act as is named twice the same way"} if {
+	some via in {r.via | some r in input.runAs}
+	count([r | some r in input.runAs; r.via == via]) > 1
+}
+
+# RFC 6750 §2: one method per request. A query access_token alone is ignored (no credential).
+malformed_reasons contains {"code": "credential_two_methods", "msg": "an Authorization header and an access_token query parameter"} if {
+	input.request.queryAccessToken == true
+	input.credential.type in {"malformed", "secret_key", "session"}
+}
 
 # ---------------------------------------------------------- authentication
 
@@ -128,6 +164,10 @@ authn_reasons contains {"code": "credential_missing", "msg": "no credential was 
 	input.credential.type == "none"
 }
 
+authn_reasons contains {"code": "credential_not_bearer", "msg": "the Authorization header is of another scheme than Bearer"} if {
+	input.credential.type == "other_scheme"
+}
+
 authn_reasons contains {"code": "credential_malformed", "msg": "the credential is malformed"} if {
 	not credential_type_known
 }
@@ -162,7 +202,7 @@ authn_reasons contains {"code": "principal_inactive", "msg": "the credential's a
 # `t := input.x; not f(t)`, which is undefined, not true, when input.x is
 # missing (open-policy-agent/opa#1877), and a deny must not vanish that way.
 
-credential_type_known if input.credential.type in {"none", "secret_key", "session"}
+credential_type_known if input.credential.type in {"none", "other_scheme", "secret_key", "session"}
 
 credential_facts_complete if {
 	is_boolean(input.credential.revoked)
@@ -262,11 +302,6 @@ impersonation_reasons contains {"code": "impersonation_session_token", "msg": "o
 
 impersonation_reasons contains {"code": "impersonation_delegated", "msg": "a credential minted by a parent for its child cannot impersonate"} if {
 	delegated
-}
-
-impersonation_reasons contains {"code": "impersonation_malformed", "msg": "an X-RunAs header is empty or malformed"} if {
-	some r in input.runAs
-	r.wellFormed != true
 }
 
 impersonation_reasons contains {"code": "impersonation_unknown_target", "msg": "the X-RunAs account was not found"} if {

@@ -191,3 +191,60 @@ test_restriction_table_names_the_documented_flags if {
 	data.keygate.restrictions.suspended.classes == []
 	data.keygate.restrictions["read-only"].classes == ["read"]
 }
+
+# --- method classes (issue 11 §2)
+
+with_method(req, method) := json.patch(req, [{"op": "replace", "path": "/request/method", "value": method}])
+
+read_only_parent := object.union(parent, {"restrictions": ["read-only"]})
+
+test_write_methods_on_a_read_path_are_writes if {
+	every m in ["DELETE", "PUT", "PATCH", "FROBNICATE"] {
+		req := object.union(with_method(request("/api/v1/bot/list", key), m), {"principal": read_only_parent})
+		d := authz.decision with input as req
+		d.status == 403
+		d.action.class == "write"
+		codes(d) == ["account_read_only"]
+	}
+}
+
+test_read_methods_keep_the_read_class if {
+	every m in ["GET", "HEAD", "OPTIONS", "POST"] {
+		req := object.union(with_method(request("/api/v1/bot/list", key), m), {"principal": read_only_parent})
+		d := authz.decision with input as req
+		d.allow
+	}
+}
+
+# --- malformed requests (issue 11 §5)
+
+malformed_run_as := [{"via": "user_id", "wellFormed": false, "account": null}]
+
+test_malformed_run_as_is_400_with_no_identity if {
+	d := authz.decision with input as object.union(request("/api/v1/bot/list", key), {"runAs": malformed_run_as})
+	d == {
+		"allow": false,
+		"status": 400,
+		"code": "INVALID_REQUEST",
+		"reasons": [{"code": "run_as_malformed", "msg": "an X-RunAs header is empty, repeated or outside its grammar"}],
+		"subject": null,
+		"actor": null,
+		"action": {"resource": "bot", "verb": "list", "class": "read"},
+	}
+}
+
+test_400_comes_before_401_and_403 if {
+	unknown := object.union(request("/api/v1/bot/list", {"type": "secret_key", "found": false}), {"principal": null, "runAs": malformed_run_as})
+	d1 := authz.decision with input as unknown
+	d1.status == 400
+	traversal := object.union(request("/api/v1/../token/create", key), {"runAs": malformed_run_as})
+	d2 := authz.decision with input as traversal
+	d2.status == 400
+}
+
+test_query_access_token_with_a_header_is_400 if {
+	req := json.patch(request("/api/v1/bot/list", key), [{"op": "add", "path": "/request/queryAccessToken", "value": true}])
+	d := authz.decision with input as req
+	d.status == 400
+	codes(d) == ["credential_two_methods"]
+}

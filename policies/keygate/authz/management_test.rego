@@ -26,9 +26,9 @@ operator_routes := [
 	"/admin/v1/user/usr_child/token/key_1/roll",
 ]
 
-as_child(path, credential) := json.patch(request(path, credential), [{"op": "replace", "path": "/runAs", "value": [{"via": "user_id", "wellFormed": true, "account": child}]}])
+run_as_child(path, credential) := json.patch(request(path, credential), [{"op": "replace", "path": "/runAs", "value": [{"via": "user_id", "wellFormed": true, "account": child}]}])
 
-session := {"type": "session", "found": true, "id": "ses_1", "expiresAt": null, "revoked": false, "allowedRoutes": null}
+session := {"type": "session", "found": true, "id": "ses_1", "expiresAt": null, "revoked": false, "allowedRoutes": null, "actorId": null}
 
 test_management_routes_are_management if {
 	every path in array.concat(partner_routes, own_routes) {
@@ -64,15 +64,15 @@ test_a_session_token_manages_nothing if {
 
 test_a_childs_keys_are_managed_as_the_parent_not_while_acting_as_the_child if {
 	every path in partner_routes {
-		d := authz.decision with input as as_child(path, key)
+		d := authz.decision with input as run_as_child(path, key)
 		codes(d) == ["impersonation_manage_forbidden"]
 	}
-	d := authz.decision with input as as_child("/api/v1/token/key_1/update", key)
+	d := authz.decision with input as run_as_child("/api/v1/token/key_1/update", key)
 	codes(d) == ["impersonation_manage_forbidden"]
 }
 
 test_the_child_s_sessions_may_be_listed_while_acting_as_it if {
-	d := authz.decision with input as as_child("/api/v1/session/list", key)
+	d := authz.decision with input as run_as_child("/api/v1/session/list", key)
 	d.allow
 	d.subject == "usr_child"
 	d.actor == "usr_parent"

@@ -15,18 +15,19 @@ child := {"id": "usr_child", "parentId": "usr_parent", "role": "user", "status":
 
 grandchild := object.union(child, {"id": "usr_grandchild", "parentId": "usr_child"})
 
-key := {"type": "secret_key", "found": true, "id": "key_1", "expiresAt": null, "revoked": false, "scopes": null}
+key := {"type": "secret_key", "found": true, "id": "key_1", "expiresAt": null, "revoked": false, "scopes": null, "actorId": null}
 
-session := {"type": "session", "found": true, "expiresAt": null, "revoked": false, "allowedRoutes": null}
+session := {"type": "session", "found": true, "expiresAt": null, "revoked": false, "allowedRoutes": null, "actorId": null}
 
 # A request with a valid unscoped key of `parent`; `changes` replace top-level fields.
 request(path, changes) := object.union(
 	{
-		"version": 1,
+		"version": 2,
 		"now": now,
 		"request": {"method": "GET", "path": path, "scheme": "https"},
 		"credential": key,
 		"principal": parent,
+		"actor": null,
 		"runAs": [],
 	},
 	changes,
@@ -172,9 +173,11 @@ test_impersonation_with_a_session_token_is_refused if {
 	codes(d) == ["impersonation_session_token"]
 }
 
-test_impersonation_with_a_malformed_header_is_refused if {
-	d := refusal({"runAs": [{"via": "user_id", "wellFormed": false, "account": null}]}, "/api/v1/bot/list")
-	codes(d) == ["impersonation_malformed"]
+test_impersonation_with_a_malformed_header_is_a_bad_request if {
+	d := authz.decision with input as request("/api/v1/bot/list", {"runAs": [{"via": "user_id", "wellFormed": false, "account": null}]})
+	d.status == 400
+	d.code == "INVALID_REQUEST"
+	codes(d) == ["run_as_malformed"]
 }
 
 test_impersonation_of_an_unknown_account_is_refused if {
@@ -285,4 +288,16 @@ test_key_acting_as_a_child_may_not_manage_the_childs_keys if {
 	outward(d) == refused
 	d.subject == "usr_child"
 	codes(d) == ["impersonation_manage_forbidden"]
+}
+
+test_a_run_as_header_named_twice_is_a_bad_request if {
+	d := authz.decision with input as request("/api/v1/bot/list", {"runAs": [run_as(child), run_as(child)]})
+	d.status == 400
+	codes(d) == ["run_as_repeated"]
+}
+
+test_another_scheme_than_bearer_is_not_authenticated if {
+	d := authz.decision with input as request("/api/v1/bot/list", {"credential": {"type": "other_scheme", "found": false}, "principal": null})
+	d.status == 401
+	codes(d) == ["credential_not_bearer"]
 }

@@ -3,7 +3,7 @@ import { createAccount, issueKey, updateAccount } from '../../manage/index.js'
 import { grantableScopes } from '../caller.js'
 import { HttpError } from '../errors.js'
 import {
-  adminUserView, deniedResponses, errorResponse, idParams, idResponse, issuedKeyResponse, keyRequestBody, restrictionsSchema
+  adminUserView, deniedResponses, emailProperty, errorResponse, idParams, idResponse, issuedKeyResponse, keyRequestBody, restrictionsSchema
 } from '../schemas.js'
 import * as views from '../views.js'
 import type { ManageContext } from './context.js'
@@ -26,7 +26,7 @@ export const adminRoutes: FastifyPluginAsync<ManageContext> = async (app, { auth
         additionalProperties: false,
         required: ['email'],
         properties: {
-          email: { type: 'string', minLength: 3, maxLength: 254 },
+          email: emailProperty,
           name: { type: ['string', 'null'], maxLength: 200 },
           parentId: { type: ['string', 'null'], minLength: 1, maxLength: 64 }
         }

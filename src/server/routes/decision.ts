@@ -58,8 +58,8 @@ const decision = {
   type: 'object',
   properties: {
     allow: { type: 'boolean' },
-    status: { type: 'integer', enum: [200, 401, 403, 503] },
-    code: { type: 'string', enum: ['OK', 'NOT_AUTHENTICATED', 'NOT_AUTHORIZED', 'SERVICE_UNAVAILABLE'] },
+    status: { type: 'integer', enum: [200, 400, 401, 403, 503] },
+    code: { type: 'string', enum: ['OK', 'INVALID_REQUEST', 'NOT_AUTHENTICATED', 'NOT_AUTHORIZED', 'SERVICE_UNAVAILABLE'] },
     reasons: { type: 'array', items: reason, description: 'only with KEYGATE_DECISION_REASONS=true' },
     subject: { type: ['string', 'null'] },
     actor: { type: ['string', 'null'] },

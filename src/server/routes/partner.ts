@@ -2,13 +2,12 @@ import type { FastifyPluginAsync } from 'fastify'
 import { createAccount, deleteAccount, issueKey, updateAccount } from '../../manage/index.js'
 import { grantableScopes, ownChild, subjectOf } from '../caller.js'
 import {
-  deniedResponses, errorResponse, idParams, idResponse, ignoredUserFields, issuedKeyResponse, keyRequestBody, listOf, pageOf, pageQuery,
+  deniedResponses, emailProperty as email, errorResponse, idParams, idResponse, ignoredUserFields, issuedKeyResponse, keyRequestBody, listOf, pageOf, pageQuery,
   partnerUserView, type PageQuery
 } from '../schemas.js'
 import * as views from '../views.js'
 import type { ManageContext } from './context.js'
 
-const email = { type: 'string', minLength: 3, maxLength: 254 }
 const name = { type: ['string', 'null'], maxLength: 200 }
 const tags = ['partner']
 const responses = { ...deniedResponses, 404: errorResponse }

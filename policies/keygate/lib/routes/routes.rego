@@ -1,9 +1,11 @@
 # METADATA
 # title: Routes
 # description: |
-#   Turns a request path into an action {resource, verb, class}. The verb in
-#   the path decides read or write, not the HTTP method. Tables live in
-#   data.keygate.routes.
+#   Turns a request (method and path) into an action {resource, verb, class}.
+#   The class is the stricter of the path's and the method's: DELETE, PUT,
+#   PATCH and every method not listed are writes whatever the path says;
+#   the listed ones (GET, HEAD, OPTIONS, POST) take the path's class, as the
+#   API reads with POST too. Tables live in data.keygate.routes.
 package keygate.lib.routes
 
 tables := data.keygate.routes
@@ -53,8 +55,10 @@ parse(path) := {"namespace": kind, "rest": rest, "segments": split(lower(rest), 
 
 # METADATA
 # description: |
-#   Fail-safe: one write verb anywhere makes it a write, because ids and the
-#   storage path tail may contain any word.
+#   The path's class. Fail-safe: one write verb anywhere makes it a write,
+#   because ids and the storage path tail may contain any word; it is a read
+#   only when the word in the verb's position is a read verb, and a verb the
+#   tables do not know is a write.
 class(route) := "admin" if {
 	route.namespace == "admin"
 } else := "manage" if {
@@ -63,26 +67,43 @@ class(route) := "admin" if {
 	some s in candidates(route.segments)
 	tables.verbs[s] == "write"
 } else := "read" if {
-	some s in candidates(route.segments)
-	tables.verbs[s] == "read"
+	tables.verbs[verb(route.segments)] == "read"
 } else := c if {
 	c := tables.exact[lower(route.rest)]
 } else := "write"
 
-# Segments that may be the verb: all but the kind right after a typed
+# Segments that may be a write verb: all but the kind right after a typed
 # resource, e.g. "trigger" in integration/trigger/list.
 candidates(segments) := array.concat([segments[0]], array.slice(segments, 2, count(segments))) if {
 	segments[0] in tables.typed_resources
 } else := segments
 
-verb(segments) := s[max(known)] if {
-	s := candidates(segments)
-	known := {i | some i, x in s; tables.verbs[x]}
-	count(known) > 0
+# METADATA
+# description: |
+#   The word in the verb's position: the segment after the first path-tail
+#   resource (storage/<verb>/<path…>), else the last segment.
+verb(segments) := v if {
+	tails := [i | some i, s in segments; i > 0; s in tables.path_tails]
+	v := segments[tails[0] + 1]
 } else := segments[count(segments) - 1]
 
-action(route) := {
+# METADATA
+# description: The class of a method; "path" for those that take the path's class.
+method_class(method) := "path" if {
+	method in tables.path_class_methods
+} else := "write"
+
+rank := {"read": 0, "write": 1, "manage": 2, "admin": 3}
+
+# "path" has no rank: the path's class stands.
+stricter(a, b) := b if {
+	rank[b] > rank[a]
+} else := a
+
+# METADATA
+# description: "{resource, verb, class} of a parsed route under an HTTP method (upper case)."
+action(route, method) := {
 	"resource": route.segments[0],
 	"verb": verb(route.segments),
-	"class": class(route),
+	"class": stricter(class(route), method_class(method)),
 }

@@ -42,7 +42,9 @@ test_parse_namespaces if {
 	not routes.parse("/api/v1")
 }
 
-class_of(path) := routes.action(routes.parse(path)).class
+class_of(path) := method_class_of("POST", path)
+
+method_class_of(method, path) := routes.action(routes.parse(path), method).class
 
 test_classes_of_real_routes if {
 	class_of("/api/v1/bot/list") == "read"
@@ -84,17 +86,52 @@ test_class_is_fail_safe if {
 	class_of("/api/v1/bot/b1/frobnicate") == "write"
 }
 
-test_verb_is_last_known_verb_else_last_segment if {
+test_a_verb_the_tables_do_not_know_is_a_write if {
+	class_of("/api/v1/bot/fetch/frobnicate") == "write"
+	class_of("/api/v1/bot/list/b1") == "write"
+	class_of("/api/v1/space/s1/storage/frobnicate/a/list") == "write"
+	class_of("/api/v1/space/s1/storage") == "write"
+	method_class_of("GET", "/api/v1/bot/fetch/frobnicate") == "write"
+}
+
+test_write_methods_make_a_write_whatever_the_path if {
+	every m in ["DELETE", "PUT", "PATCH", "PROPFIND", "TRACE", "CONNECT", "get", ""] {
+		method_class_of(m, "/api/v1/bot/list") == "write"
+		method_class_of(m, "/api/v1/space/s1/storage/download/a.md") == "write"
+	}
+}
+
+test_path_class_methods_take_the_path_class if {
+	every m in ["GET", "HEAD", "OPTIONS", "POST"] {
+		method_class_of(m, "/api/v1/bot/list") == "read"
+		method_class_of(m, "/api/v1/bot/b1/delete") == "write"
+	}
+}
+
+test_a_method_never_lowers_the_path_class if {
+	every m in ["GET", "DELETE", "PUT", "FROB"] {
+		method_class_of(m, "/api/v1/token/list") == "manage"
+		method_class_of(m, "/admin/v1/user/u1/fetch") == "admin"
+	}
+}
+
+test_verb_is_after_the_path_tail_resource_else_the_last_segment if {
 	routes.verb(["space", "s1", "storage", "download", "docs", "a.md"]) == "download"
+	routes.verb(["space", "s1", "storage", "list", "storage", "a.md"]) == "list"
+	routes.verb(["space", "s1", "storage"]) == "storage"
 	routes.verb(["bot", "list", "b1", "fetch"]) == "fetch"
+	routes.verb(["bot", "fetch", "frobnicate"]) == "frobnicate"
 	routes.verb(["openai", "chat", "completions"]) == "completions"
-	routes.action(routes.parse("/api/v1/bot/b1/memory/search")) == {"resource": "bot", "verb": "search", "class": "read"}
+	routes.action(routes.parse("/api/v1/bot/b1/memory/search"), "GET") == {"resource": "bot", "verb": "search", "class": "read"}
 }
 
 # Policy data sanity: a typo here would otherwise surface as a 503 (bad class) or a conflict.
 test_data_tables_are_well_formed if {
 	every _, c in data.keygate.routes.verbs {
 		c in {"read", "write"}
+	}
+	every m in data.keygate.routes.path_class_methods {
+		m == upper(m)
 	}
 	every _, c in data.keygate.routes.exact {
 		c in {"read", "write", "manage"}

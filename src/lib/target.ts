@@ -1,0 +1,22 @@
+/**
+ * A request target (path and query) as the decision sees it: the path
+ * without query or fragment, and one fact about the query, whether it has an
+ * `access_token` parameter (RFC 6750 §2.3) under any encoding of its name.
+ * Nothing else in the query takes part in a decision.
+ */
+export interface Target {
+  path: string
+  queryAccessToken: boolean
+}
+
+export function splitTarget (target: string): Target {
+  const end = target.search(/[?#]/)
+  if (end === -1) return { path: target, queryAccessToken: false }
+  return { path: target.slice(0, end), queryAccessToken: target[end] === '?' && hasAccessToken(target.slice(end + 1)) }
+}
+
+function hasAccessToken (queryAndFragment: string): boolean {
+  const hash = queryAndFragment.indexOf('#')
+  const query = hash === -1 ? queryAndFragment : queryAndFragment.slice(0, hash)
+  return query !== '' && new URLSearchParams(query).has('access_token')
+}
