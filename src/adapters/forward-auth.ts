@@ -94,7 +94,7 @@ function upperCase (value: string): string {
 }
 
 /** The query string never takes part in the decision. */
-function pathOf (target: string): string {
+export function pathOf (target: string): string {
   const end = target.search(/[?#]/)
   return end === -1 ? target : target.slice(0, end)
 }

@@ -17,6 +17,9 @@ const NOT_AUTHENTICATED = answer(401, REALM, errorBody('NOT_AUTHENTICATED'))
 const INVALID_TOKEN = answer(401, `${REALM}, error="invalid_token"`, errorBody('NOT_AUTHENTICATED'))
 const NOT_AUTHORIZED = answer(403, `${REALM}, error="insufficient_scope"`, errorBody('NOT_AUTHORIZED'))
 const UNAVAILABLE = answer(503, null, errorBody('SERVICE_UNAVAILABLE'))
+// RFC 6750 §3.1: invalid_request for a token sent by more than one method.
+const TOKEN_SENT_TWICE = answer(400, `${REALM}, error="invalid_request"`,
+  errorBody('INVALID_REQUEST', 'Send the access token one way only: in the Authorization header or in the access_token parameter, not both'))
 const INTERNAL = answer(500, null, errorBody('INTERNAL_ERROR'))
 
 /**
@@ -53,6 +56,27 @@ export function internalError (): HttpAnswer {
 /** 400 for a request that cannot be decided at all; `problem` must be safe to show. */
 export function invalidRequest (problem: string): HttpAnswer {
   return answer(400, null, errorBody('INVALID_REQUEST', problem))
+}
+
+/**
+ * RFC 6750 §2: a client must not send its bearer token by more than one
+ * method. True for a Bearer Authorization header beside an `access_token`
+ * query parameter in `target` (the request's path and query): the request is
+ * refused with tokenSentTwice() before any decision, whatever either token is.
+ */
+export function sendsTokenTwice (target: string, headers: Record<string, string[] | undefined>): boolean {
+  const query = target.indexOf('?')
+  if (query === -1) return false
+  if (headers.authorization?.some((value) => BEARER_SCHEME.test(value)) !== true) return false
+  const end = target.indexOf('#', query)
+  return new URLSearchParams(target.slice(query + 1, end === -1 ? undefined : end)).has('access_token')
+}
+
+const BEARER_SCHEME = /^[ \t]*bearer(?:[ \t]|$)/i
+
+/** The 400 for sendsTokenTwice(), with its RFC 6750 challenge. */
+export function tokenSentTwice (): HttpAnswer {
+  return TOKEN_SENT_TWICE
 }
 
 /**

@@ -6,6 +6,10 @@ import { validateEmail } from '../manage/accounts.js'
 export interface ServerConfig {
   host: string
   port: number
+  /** Envoy's gRPC ext_authz and the gRPC health service, on KEYGATE_HOST; undefined: not served. */
+  grpcPort: number | undefined
+  /** Allowed gRPC checks remove the Authorization header before the upstream. */
+  grpcRemoveAuthorization: boolean
   databaseUrl: string | undefined
   dataDir: string | undefined
   tls: { cert: Buffer; key: Buffer } | undefined
@@ -80,10 +84,9 @@ export function loadConfig (env: NodeJS.ProcessEnv): ServerConfig {
       if (isIP(value) === 0 && !/^[A-Za-z0-9.-]{1,253}$/.test(value)) throw new Error('must be an IP address or host name')
       return value
     }),
-    port: check('KEYGATE_PORT', 8080, (value) => {
-      if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new Error('must be a port number from 0 to 65535')
-      return Number(value)
-    }),
+    port: check('KEYGATE_PORT', 8080, parsePort),
+    grpcPort: check('KEYGATE_GRPC_PORT', undefined, parsePort),
+    grpcRemoveAuthorization: check('KEYGATE_GRPC_REMOVE_AUTHORIZATION', false, parseBoolean),
     databaseUrl,
     dataDir,
     tls,
@@ -116,8 +119,16 @@ export function loadConfig (env: NodeJS.ProcessEnv): ServerConfig {
     decisionReasons: check('KEYGATE_DECISION_REASONS', false, parseBoolean),
     requireHttps: check('KEYGATE_REQUIRE_HTTPS', false, parseBoolean)
   }
+  if (config.grpcPort !== undefined && config.grpcPort !== 0 && config.grpcPort === config.port) {
+    problems.push(`KEYGATE_GRPC_PORT=${config.grpcPort}: KEYGATE_PORT already serves HTTP there; give gRPC a port of its own`)
+  }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+function parsePort (value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new Error('must be a port number from 0 to 65535')
+  return Number(value)
 }
 
 function boundedNumber (value: string, min: number, max: number): number {

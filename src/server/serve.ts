@@ -10,6 +10,7 @@ import type { Store } from '../store/store.js'
 import { buildApp } from './app.js'
 import { onPrimaryShutdown, runCluster, workersFromEnvironment } from './cluster.js'
 import { loadConfig, type ServerConfig } from './config.js'
+import { listenGrpc, type GrpcListener } from './grpc.js'
 import { createMetrics } from './metrics.js'
 
 export interface ServeIo {
@@ -22,6 +23,8 @@ export interface RunningServer {
   app: FastifyInstance
   /** e.g. `http://127.0.0.1:8080` */
   url: string
+  /** The gRPC listener (ext_authz and health), when KEYGATE_GRPC_PORT is set. */
+  grpc: Pick<GrpcListener, 'address' | 'port'> | null
   /** Stops accepting connections, finishes the requests in flight, then closes the store. */
   close(): Promise<void>
 }
@@ -142,7 +145,21 @@ export async function start (config: ServerConfig & { sessions: SessionSettings;
     log = app.log
     closers.push(async () => { await app.close() })
     const url = await app.listen({ host: config.host, port: config.port })
-    return { app, url, close: closeAll }
+    let grpc: GrpcListener | null = null
+    if (config.grpcPort !== undefined) {
+      grpc = await listenGrpc({
+        authorizer,
+        host: config.host,
+        port: config.grpcPort,
+        tls: config.tls,
+        trustProxy: config.trustProxy,
+        removeAuthorization: config.grpcRemoveAuthorization,
+        log: app.log
+      })
+      closers.push(grpc.close)
+      app.log.info({ grpc: grpc.address }, `gRPC listening at ${grpc.address}${config.tls === undefined ? '' : ' (TLS)'}`)
+    }
+    return { app, url, grpc, close: closeAll }
   } catch (error) {
     await closeAll()
     throw error
