@@ -83,8 +83,8 @@ export interface ExtAuthzClient {
   /** Any bytes as the request message. */
   checkBytes(bytes: Buffer): Promise<Buffer>
   health(service?: string): Promise<string>
-  /** The first `count` messages of a health Watch, then it is cancelled. */
-  watch(service: string, count: number): Promise<string[]>
+  /** A health Watch: each status as it comes. */
+  watch(service: string): { next(): Promise<string>; cancel(): void }
 }
 
 /** Clients closed when t ends; each has a connection of its own (no subchannel shared with another client). */
@@ -95,24 +95,38 @@ export function extAuthzClient (t: Test, address: string, credentials: ChannelCr
   const health = new Health(address, credentials, options) as any
   const raw = new Client(address, credentials, options)
   t.teardown(() => { authorization.close(); health.close(); raw.close() })
-  const unary = async <T>(call: (callback: (error: ServiceError | null, value: T) => void) => void): Promise<T> =>
-    await new Promise<T>((resolve, reject) => { call((error, value) => { error === null ? resolve(value) : reject(error) }) })
+  const unary = async <T>(call: (callback: (error: ServiceError | null, value?: T) => void) => void): Promise<T> =>
+    await new Promise<T>((resolve, reject) => { call((error, value) => { error === null ? resolve(value as T) : reject(error) }) })
   return {
     check: async (request) => await unary((callback) => authorization.Check(request, callback)),
     checkBytes: async (bytes) => await unary((callback) => raw.makeUnaryRequest('/envoy.service.auth.v3.Authorization/Check', (b: Buffer) => b, (b: Buffer) => b, bytes, callback)),
     health: async (service = '') => (await unary<{ status: string }>((callback) => health.Check({ service }, callback))).status,
-    watch: async (service, count) => await new Promise<string[]>((resolve, reject) => {
-      const seen: string[] = []
+    watch (service) {
       const stream = health.Watch({ service })
+      const queued: string[] = []
+      const waiting: Array<{ resolve: (status: string) => void; reject: (error: Error) => void }> = []
+      let failed: Error | null = null
       stream.on('data', (message: { status?: string }) => {
-        seen.push(message.status ?? 'UNKNOWN')
-        if (seen.length === count) {
-          stream.cancel()
-          resolve(seen)
-        }
+        const status = message.status ?? 'UNKNOWN'
+        const waiter = waiting.shift()
+        if (waiter === undefined) queued.push(status)
+        else waiter.resolve(status)
       })
-      stream.on('error', (error: ServiceError) => { if (seen.length < count) reject(error) })
-    })
+      stream.on('error', (error: Error) => {
+        failed = error
+        for (const waiter of waiting.splice(0)) waiter.reject(error)
+      })
+      t.teardown(() => { stream.cancel() })
+      return {
+        next: async () => {
+          const status = queued.shift()
+          if (status !== undefined) return status
+          if (failed !== null) throw failed
+          return await new Promise<string>((resolve, reject) => { waiting.push({ resolve, reject }) })
+        },
+        cancel: () => { stream.cancel() }
+      }
+    }
   }
 }
 

@@ -9,6 +9,8 @@ t.test('defaults: loopback, 8080, embedded store, nothing trusted', async (t) =>
   t.same(loadConfig({}), {
     host: '127.0.0.1',
     port: 8080,
+    grpcPort: undefined,
+    grpcRemoveAuthorization: false,
     databaseUrl: undefined,
     dataDir: undefined,
     tls: undefined,
@@ -33,6 +35,8 @@ t.test('every variable', async (t) => {
   const config = loadConfig({
     KEYGATE_HOST: '0.0.0.0',
     KEYGATE_PORT: '0',
+    KEYGATE_GRPC_PORT: '9191',
+    KEYGATE_GRPC_REMOVE_AUTHORIZATION: 'yes',
     KEYGATE_DATABASE_URL: 'postgres://db/keygate',
     KEYGATE_TLS_CERT: join(dir, 'cert.pem'),
     KEYGATE_TLS_KEY: join(dir, 'key.pem'),
@@ -50,6 +54,8 @@ t.test('every variable', async (t) => {
   t.same(config, {
     host: '0.0.0.0',
     port: 0,
+    grpcPort: 9191,
+    grpcRemoveAuthorization: true,
     databaseUrl: 'postgres://db/keygate',
     dataDir: undefined,
     tls: { cert: Buffer.from('CERT'), key: Buffer.from('KEY') },
@@ -75,6 +81,8 @@ t.test('every variable', async (t) => {
 t.test('every problem at once, each naming its variable', async (t) => {
   const error = t.throws(() => loadConfig({
     KEYGATE_PORT: '80000',
+    KEYGATE_GRPC_PORT: 'grpc',
+    KEYGATE_GRPC_REMOVE_AUTHORIZATION: 'perhaps',
     KEYGATE_HOST: 'not a host!',
     KEYGATE_DATABASE_URL: 'mysql://db',
     KEYGATE_TLS_CERT: '/nonexistent.pem',
@@ -90,11 +98,13 @@ t.test('every problem at once, each naming its variable', async (t) => {
   })) as ConfigError
   t.type(error, ConfigError)
   t.equal(error.code, 'CONFIG_INVALID')
-  for (const name of ['KEYGATE_PORT', 'KEYGATE_HOST', 'KEYGATE_DATABASE_URL', 'KEYGATE_TLS_CERT and KEYGATE_TLS_KEY go together',
+  for (const name of ['KEYGATE_PORT', 'KEYGATE_GRPC_PORT', 'KEYGATE_GRPC_REMOVE_AUTHORIZATION', 'KEYGATE_HOST', 'KEYGATE_DATABASE_URL', 'KEYGATE_TLS_CERT and KEYGATE_TLS_KEY go together',
     'KEYGATE_TRUST_PROXY', 'KEYGATE_LOG_LEVEL', 'KEYGATE_BOOTSTRAP_EMAIL', 'KEYGATE_DECISION_REASONS', 'KEYGATE_REQUIRE_HTTPS',
     'KEYGATE_POLICY_BUNDLE', 'KEYGATE_POLICY_POLL_SECONDS', 'KEYGATE_DECISION_TIMEOUT_MS', 'KEYGATE_STALE_IF_ERROR_SECONDS']) {
     t.match(error.message, name)
   }
   t.throws(() => loadConfig({ KEYGATE_TLS_CERT: '/nonexistent.pem', KEYGATE_TLS_KEY: '/nonexistent.key' }), { message: /KEYGATE_TLS_CERT=.*cannot read the file: ENOENT/ })
   t.throws(() => loadConfig({ KEYGATE_DATABASE_URL: 'postgres://db/k', KEYGATE_DATA_DIR: '.keygate/data' }), { message: /KEYGATE_DATA_DIR is for the embedded store/ })
+  t.throws(() => loadConfig({ KEYGATE_GRPC_PORT: '8080' }), { message: /KEYGATE_GRPC_PORT=8080: KEYGATE_PORT already serves HTTP there/ }, 'gRPC on the HTTP port')
+  t.equal(loadConfig({ KEYGATE_PORT: '0', KEYGATE_GRPC_PORT: '0' }).grpcPort, 0, 'both on ports of the system\'s choosing')
 })

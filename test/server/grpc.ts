@@ -4,11 +4,14 @@
  */
 import { status as grpcStatus } from '@grpc/grpc-js'
 import t, { type Test } from 'tap'
-import type { AuthorizeRequest } from '../../src/authorizer/index.js'
+import { createAuthorizer, type AuthorizeRequest } from '../../src/authorizer/index.js'
+import { createAccount, issueKey } from '../../src/manage/index.js'
 import { listenGrpc, type GrpcServerOptions } from '../../src/server/grpc.js'
-import { forEachDatabase } from '../helpers/databases.js'
+import { openStore, Store, StoreUnavailableError, type Database } from '../../src/store/index.js'
+import { createTestDatabase, forEachDatabase, testDatabases } from '../helpers/databases.js'
+import { tcpProxy } from '../helpers/tcp-proxy.js'
 import { checkRequest, deniedAnswer, extAuthzClient, setHeaders, type CheckResponse, type ExtAuthzClient, type HttpRequestOptions } from '../helpers/ext-authz.js'
-import { bearer, testServer, type TestServer } from '../helpers/server.js'
+import { bearer, testPolicy, testServer, type TestServer } from '../helpers/server.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const IDENTITY = ['x-keygate-user-id', 'x-keygate-actor-id', 'x-keygate-key-id', 'x-keygate-credential', 'x-keygate-decision-id']
@@ -136,7 +139,8 @@ t.test('ext_authz Check', (t) => forEachDatabase(t, async (t, _db, store) => {
   })
 
   await t.test('impersonation by id and by e-mail: the child as subject, the parent as actor', async (t) => {
-    for (const runAs of [{ 'x-runas-user-id': child.id }, { 'x-runas-child-user-email': ` ${child.email.toUpperCase()} ` }]) {
+    const runAsHeaders: Array<Record<string, string>> = [{ 'x-runas-user-id': child.id }, { 'x-runas-child-user-email': ` ${child.email.toUpperCase()} ` }]
+    for (const runAs of runAsHeaders) {
       const name = Object.keys(runAs)[0] as string
       const response = await grpc.check({ path: '/api/v1/dataset/list', headers: { ...parent.headers, ...runAs } })
       t.equal(response.status?.code ?? 0, grpcStatus.OK, name)
@@ -179,3 +183,124 @@ t.test('ext_authz Check', (t) => forEachDatabase(t, async (t, _db, store) => {
     await t.rejects(grpc.client.checkBytes(Buffer.from([0x0a, 0xff, 0xff, 0xff])), { code: grpcStatus.INTERNAL }, 'bytes that are no CheckRequest: the call fails')
   })
 }))
+
+t.test('options: Authorization removed before the upstream; whom to believe about scheme and client', (t) => forEachDatabase(t, async (t, _db, store) => {
+  const server = await testServer(t, store)
+  const parent = await server.account()
+
+  const plain = await setup(t, server)
+  const kept = await plain.check({ headers: parent.headers })
+  t.notOk(kept.ok_response?.headers_to_remove?.includes('authorization'), 'by default the upstream gets the Authorization header')
+  t.match(plain.asked.at(-1), { scheme: 'http', client: { address: '127.0.0.1' } },
+    'an untrusted caller: the gRPC connection\'s scheme and the peer\'s address, whatever the CheckRequest says')
+
+  const removing = await setup(t, server, { removeAuthorization: true })
+  const removed = await removing.check({ headers: parent.headers })
+  t.ok(removed.ok_response?.headers_to_remove?.includes('authorization'), 'KEYGATE_GRPC_REMOVE_AUTHORIZATION')
+  const refused = await removing.check({})
+  t.equal(deniedAnswer(refused).status, 401, 'a denial is unchanged')
+
+  const trusting = await setup(t, server, { trustProxy: ['127.0.0.1'] })
+  await trusting.check({ headers: parent.headers, scheme: 'https', source: '198.51.100.9' })
+  t.match(trusting.asked.at(-1), { scheme: 'https', client: { address: '198.51.100.9' } }, 'a trusted Envoy states both')
+  await trusting.check({ headers: parent.headers, scheme: 'http' })
+  t.match(trusting.asked.at(-1), { scheme: 'http' })
+  const elsewhere = await setup(t, server, { trustProxy: ['10.0.0.0/8'] })
+  await elsewhere.check({ headers: parent.headers, scheme: 'https', source: '198.51.100.9' })
+  t.match(elsewhere.asked.at(-1), { scheme: 'http', client: { address: '127.0.0.1' } }, 'trust is by the peer\'s address')
+}))
+
+t.test('the health service follows /readyz', (t) => forEachDatabase(t, async (t, _db, store) => {
+  const server = await testServer(t, store)
+  const listener = await listenGrpc({ authorizer: server.authorizer, host: '127.0.0.1', port: 0 })
+  t.teardown(listener.close)
+  const client = extAuthzClient(t, listener.address)
+  t.equal(await client.health(), 'SERVING', 'the server as a whole')
+  t.equal(await client.health('envoy.service.auth.v3.Authorization'), 'SERVING', 'the ext_authz service')
+  await t.rejects(client.health('some.other.Service'), { code: grpcStatus.NOT_FOUND }, 'an unknown service')
+  t.equal(await client.watch('').next(), 'SERVING', 'Watch sends the status at once')
+  t.equal(await client.watch('some.other.Service').next(), 'SERVICE_UNKNOWN', 'and SERVICE_UNKNOWN for an unknown service, without ending the call')
+  t.equal((await server.app.inject({ url: '/readyz' })).statusCode, 200)
+}))
+
+/** A database whose queries fail as an unreachable store's do, while cut (PGlite has no network to cut). */
+function cuttable (db: Database): { db: Database; set(cut: boolean): void } {
+  let cut = false
+  const refuse = (): never => { throw new StoreUnavailableError('the store is cut (test)') }
+  return {
+    db: {
+      driver: db.driver,
+      query: async (sql, params) => { if (cut) refuse(); return await db.query(sql, params) },
+      exec: async (sql) => { if (cut) refuse(); await db.exec(sql) },
+      transaction: async (fn) => { if (cut) refuse(); return await db.transaction(fn) },
+      listen: async (channel, onPayload, options) => await db.listen(channel, onPayload, options),
+      close: async () => {}
+    },
+    set (next) { cut = next }
+  }
+}
+
+t.test('a store cut: 503 and UNAVAILABLE, NOT_SERVING, then recovery with no restart', async (t) => {
+  for (const driver of testDatabases()) {
+    await t.test(driver.name, async (t) => {
+      let store: Store
+      let setStore: (mode: 'up' | 'cut') => void
+      let setupStore: Store
+      if (driver.name === 'pg') {
+        const url = await createTestDatabase(t)
+        setupStore = await openStore({ databaseUrl: url })
+        t.teardown(async () => { await setupStore.close() })
+        const proxy = await tcpProxy(t, Number(new URL(url).port || 5432))
+        store = await openStore({ databaseUrl: proxy.url(url), migrate: false, connectionTimeoutMillis: 500, statementTimeoutMillis: 500, onError: () => {} })
+        t.teardown(async () => { await store.close() })
+        // A partition; it ends as one does, the connections it held reset (else they would wait forever).
+        setStore = (mode) => {
+          if (mode === 'cut') proxy.set('silent')
+          else { proxy.set('refuse'); proxy.set('up') }
+        }
+      } else {
+        const db = await driver.open(t, { migrated: true })
+        const cut = cuttable(db)
+        store = new Store(cut.db)
+        setupStore = new Store(db)
+        setStore = (mode) => { cut.set(mode === 'cut') }
+      }
+      const authorizer = await createAuthorizer({ store, policy: await testPolicy(), decisionTimeoutMs: 300, cache: { staleIfErrorMs: 0 } })
+      t.teardown(async () => { await authorizer.close() })
+      const listener = await listenGrpc({ authorizer, host: '127.0.0.1', port: 0, watchIntervalMs: 20 })
+      t.teardown(listener.close)
+      const client = extAuthzClient(t, listener.address)
+      const user = await createAccount(setupStore, { email: 'cut@example.com' })
+      const seen = await issueKey(setupStore, { userId: user.id })
+      const unseen = await issueKey(setupStore, { userId: user.id })
+      const check = async (token: string): Promise<CheckResponse> => await client.check(checkRequest({ headers: bearer(token) }))
+
+      t.equal((await check(seen.token)).status?.code ?? 0, grpcStatus.OK, 'before the cut')
+      const watch = client.watch('')
+      t.equal(await watch.next(), 'SERVING', 'Watch: serving')
+      t.equal(await client.health(), 'SERVING')
+
+      setStore('cut')
+      const during = await check(unseen.token)
+      t.equal(during.status?.code, grpcStatus.UNAVAILABLE, 'a key never seen, the store cut: UNAVAILABLE')
+      t.notOk(during.ok_response, 'never an OK')
+      t.same(deniedAnswer(during), {
+        status: 503,
+        headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+        body: '{"message":"Service unavailable","code":"SERVICE_UNAVAILABLE"}'
+      }, 'forward-auth\'s 503')
+      t.equal(await client.health(), 'NOT_SERVING', 'health: NOT_SERVING while the store is cut')
+      t.equal(await watch.next(), 'NOT_SERVING', 'Watch: the change is sent')
+
+      setStore('up')
+      let recovered = false
+      for (let tries = 0; tries < 200 && !recovered; tries++) {
+        recovered = ((await check(unseen.token)).status?.code ?? 0) === grpcStatus.OK
+        if (!recovered) await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      t.ok(recovered, 'the same key is allowed once the store is back, with no restart')
+      t.equal(await client.health(), 'SERVING')
+      t.equal(await watch.next(), 'SERVING', 'Watch: back')
+    })
+  }
+})
