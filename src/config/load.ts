@@ -26,6 +26,9 @@ const CHECKS: Array<(config: Config, given: (field: Field) => boolean) => string
   (c) => c.workers !== undefined && c.workers > 1 && c.databaseUrl === undefined
     ? `KEYGATE_WORKERS=${c.workers} needs KEYGATE_DATABASE_URL: only one process may open the embedded store`
     : null,
+  (c) => c.grpcPort !== undefined && c.grpcPort !== 0 && c.grpcPort === c.port
+    ? `KEYGATE_GRPC_PORT=${c.grpcPort}: KEYGATE_PORT already serves HTTP there; give gRPC a port of its own`
+    : null,
   (c) => c.decisionLogBatch > c.decisionLogBuffer
     ? 'KEYGATE_DECISION_LOG_BATCH must not exceed KEYGATE_DECISION_LOG_BUFFER'
     : null

@@ -20,3 +20,13 @@ function hasAccessToken (queryAndFragment: string): boolean {
   const query = hash === -1 ? queryAndFragment : queryAndFragment.slice(0, hash)
   return query !== '' && new URLSearchParams(query).has('access_token')
 }
+
+/**
+ * The target as a decision takes it: the path, plus `?access_token` when the
+ * query has one (the only query fact a decision reads), so that requests
+ * differing in the rest of their query are one decision.
+ */
+export function decisionTarget (target: string): string {
+  const { path, queryAccessToken } = splitTarget(target)
+  return queryAccessToken ? `${path}?access_token` : path
+}

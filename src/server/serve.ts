@@ -10,6 +10,7 @@ import { openStore } from '../store/index.js'
 import type { Store } from '../store/store.js'
 import { buildApp } from './app.js'
 import { onPrimaryShutdown, runCluster } from './cluster.js'
+import { listenGrpc, type GrpcListener } from './grpc.js'
 import { createMetrics } from './metrics.js'
 
 export interface ServeIo {
@@ -26,6 +27,8 @@ export interface RunningServer {
   sessions: Sessions
   /** Runs `close` first when the server closes (e.g. a listener of its own that uses the store). */
   closeFirst(close: () => Promise<void>): void
+  /** The gRPC listener (ext_authz and health), when KEYGATE_GRPC_PORT is set. */
+  grpc: Pick<GrpcListener, 'address' | 'port'> | null
   /** Stops accepting connections, finishes the requests in flight, then closes the store. */
   close(): Promise<void>
 }
@@ -170,7 +173,21 @@ export async function start (config: StartConfig, io: Pick<ServeIo, 'stdout'>): 
     }
     closers.push(async () => { await app.close() })
     const url = await app.listen({ host: config.host, port: config.port })
-    return { app, url, store, sessions, closeFirst: (close) => { closers.push(close) }, close: closeAll }
+    let grpc: GrpcListener | null = null
+    if (config.grpcPort !== undefined) {
+      grpc = await listenGrpc({
+        authorizer,
+        host: config.host,
+        port: config.grpcPort,
+        tls: tlsOf(config),
+        trustProxy: config.trustProxy,
+        removeAuthorization: config.grpcRemoveAuthorization,
+        log: app.log
+      })
+      closers.push(grpc.close)
+      app.log.info({ grpc: grpc.address }, `gRPC listening at ${grpc.address}${tlsOf(config) === undefined ? '' : ' (TLS)'}`)
+    }
+    return { app, url, grpc, store, sessions, closeFirst: (close) => { closers.push(close) }, close: closeAll }
   } catch (error) {
     await closeAll()
     throw error

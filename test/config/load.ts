@@ -10,6 +10,8 @@ t.test('defaults: loopback, 8080, embedded store, nothing trusted', async (t) =>
   t.match(loadConfig({}), {
     host: '127.0.0.1',
     port: 8080,
+    grpcPort: undefined,
+    grpcRemoveAuthorization: false,
     databaseUrl: undefined,
     dataDir: undefined,
     tlsCert: undefined,
@@ -36,6 +38,8 @@ t.test('every variable', async (t) => {
     KEYGATE_SIGNING_SECRET: 'a'.repeat(64),
     KEYGATE_HOST: '0.0.0.0',
     KEYGATE_PORT: '0',
+    KEYGATE_GRPC_PORT: '9191',
+    KEYGATE_GRPC_REMOVE_AUTHORIZATION: 'yes',
     KEYGATE_DATABASE_URL: 'postgres://db/keygate',
     KEYGATE_TLS_CERT: join(dir, 'cert.pem'),
     KEYGATE_TLS_KEY: join(dir, 'key.pem'),
@@ -54,6 +58,8 @@ t.test('every variable', async (t) => {
   t.match(config, {
     host: '0.0.0.0',
     port: 0,
+    grpcPort: 9191,
+    grpcRemoveAuthorization: true,
     databaseUrl: 'postgres://db/keygate',
     dataDir: undefined,
     trustProxy: ['10.0.0.0/8', '127.0.0.1', '::1'],
@@ -78,6 +84,8 @@ t.test('every variable', async (t) => {
 t.test('every problem at once, each naming its variable', async (t) => {
   const error = t.throws(() => loadConfig({
     KEYGATE_PORT: '80000',
+    KEYGATE_GRPC_PORT: 'grpc',
+    KEYGATE_GRPC_REMOVE_AUTHORIZATION: 'perhaps',
     KEYGATE_HOST: 'not a host!',
     KEYGATE_DATABASE_URL: 'mysql://db',
     KEYGATE_SESSION_MAX_SECONDS: 'forever',
@@ -96,7 +104,7 @@ t.test('every problem at once, each naming its variable', async (t) => {
   })) as ConfigError
   t.type(error, ConfigError)
   t.equal(error.code, 'CONFIG_INVALID')
-  for (const name of ['KEYGATE_PORT', 'KEYGATE_HOST', 'KEYGATE_DATABASE_URL', 'KEYGATE_TLS_CERT and KEYGATE_TLS_KEY go together',
+  for (const name of ['KEYGATE_PORT', 'KEYGATE_GRPC_PORT', 'KEYGATE_GRPC_REMOVE_AUTHORIZATION', 'KEYGATE_HOST', 'KEYGATE_DATABASE_URL', 'KEYGATE_TLS_CERT and KEYGATE_TLS_KEY go together',
     'KEYGATE_TRUST_PROXY', 'KEYGATE_LOG_LEVEL', 'KEYGATE_BOOTSTRAP_EMAIL', 'KEYGATE_DECISION_REASONS', 'KEYGATE_REQUIRE_HTTPS',
     'KEYGATE_POLICY_BUNDLE', 'KEYGATE_POLICY_POLL_SECONDS', 'KEYGATE_DECISION_TIMEOUT_MS', 'KEYGATE_STALE_IF_ERROR_SECONDS',
     'KEYGATE_SESSION_MAX_SECONDS', 'KEYGATE_DECISION_LOG', 'KEYGATE_SECURITY_IMPERSONATION_BURST']) {
@@ -105,6 +113,8 @@ t.test('every problem at once, each naming its variable', async (t) => {
   t.throws(() => loadConfig({ KEYGATE_TLS_CERT: '/nonexistent.pem', KEYGATE_TLS_KEY: '/nonexistent.key' }), { message: /KEYGATE_TLS_CERT=.*cannot read the file: ENOENT/ })
   t.throws(() => loadConfig({ KEYGATE_DATABASE_URL: 'postgres://db/k', KEYGATE_DATA_DIR: '.keygate/data' }), { message: /KEYGATE_DATA_DIR is for the embedded store/ })
   t.throws(() => loadConfig({ KEYGATE_DECISION_LOG_BUFFER: '100', KEYGATE_DECISION_LOG_BATCH: '200' }), /must not exceed/)
+  t.throws(() => loadConfig({ KEYGATE_GRPC_PORT: '8080' }), { message: /KEYGATE_GRPC_PORT=8080: KEYGATE_PORT already serves HTTP there/ }, 'gRPC on the HTTP port')
+  t.equal(loadConfig({ KEYGATE_PORT: '0', KEYGATE_GRPC_PORT: '0' }).grpcPort, 0, 'both on ports of the system\'s choosing')
   const secret = t.throws(() => loadConfig({ KEYGATE_DATABASE_URL: 'mysql://user:hunter2@db', KEYGATE_POLICY_BUNDLE_TOKEN: ' ' })) as ConfigError
   t.notMatch(secret.message, /hunter2/, 'a URL with a password is named, not echoed')
   t.equal(secret.problems.length, 1, 'a blank variable is unset, not a problem')

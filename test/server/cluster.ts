@@ -11,6 +11,7 @@ import { ConfigError, loadConfig, workersOf } from '../../src/config/index.js'
 import { openStore } from '../../src/store/index.js'
 import { createTestDatabase } from '../helpers/databases.js'
 import { missing } from '../helpers/requires.js'
+import { checkRequest, extAuthzClient, setHeaders } from '../helpers/ext-authz.js'
 import { testPolicy } from '../helpers/server.js'
 import { until } from '../helpers/until.js'
 
@@ -51,6 +52,14 @@ function listening (output: string): Array<{ pid: number; url: string }> {
   })
 }
 
+/** The workers' "gRPC listening" log lines so far: pid and host:port. */
+function grpcListening (output: string): Array<{ pid: number; address: string }> {
+  return output.split('\n').filter((line) => line.includes('"gRPC listening at')).map((line) => {
+    const entry = JSON.parse(line) as { pid: number; grpc: string }
+    return { pid: entry.pid, address: entry.grpc }
+  })
+}
+
 function alive (pid: number): boolean {
   try {
     process.kill(pid, 0)
@@ -69,9 +78,9 @@ t.test('workers share the port, are replaced when they die, and stop on SIGTERM'
   const { token } = await issueKey(store, { userId: user.id })
   await store.close()
 
-  const primary = startPrimary({ KEYGATE_DATABASE_URL: databaseUrl, KEYGATE_WORKERS: '2' })
+  const primary = startPrimary({ KEYGATE_DATABASE_URL: databaseUrl, KEYGATE_WORKERS: '2', KEYGATE_GRPC_PORT: '0' })
   t.teardown(() => { primary.child.kill('SIGKILL') })
-  await until(() => listening(primary.output()).length === 2, 60_000)
+  await until(() => listening(primary.output()).length === 2 && grpcListening(primary.output()).length === 2, 60_000)
   const workers = listening(primary.output())
   t.equal(new Set(workers.map((w) => w.pid)).size, 2, 'two worker processes')
   t.equal(new Set(workers.map((w) => w.url)).size, 1, 'one port')
@@ -91,6 +100,21 @@ t.test('workers share the port, are replaced when they die, and stop on SIGTERM'
     if (line.includes('"request completed"')) answered.add((JSON.parse(line) as { pid: number }).pid)
   }
   t.same([...answered].sort(), workers.map((w) => w.pid).sort(), 'both workers answered')
+
+  // gRPC: the same sharing of one port (Envoy's connections are long-lived: each goes to one worker).
+  const grpcWorkers = grpcListening(primary.output())
+  t.same(grpcWorkers.map((w) => w.pid).sort(), workers.map((w) => w.pid).sort(), 'every worker serves gRPC')
+  t.equal(new Set(grpcWorkers.map((w) => w.address)).size, 1, 'on one port')
+  for (let i = 0; i < 6; i++) {
+    const client = extAuthzClient(t, grpcWorkers[0]?.address as string)
+    const response = await client.check(checkRequest({ headers: { authorization: `Bearer ${token}` } }))
+    t.equal(setHeaders(response)['x-keygate-user-id'], user.id, `connection ${i}: allowed`)
+  }
+  const checked = new Set<number>()
+  for (const line of primary.output().split('\n')) {
+    if (line.includes('"check completed"')) checked.add((JSON.parse(line) as { pid: number }).pid)
+  }
+  t.same([...checked].sort(), workers.map((w) => w.pid).sort(), 'both workers answered gRPC checks')
 
   // A worker that dies is replaced.
   process.kill(workers[0]?.pid as number, 'SIGKILL')

@@ -1,15 +1,17 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { credentials as grpcCredentials, status as grpcStatus } from '@grpc/grpc-js'
 import t from 'tap'
 import { main } from '../../src/cli/main.js'
 import { loadConfig, sessionSettingsOf } from '../../src/config/index.js'
 import { start } from '../../src/server/serve.js'
 import { missing } from '../helpers/requires.js'
+import { checkRequest, extAuthzClient } from '../helpers/ext-authz.js'
 import { testPolicy } from '../helpers/server.js'
 
 const CLI = new URL('../../src/cli/main.ts', import.meta.url).href
@@ -113,7 +115,7 @@ t.test('a bad configuration stops serve before it starts, saying why', async (t)
   t.equal(await main(['serve', '--port', '1'], { stdout: { write: () => true }, stderr: { write: () => true }, env: {} }), 2)
 })
 
-t.test('HTTPS with KEYGATE_TLS_CERT and KEYGATE_TLS_KEY', async (t) => {
+t.test('HTTPS with KEYGATE_TLS_CERT and KEYGATE_TLS_KEY, and gRPC with the same certificate', async (t) => {
   if (missing(t, 'openssl')) return
   const dir = mkdtempSync(join(tmpdir(), 'keygate-tls-'))
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost',
@@ -123,6 +125,7 @@ t.test('HTTPS with KEYGATE_TLS_CERT and KEYGATE_TLS_KEY', async (t) => {
     KEYGATE_DATA_DIR: 'memory://',
     KEYGATE_TLS_CERT: join(dir, 'cert.pem'),
     KEYGATE_TLS_KEY: join(dir, 'key.pem'),
+    KEYGATE_GRPC_PORT: '0',
     KEYGATE_LOG_LEVEL: 'silent'
   })
   await testPolicy() // fails early, with advice, when the bundle is missing
@@ -140,6 +143,16 @@ t.test('HTTPS with KEYGATE_TLS_CERT and KEYGATE_TLS_KEY', async (t) => {
     }).on('error', reject).end()
   })
   t.equal(body, '{"status":"ok"}')
+
+  t.match(server.grpc?.address, /^127\.0\.0\.1:\d+$/)
+  const tls = grpcCredentials.createSsl(readFileSync(join(dir, 'cert.pem')))
+  const client = extAuthzClient(t, server.grpc?.address as string, tls, { 'grpc.ssl_target_name_override': 'localhost' })
+  const token = NOTICE.exec(stdout)?.[2] as string
+  const allowed = await client.check(checkRequest({ headers: { authorization: `Bearer ${token}` } }))
+  t.equal(allowed.status?.code ?? 0, 0, 'gRPC over TLS, deciding with the bootstrap key')
+  t.equal(await client.health(), 'SERVING')
+  const plain = extAuthzClient(t, server.grpc?.address as string)
+  await t.rejects(plain.health(), { code: grpcStatus.UNAVAILABLE }, 'no plaintext gRPC beside TLS')
 })
 
 t.test('KEYGATE_REQUIRE_HTTPS: a credential that came over plain HTTP is refused', async (t) => {

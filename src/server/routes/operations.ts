@@ -1,14 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { Authorizer } from '../../authorizer/authorizer.js'
 import type { ServerMetrics } from '../metrics.js'
+import { storeAnswers } from '../readiness.js'
 
 export interface OperationsOptions {
   authorizer: Pick<Authorizer, 'store' | 'policy' | 'policySource'>
   metrics: ServerMetrics
 }
-
-/** A readiness probe must answer even when the store hangs. */
-const STORE_PROBE_TIMEOUT_MS = 2000
 
 const tags = ['operations']
 const readiness = {
@@ -39,10 +37,7 @@ export const operationsRoutes: FastifyPluginAsync<OperationsOptions> = async (ap
   app.get('/readyz', {
     schema: { summary: 'The store answers (and, by construction, a policy is loaded)', tags, response: { 200: readiness, 503: readiness } }
   }, async (request, reply) => {
-    const storeOk = await probe(authorizer.store.database.query('SELECT 1')).catch((error: unknown) => {
-      request.log.warn({ err: error }, 'readiness: the store did not answer')
-      return false
-    })
+    const storeOk = await storeAnswers(authorizer.store, (error) => { request.log.warn({ err: error }, 'readiness: the store did not answer') })
     // An authorizer cannot exist without a policy that passed its canary evaluation.
     const policy = authorizer.policySource.status()
     return reply.code(storeOk ? 200 : 503).send({
@@ -64,17 +59,4 @@ export const operationsRoutes: FastifyPluginAsync<OperationsOptions> = async (ap
   }, async (_request, reply) => {
     return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics())
   })
-}
-
-async function probe (query: Promise<unknown>): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => { reject(new Error(`no answer within ${STORE_PROBE_TIMEOUT_MS} ms`)) }, STORE_PROBE_TIMEOUT_MS)
-  })
-  try {
-    await Promise.race([query, timeout])
-    return true
-  } finally {
-    clearTimeout(timer)
-  }
 }

@@ -1,0 +1,186 @@
+/**
+ * Envoy's external authorization (`envoy.service.auth.v3.Authorization/Check`),
+ * independent of any gRPC library: a decoded CheckRequest in, a CheckResponse
+ * to encode out (proto field names, see proto/envoy/service/auth/v3/). The
+ * same decision and the same answers as forward-auth:
+ *
+ * - allowed: gRPC OK and an OkHttpResponse that sets the identity headers and
+ *   removes any client-sent copy of them (and, as an option, Authorization);
+ * - refused: a DeniedHttpResponse with forward-auth's status, JSON body and
+ *   challenge, and a non-OK gRPC status, which Envoy takes as a denial;
+ * - a store or policy fault: a 503 denial (gRPC UNAVAILABLE), never an OK,
+ *   and never the transport error that `failure_mode_allow` would let through.
+ */
+import type { Authorizer } from '../authorizer/authorizer.js'
+import type { AuthorizationResult } from '../authorizer/result.js'
+import { CREDENTIAL_HEADERS } from '../credentials/parse.js'
+import { decisionTarget } from '../lib/target.js'
+import { denialOf, headerPicker, identityHeadersOf, internalError, invalidRequest, type HttpAnswer } from './http.js'
+import { trustFunction, type TrustProxy } from './node-http.js'
+
+/** google.rpc.Code values, as CheckResponse.status carries them. */
+export const GRPC_CODE = {
+  OK: 0,
+  INVALID_ARGUMENT: 3,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16
+} as const
+
+/** The namespace Envoy files CheckResponse.dynamic_metadata under. */
+export const METADATA_NAMESPACE = 'envoy.filters.http.ext_authz'
+
+// The decoded messages: fields absent from the wire are absent here.
+export interface HeaderValue { key?: string; value?: string; raw_value?: Uint8Array }
+export interface CheckRequest {
+  attributes?: {
+    source?: { address?: { socket_address?: { address?: string } } }
+    request?: {
+      http?: {
+        method?: string
+        path?: string
+        host?: string
+        scheme?: string
+        headers?: Record<string, string>
+        header_map?: { headers?: HeaderValue[] }
+      }
+    }
+  }
+}
+
+interface HeaderValueOption {
+  header: { key: string; value: string }
+  append: { value: false }
+  append_action: 'OVERWRITE_IF_EXISTS_OR_ADD'
+}
+type MetadataStruct = { fields: Record<string, { stringValue: string }> }
+export interface CheckResponse {
+  status: { code: number; message?: string }
+  ok_response?: { headers: HeaderValueOption[]; headers_to_remove: string[] }
+  denied_response?: { status: { code: number }; headers: HeaderValueOption[]; body: string }
+  dynamic_metadata?: MetadataStruct
+}
+
+/** The gRPC caller (Envoy): its address and whether it came over TLS. */
+export interface CheckPeer {
+  address: string | null
+  tls: boolean
+}
+
+export interface ExtAuthzOptions {
+  authorizer: Pick<Authorizer, 'authorize'>
+  /**
+   * Whom to believe about the request's scheme and the client's address
+   * (`attributes.request.http.scheme`, `attributes.source.address`), as for
+   * X-Forwarded-Proto and X-Forwarded-For: by default no one, so the scheme
+   * is the gRPC connection's and the client is the gRPC peer.
+   */
+  trustProxy?: TrustProxy
+  /** Remove the Authorization header from an allowed request before the upstream (default false). */
+  removeAuthorization?: boolean
+}
+
+export type CheckHandler = (request: CheckRequest, peer: CheckPeer) => Promise<CheckResponse>
+
+const MALFORMED = invalidRequest('the CheckRequest names no HTTP request: attributes.request.http needs a method and a path')
+
+export function extAuthzCheck (options: ExtAuthzOptions): CheckHandler {
+  const { authorizer } = options
+  const trust = trustFunction(options.trustProxy ?? false)
+  const removeAuthorization = options.removeAuthorization === true
+  const pick = headerPicker(CREDENTIAL_HEADERS)
+  return async (request, peer) => {
+    const http = request.attributes?.request?.http
+    if (http === undefined || !http.method || !http.path) return denied(MALFORMED, null)
+    const headers = pick(flatHeaders(http))
+    const trusted = trust !== null && peer.address !== null && trust(peer.address, 0)
+    const result = await authorizer.authorize({
+      method: http.method,
+      path: decisionTarget(http.path),
+      headers,
+      scheme: (trusted ? http.scheme === 'https' : peer.tls) ? 'https' : 'http',
+      client: { address: (trusted ? request.attributes?.source?.address?.socket_address?.address : undefined) ?? peer.address }
+    })
+    if (!result.allow) return denied(denialOf(result), result)
+    return { status: { code: GRPC_CODE.OK }, ok_response: allowedResponse(result, removeAuthorization), dynamic_metadata: metadataOf(result) }
+  }
+}
+
+/** The answer to a Check that failed outside the decision (which answers its own faults with a 503). */
+export function checkFailed (): CheckResponse {
+  return denied(internalError(), null)
+}
+
+/** `headers`, or `header_map` under Envoy's `encode_raw_headers`, as Node's rawHeaders: name, value, name, value… */
+function flatHeaders (http: NonNullable<NonNullable<NonNullable<CheckRequest['attributes']>['request']>['http']>): string[] {
+  const flat: string[] = []
+  const entries = http.header_map?.headers
+  if (entries !== undefined && entries.length > 0) {
+    for (const entry of entries) {
+      const raw = entry.raw_value
+      flat.push(entry.key ?? '', raw !== undefined && raw.length > 0 ? Buffer.from(raw).toString('latin1') : entry.value ?? '')
+    }
+    return flat
+  }
+  for (const name in http.headers) flat.push(name, http.headers[name] as string)
+  return flat
+}
+
+function allowedResponse (result: AuthorizationResult, removeAuthorization: boolean): NonNullable<CheckResponse['ok_response']> {
+  const headers: HeaderValueOption[] = []
+  // Envoy removes after it sets: an identity header is either set (overwriting the client's) or removed.
+  const remove: string[] = removeAuthorization ? ['authorization'] : []
+  for (const [key, value] of Object.entries(identityHeadersOf(result))) {
+    if (value === '') remove.push(key)
+    else headers.push(overwrite(key, value))
+  }
+  return { headers, headers_to_remove: remove }
+}
+
+const denials = new WeakMap<HttpAnswer, Omit<CheckResponse, 'dynamic_metadata'>>()
+
+/** A refusal as Envoy sends it on: forward-auth's answer, less Content-Length (Envoy sets its own). */
+function denied (answer: HttpAnswer, result: AuthorizationResult | null): CheckResponse {
+  let response = denials.get(answer)
+  if (response === undefined) {
+    response = {
+      status: { code: grpcCodeOf(answer.status) },
+      denied_response: {
+        status: { code: answer.status },
+        headers: Object.entries(answer.headers).filter(([name]) => name !== 'content-length').map(([name, value]) => overwrite(name, value)),
+        body: answer.body
+      }
+    }
+    // The frozen answers are shared by every refusal of their kind; so is their conversion.
+    if (Object.isFrozen(answer)) denials.set(answer, response)
+  }
+  return result === null ? response : { ...response, dynamic_metadata: metadataOf(result) }
+}
+
+function grpcCodeOf (status: number): number {
+  switch (status) {
+    case 400: return GRPC_CODE.INVALID_ARGUMENT
+    case 401: return GRPC_CODE.UNAUTHENTICATED
+    case 403: return GRPC_CODE.PERMISSION_DENIED
+    case 429: return GRPC_CODE.RESOURCE_EXHAUSTED
+    case 503: return GRPC_CODE.UNAVAILABLE
+    default: return GRPC_CODE.INTERNAL
+  }
+}
+
+function overwrite (key: string, value: string): HeaderValueOption {
+  // `append: false` is what every Envoy version reads first; append_action says the same to newer readers.
+  return { header: { key, value }, append: { value: false }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }
+}
+
+/** For Envoy's access logs and rate-limit descriptors (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:subject)%`). */
+function metadataOf (result: AuthorizationResult): MetadataStruct {
+  const fields: MetadataStruct['fields'] = { decision_id: { stringValue: result.decisionId } }
+  if (result.subject !== null) fields.subject = { stringValue: result.subject }
+  if (result.actor !== null) fields.actor = { stringValue: result.actor }
+  if (result.credential.id !== null) fields.key_id = { stringValue: result.credential.id }
+  if (result.credential.type !== 'none') fields.credential_type = { stringValue: result.credential.type }
+  return { fields }
+}
