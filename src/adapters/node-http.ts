@@ -95,10 +95,10 @@ function schemeOf (request: IncomingMessage, headers: Record<string, string[] | 
   return (request.socket as TLSSocket).encrypted === true ? 'https' : 'http'
 }
 
-type Trust = (address: string, hop: number) => boolean
+export type Trust = (address: string, hop: number) => boolean
 
 /** Fastify's reading of `trustProxy`; null when no proxy is trusted. */
-function trustFunction (trustProxy: TrustProxy): Trust | null {
+export function trustFunction (trustProxy: TrustProxy): Trust | null {
   if (trustProxy === false || typeof trustProxy === 'number') return null
   if (trustProxy === true) return () => true
   if (typeof trustProxy === 'string') return proxyAddr.compile(trustProxy.split(',').map((value) => value.trim()))

@@ -34,6 +34,8 @@ export interface AppOptions {
   tls?: { cert: Buffer; key: Buffer }
   /** Put the policy's reasons in /v1/authorize answers (default false). */
   decisionReasons?: boolean
+  /** The bearer token callers of `/v1/authorize` must send; without it, only loopback callers are answered. */
+  decisionApiToken?: string
   /** The policy bundle's path, whose Rego sources `/v1/authorize?explain=true` points into (default build/bundle.tar.gz). */
   policyBundle?: string
   /** Epoch milliseconds for key lifetimes and roll deadlines; pass the authorizer's clock. Default Date.now. */
@@ -103,7 +105,9 @@ export function buildApp (options: AppOptions): FastifyInstance {
     }
   })
   app.register(operationsRoutes, { authorizer, metrics })
-  app.register(decisionRoutes, { authorizer, decisionReasons: options.decisionReasons ?? false, policyBundle: options.policyBundle })
+  app.register(decisionRoutes, {
+    authorizer, decisionReasons: options.decisionReasons ?? false, policyBundle: options.policyBundle, callerToken: options.decisionApiToken, trustProxy
+  })
   app.register(forwardAuthRoutes, { authorizer, trustProxy })
   // Authorizes its own routes (the JWKS is public).
   app.register(sessionRoutes, { authorizer, sessions })

@@ -24,6 +24,8 @@ export interface ServerConfig {
   staleIfErrorSeconds: number
   bootstrapEmail: string
   decisionReasons: boolean
+  /** The bearer token callers of the decision API must send; undefined: only loopback callers are answered. */
+  decisionApiToken: string | undefined
   /** Refuse credentials that arrived over plain HTTP (the policy's `require_https`). */
   requireHttps: boolean
 }
@@ -75,6 +77,12 @@ export function loadConfig (env: NodeJS.ProcessEnv): ServerConfig {
     tls = { cert: check('KEYGATE_TLS_CERT', Buffer.alloc(0), readPem), key: check('KEYGATE_TLS_KEY', Buffer.alloc(0), readPem) }
   }
 
+  // A secret: a problem with it is reported without its value.
+  const decisionApiToken = get('KEYGATE_DECISION_API_TOKEN')
+  if (decisionApiToken !== undefined && !(decisionApiToken.length >= 32 && /^[A-Za-z0-9\-._~+/]+=*$/.test(decisionApiToken))) {
+    problems.push('KEYGATE_DECISION_API_TOKEN: must be at least 32 characters of A-Z a-z 0-9 - . _ ~ + / (then = padding), e.g. `openssl rand -base64 32`')
+  }
+
   const config: ServerConfig = {
     host: check('KEYGATE_HOST', '127.0.0.1', (value) => {
       if (isIP(value) === 0 && !/^[A-Za-z0-9.-]{1,253}$/.test(value)) throw new Error('must be an IP address or host name')
@@ -114,6 +122,7 @@ export function loadConfig (env: NodeJS.ProcessEnv): ServerConfig {
     staleIfErrorSeconds: check('KEYGATE_STALE_IF_ERROR_SECONDS', 30, (value) => boundedNumber(value, 0, 86_400)),
     bootstrapEmail: check('KEYGATE_BOOTSTRAP_EMAIL', 'admin@keygate.localhost', (value) => validateEmail(value)),
     decisionReasons: check('KEYGATE_DECISION_REASONS', false, parseBoolean),
+    decisionApiToken,
     requireHttps: check('KEYGATE_REQUIRE_HTTPS', false, parseBoolean)
   }
   if (problems.length > 0) throw new ConfigError(problems)

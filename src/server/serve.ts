@@ -137,6 +137,7 @@ export async function start (config: ServerConfig & { sessions: SessionSettings;
       trustProxy: config.trustProxy,
       tls: config.tls,
       decisionReasons: config.decisionReasons,
+      decisionApiToken: config.decisionApiToken,
       policyBundle: config.policyBundle
     })
     log = app.log
