@@ -25,6 +25,8 @@ export interface SessionFacts {
   id: string
   userId: string
   expiresAt: number
+  /** Epoch milliseconds when the session was created. */
+  issuedAt?: number
   revoked: boolean
   allowedRoutes: string[] | null
 }
@@ -114,6 +116,7 @@ export class PrincipalResolver {
         found: true,
         id: record.id,
         prefix: record.prefix,
+        issuedAt: record.createdAt.getTime(),
         expiresAt: record.expiresAt === null ? null : record.expiresAt.getTime(),
         revoked: record.revokedAt !== null,
         scopes: record.scopes
@@ -130,6 +133,7 @@ export class PrincipalResolver {
         type: 'session',
         found: true,
         id: session.id,
+        ...(session.issuedAt === undefined ? {} : { issuedAt: session.issuedAt }),
         expiresAt: session.expiresAt,
         revoked: session.revoked,
         allowedRoutes: session.allowedRoutes

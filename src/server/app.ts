@@ -15,6 +15,7 @@ import { adminRoutes } from './routes/admin.js'
 import { auditRoutes } from './routes/audit.js'
 import { decisionRoutes } from './routes/decision.js'
 import { forwardAuthRoutes } from './routes/forward-auth.js'
+import { introspectionRoutes } from './routes/introspect.js'
 import { operationsRoutes } from './routes/operations.js'
 import { partnerRoutes } from './routes/partner.js'
 import { sessionRoutes } from './routes/sessions.js'
@@ -109,6 +110,7 @@ export function buildApp (options: AppOptions): FastifyInstance {
     authorizer, decisionReasons: options.decisionReasons ?? false, policyBundle: options.policyBundle, callerToken: options.decisionApiToken, trustProxy
   })
   app.register(forwardAuthRoutes, { authorizer, trustProxy })
+  app.register(introspectionRoutes, { authorizer })
   // Authorizes its own routes (the JWKS is public).
   app.register(sessionRoutes, { authorizer, sessions })
   // Keygate's own API is authorized by Keygate's own policy, through the same plugin services use.
