@@ -36,6 +36,21 @@ export function denialOf (result: AuthorizationResult): HttpAnswer {
   }
 }
 
+/** The 401 answer, for callers refused outside the policy; `presented`: a credential was sent, but not accepted. */
+export function notAuthenticated (presented: boolean): HttpAnswer {
+  return presented ? INVALID_TOKEN : NOT_AUTHENTICATED
+}
+
+/**
+ * A decision as its HTTP caller may see it: a 401 names no credential id or
+ * prefix, or the answer would tell which keys and sessions once existed (a
+ * revoked key has an id, an unknown one none). The decision log keeps them.
+ */
+export function disclosedResult<T extends AuthorizationResult> (result: T): T {
+  if (result.status !== 401) return result
+  return { ...result, credential: { type: result.credential.type, id: null, prefix: null } }
+}
+
 /** The 403 answer, for refusals decided outside the policy (e.g. scopes wider than the caller's). */
 export function notAuthorized (): HttpAnswer {
   return NOT_AUTHORIZED

@@ -100,3 +100,11 @@ export function trustProxy (value: string): boolean | string[] {
   }
   return entries
 }
+
+/** A shared bearer secret: at least 32 characters of RFC 6750's b64token alphabet (e.g. `openssl rand -base64 32`). */
+export function bearerSecret (value: string): string {
+  if (value.length < 32 || !/^[A-Za-z0-9\-._~+/]+=*$/.test(value)) {
+    throw new Error('must be at least 32 characters of A-Z a-z 0-9 - . _ ~ + / (then = padding), e.g. `openssl rand -base64 32`')
+  }
+  return value
+}

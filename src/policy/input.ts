@@ -32,6 +32,8 @@ export interface CredentialFacts {
   id?: string
   /** Display prefix of a secret key (non-secret). */
   prefix?: string
+  /** Epoch milliseconds when the key or session was created (absent unless found). */
+  issuedAt?: number
   /** Epoch milliseconds, or null for never. */
   expiresAt?: number | null
   revoked?: boolean

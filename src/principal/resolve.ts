@@ -27,6 +27,8 @@ export interface SessionFacts {
   /** The parent that minted the session for its child userId (the token's `act.sub`); null: none. */
   actorId: string | null
   expiresAt: number
+  /** Epoch milliseconds when the session was created. */
+  issuedAt?: number
   revoked: boolean
   allowedRoutes: string[] | null
 }
@@ -121,6 +123,7 @@ export class PrincipalResolver {
         found: true,
         id: record.id,
         prefix: record.prefix,
+        issuedAt: record.createdAt.getTime(),
         expiresAt: record.expiresAt === null ? null : record.expiresAt.getTime(),
         revoked: record.revokedAt !== null,
         scopes: record.scopes,
@@ -138,6 +141,7 @@ export class PrincipalResolver {
         type: 'session',
         found: true,
         id: session.id,
+        ...(session.issuedAt === undefined ? {} : { issuedAt: session.issuedAt }),
         expiresAt: session.expiresAt,
         revoked: session.revoked,
         allowedRoutes: session.allowedRoutes,

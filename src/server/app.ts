@@ -15,6 +15,7 @@ import { adminRoutes } from './routes/admin.js'
 import { auditRoutes } from './routes/audit.js'
 import { decisionRoutes } from './routes/decision.js'
 import { forwardAuthRoutes } from './routes/forward-auth.js'
+import { introspectionRoutes } from './routes/introspect.js'
 import { operationsRoutes } from './routes/operations.js'
 import { partnerRoutes } from './routes/partner.js'
 import { anyKeyRoutes, childKeyRoutes, ownKeyRoutes } from './routes/keys.js'
@@ -36,6 +37,8 @@ export interface AppOptions {
   tls?: { cert: Buffer; key: Buffer }
   /** Put the policy's reasons in /v1/authorize answers (default false). */
   decisionReasons?: boolean
+  /** The bearer token callers of `/v1/authorize` must send; without it, only loopback callers are answered. */
+  decisionApiToken?: string
   /** The policy bundle's path, whose Rego sources `/v1/authorize?explain=true` points into (default build/bundle.tar.gz). */
   policyBundle?: string
   /** Epoch milliseconds for key lifetimes and roll deadlines; pass the authorizer's clock. Default Date.now. */
@@ -114,8 +117,11 @@ export function buildApp (options: AppOptions): FastifyInstance {
     }
   })
   app.register(operationsRoutes, { authorizer, metrics })
-  app.register(decisionRoutes, { authorizer, decisionReasons: options.decisionReasons ?? false, policyBundle: options.policyBundle })
+  app.register(decisionRoutes, {
+    authorizer, decisionReasons: options.decisionReasons ?? false, policyBundle: options.policyBundle, callerToken: options.decisionApiToken, trustProxy
+  })
   app.register(forwardAuthRoutes, { authorizer, trustProxy })
+  app.register(introspectionRoutes, { authorizer })
   // Authorizes its own routes (the JWKS is public).
   app.register(sessionRoutes, { authorizer, sessions })
   // Keygate's own API is authorized by Keygate's own policy, through the same plugin services use.

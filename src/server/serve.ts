@@ -163,6 +163,7 @@ export async function start (config: StartConfig, io: Pick<ServeIo, 'stdout'>): 
       trustProxy: config.trustProxy,
       tls: tlsOf(config),
       decisionReasons: config.decisionReasons,
+      decisionApiToken: config.decisionApiToken,
       policyBundle: config.policyBundle
     })
     log = app.log

@@ -93,7 +93,7 @@ export class SessionTokenVerifier implements SessionVerifier {
       return { ok: false, reason: 'session_mismatch' }
     }
     const session: SessionFacts = {
-      id: row.id, userId: row.user_id, actorId: row.actor_id, expiresAt, revoked: row.revoked_at !== null, allowedRoutes: row.allowed_routes
+      id: row.id, userId: row.user_id, actorId: row.actor_id, expiresAt, issuedAt: row.created_at.getTime(), revoked: row.revoked_at !== null, allowedRoutes: row.allowed_routes
     }
     if (forgets === this.#forgets) this.#remember(cacheKey, session)
     return { ok: true, session }

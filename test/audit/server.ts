@@ -3,8 +3,11 @@ import { forEachDatabase } from '../helpers/databases.js'
 import { auditServer } from '../helpers/audit.js'
 import { bearer } from '../helpers/server.js'
 
+// The decision API believes the client address it is told only from a caller with its token.
+const CALLER_TOKEN = 'audit-caller-0123456789abcdefghijklmnopqrstuvwxyz'
+
 t.test('decision log through the server', (t) => forEachDatabase(t, async (t, _db, store) => {
-  const server = await auditServer(t, store)
+  const server = await auditServer(t, store, {}, { app: { decisionApiToken: CALLER_TOKEN } })
   const { app } = server
   const admin = await server.account({ role: 'admin' })
   const parent = await server.account()
@@ -60,9 +63,9 @@ t.test('decision log through the server', (t) => forEachDatabase(t, async (t, _d
 
   await t.test('filters: keyId, status, time range, paging', async (t) => {
     for (let i = 0; i < 3; i++) {
-      await app.inject({ method: 'POST', url: '/v1/authorize', payload: { method: 'GET', path: '/api/v1/bot/list', headers: stranger.headers } })
+      await app.inject({ method: 'POST', url: '/v1/authorize', headers: bearer(CALLER_TOKEN), payload: { method: 'GET', path: '/api/v1/bot/list', headers: stranger.headers } })
     }
-    await app.inject({ method: 'POST', url: '/v1/authorize', payload: { method: 'POST', path: '/admin/v1/user/create', headers: stranger.headers, client: { address: '198.51.100.7' } } })
+    await app.inject({ method: 'POST', url: '/v1/authorize', headers: bearer(CALLER_TOKEN), payload: { method: 'POST', path: '/admin/v1/user/create', headers: stranger.headers, client: { address: '198.51.100.7' } } })
     const byKey = (await list(`keyId=${stranger.keyId}&kind=decision`)).json().items
     t.equal(byKey.length, 4)
     const denied = (await list(`keyId=${stranger.keyId}&status=403`)).json().items
@@ -147,7 +150,7 @@ t.test('decision log through the server', (t) => forEachDatabase(t, async (t, _d
 
   await t.test('bursts of 401s from one client address', async (t) => {
     for (let i = 0; i < 20; i++) {
-      await app.inject({ method: 'POST', url: '/v1/authorize', payload: { method: 'GET', path: '/api/v1/bot/list', headers: {}, client: { address: '192.0.2.44' } } })
+      await app.inject({ method: 'POST', url: '/v1/authorize', headers: bearer(CALLER_TOKEN), payload: { method: 'GET', path: '/api/v1/bot/list', headers: {}, client: { address: '192.0.2.44' } } })
     }
     const events = (await list('kind=security&take=100')).json().items
       .filter((e: { event: string; group: Record<string, string> }) => e.event === 'unauthenticated_burst' && e.group.client_address === '192.0.2.44')
@@ -157,9 +160,9 @@ t.test('decision log through the server', (t) => forEachDatabase(t, async (t, _d
 
   await t.test('a credential over plain HTTP is recorded once per key per period', async (t) => {
     for (let i = 0; i < 3; i++) {
-      await app.inject({ method: 'POST', url: '/v1/authorize', payload: { method: 'GET', path: '/api/v1/bot/list', headers: child.headers, scheme: 'http' } })
+      await app.inject({ method: 'POST', url: '/v1/authorize', headers: bearer(CALLER_TOKEN), payload: { method: 'GET', path: '/api/v1/bot/list', headers: child.headers, scheme: 'http' } })
     }
-    await app.inject({ method: 'POST', url: '/v1/authorize', payload: { method: 'GET', path: '/api/v1/bot/list', headers: child.headers, scheme: 'https' } })
+    await app.inject({ method: 'POST', url: '/v1/authorize', headers: bearer(CALLER_TOKEN), payload: { method: 'GET', path: '/api/v1/bot/list', headers: child.headers, scheme: 'https' } })
     const events = (await list(`kind=security&keyId=${child.keyId}`)).json().items
     t.match(events, [{ event: 'credential_over_plain_http', key_id: child.keyId }])
     t.equal(events.length, 1)

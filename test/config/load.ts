@@ -25,6 +25,7 @@ t.test('defaults: loopback, 8080, embedded store, nothing trusted', async (t) =>
     staleIfErrorSeconds: 30,
     bootstrapEmail: 'admin@keygate.localhost',
     decisionReasons: false,
+    decisionApiToken: undefined,
     requireHttps: false
   })
   t.equal(loadConfig({ KEYGATE_PORT: '  ', KEYGATE_HOST: '' }).port, 8080, 'empty means unset')
@@ -52,6 +53,7 @@ t.test('every variable', async (t) => {
     KEYGATE_STALE_IF_ERROR_SECONDS: '0',
     KEYGATE_BOOTSTRAP_EMAIL: 'root@example.com',
     KEYGATE_DECISION_REASONS: 'true',
+    KEYGATE_DECISION_API_TOKEN: 'caller-token-0123456789abcdefghijklmnopqrstuvwxyz',
     KEYGATE_REQUIRE_HTTPS: 'true'
   })
   t.same(tlsOf(config), { cert: Buffer.from('CERT'), key: Buffer.from('KEY') })
@@ -71,6 +73,7 @@ t.test('every variable', async (t) => {
     staleIfErrorSeconds: 0,
     bootstrapEmail: 'root@example.com',
     decisionReasons: true,
+    decisionApiToken: 'caller-token-0123456789abcdefghijklmnopqrstuvwxyz',
     requireHttps: true
   })
   t.equal(loadConfig({ KEYGATE_TRUST_PROXY: 'true' }).trustProxy, true)
@@ -109,6 +112,10 @@ t.test('every problem at once, each naming its variable', async (t) => {
     'KEYGATE_POLICY_BUNDLE', 'KEYGATE_POLICY_POLL_SECONDS', 'KEYGATE_DECISION_TIMEOUT_MS', 'KEYGATE_STALE_IF_ERROR_SECONDS',
     'KEYGATE_SESSION_MAX_SECONDS', 'KEYGATE_DECISION_LOG', 'KEYGATE_SECURITY_IMPERSONATION_BURST']) {
     t.match(error.message, name)
+  }
+  for (const token of ['short-token', `${'a'.repeat(40)} b`, `${'é'.repeat(40)}`]) {
+    const refused = t.throws(() => loadConfig({ KEYGATE_DECISION_API_TOKEN: token }), { message: /KEYGATE_DECISION_API_TOKEN: must be at least 32 characters/ }) as Error
+    t.notOk(refused.message.includes(token), 'the secret is not echoed in the error')
   }
   t.throws(() => loadConfig({ KEYGATE_TLS_CERT: '/nonexistent.pem', KEYGATE_TLS_KEY: '/nonexistent.key' }), { message: /KEYGATE_TLS_CERT=.*cannot read the file: ENOENT/ })
   t.throws(() => loadConfig({ KEYGATE_DATABASE_URL: 'postgres://db/k', KEYGATE_DATA_DIR: '.keygate/data' }), { message: /KEYGATE_DATA_DIR is for the embedded store/ })

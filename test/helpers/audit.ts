@@ -12,7 +12,7 @@ import type { FastifyInstance } from 'fastify'
 import { Audit, type AuditConfig } from '../../src/audit/index.js'
 import { createAuthorizer, type Authorizer } from '../../src/authorizer/index.js'
 import { createAccount, issueKey } from '../../src/manage/index.js'
-import { buildApp } from '../../src/server/app.js'
+import { buildApp, type AppOptions } from '../../src/server/app.js'
 import { createMetrics, type ServerMetrics } from '../../src/server/metrics.js'
 import { Sessions } from '../../src/sessions/index.js'
 import type { Store } from '../../src/store/index.js'
@@ -35,7 +35,7 @@ export interface AuditServer {
 
 let accounts = 0
 
-export async function auditServer (t: Test, store: Store, config: Partial<AuditConfig> = {}, extra: { clock?: () => number } = {}): Promise<AuditServer> {
+export async function auditServer (t: Test, store: Store, config: Partial<AuditConfig> = {}, extra: { clock?: () => number; app?: Partial<AppOptions> } = {}): Promise<AuditServer> {
   const clock = extra.clock ?? Date.now
   const metrics = createMetrics()
   const stdout: string[] = []
@@ -60,7 +60,7 @@ export async function auditServer (t: Test, store: Store, config: Partial<AuditC
       return audit.record(record)
     }
   })
-  const app = buildApp({ authorizer, metrics, sessions, clock: () => clock() })
+  const app = buildApp({ authorizer, metrics, sessions, clock: () => clock(), ...extra.app })
   t.teardown(async () => {
     await app.close()
     await authorizer.close()

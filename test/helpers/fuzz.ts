@@ -43,7 +43,7 @@ export interface FuzzRequest {
   validCredential: boolean
 }
 
-export type Violation = 'allow_without_valid_credential' | 'invalid_credential_not_401' | 'server_error' | 'crash' | 'nondeterministic'
+export type Violation = 'allow_without_valid_credential' | 'invalid_credential_not_401' | 'server_error' | 'crash' | 'nondeterministic' | 'unauthenticated_names_credential'
 
 export interface Outcome {
   status: number
@@ -175,7 +175,7 @@ export function requestArbitrary (world: FuzzWorld): fc.Arbitrary<FuzzRequest> {
 
 /** Decides the request twice through its channel and reports which invariants it broke. */
 export async function check (world: FuzzWorld, fuzz: FuzzRequest): Promise<Outcome> {
-  let first: { status: number; allow: boolean; code?: string; subject?: string | null }
+  let first: { status: number; allow: boolean; code?: string; subject?: string | null; namesCredential?: boolean }
   let second: typeof first
   try {
     first = await decide(world, fuzz)
@@ -187,13 +187,14 @@ export async function check (world: FuzzWorld, fuzz: FuzzRequest): Promise<Outco
   if (first.allow && !fuzz.validCredential) violations.push('allow_without_valid_credential')
   if (!fuzz.validCredential && first.status !== 401 && first.status !== 400) violations.push('invalid_credential_not_401')
   if (first.status >= 500) violations.push('server_error')
+  if (first.namesCredential === true) violations.push('unauthenticated_names_credential')
   if (first.status !== second.status || first.allow !== second.allow || first.code !== second.code || first.subject !== second.subject) {
     violations.push('nondeterministic')
   }
   return { status: first.status, allow: first.allow, violations }
 }
 
-async function decide (world: FuzzWorld, { via, request }: FuzzRequest): Promise<{ status: number; allow: boolean; code?: string; subject?: string | null }> {
+async function decide (world: FuzzWorld, { via, request }: FuzzRequest): Promise<{ status: number; allow: boolean; code?: string; subject?: string | null; namesCredential?: boolean }> {
   if (via === 'authorize') {
     const d = await world.authorizer.authorize(request)
     return { status: d.status, allow: d.allow, code: d.code, subject: d.subject }
@@ -201,8 +202,10 @@ async function decide (world: FuzzWorld, { via, request }: FuzzRequest): Promise
   if (via === 'decision-api') {
     const res = await world.app.inject({ method: 'POST', url: '/v1/authorize', payload: request })
     if (res.statusCode !== 200) return { status: res.statusCode, allow: false }
-    const d = res.json() as { status: number; allow: boolean; code: string; subject: string | null }
-    return { status: d.status, allow: d.allow, code: d.code, subject: d.subject }
+    const d = res.json() as { status: number; allow: boolean; code: string; subject: string | null; credential: { id: string | null; prefix: string | null } }
+    // A 401 answer that names a credential would tell which keys once existed.
+    const namesCredential = d.status === 401 && (d.credential.id !== null || d.credential.prefix !== null)
+    return { status: d.status, allow: d.allow, code: d.code, subject: d.subject, namesCredential }
   }
   // Over HTTP only what HTTP can carry: header values without control characters, a path without spaces.
   const headers: Record<string, string | string[]> = {}

@@ -1,6 +1,8 @@
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { schemeOf, sendAnswer } from '../../adapters/fastify-plugin.js'
-import { denialOf, distinctHeaders } from '../../adapters/http.js'
+import { decisionCallers } from '../../adapters/decision-callers.js'
+import { denialOf, disclosedResult, distinctHeaders } from '../../adapters/http.js'
+import type { TrustProxy } from '../../adapters/node-http.js'
 import { explainRecord, RuleIndex } from '../../audit/explain.js'
 import type { Authorizer } from '../../authorizer/authorizer.js'
 import type { AuthorizeRequest } from '../../authorizer/result.js'
@@ -14,6 +16,10 @@ export interface DecisionRoutesOptions {
   decisionReasons: boolean
   /** The bundle the policy was loaded from, whose Rego sources `?explain=true` points into (default build/bundle.tar.gz). */
   policyBundle?: string
+  /** The caller token (KEYGATE_DECISION_API_TOKEN); without it, only loopback callers are answered. */
+  callerToken?: string
+  /** The app's own `trustProxy`: such proxies may state the client's address. */
+  trustProxy?: TrustProxy
 }
 
 /**
@@ -41,7 +47,7 @@ const body = {
     client: {
       type: 'object',
       additionalProperties: false,
-      properties: { address: { type: 'string', maxLength: 64, description: 'the client\'s IP address, for the decision log (not seen by the policy)' } }
+      properties: { address: { type: 'string', maxLength: 64, description: 'the client\'s IP address, for the decision log (not seen by the policy); recorded only from a caller with the decision API token or a trusted proxy, else the caller\'s own address' } }
     }
   }
 } as const
@@ -82,19 +88,33 @@ const decision = {
   required: ['allow', 'status', 'code', 'subject', 'actor', 'credential', 'action', 'decisionId', 'policyRevision']
 }
 
-export const decisionRoutes: FastifyPluginAsync<DecisionRoutesOptions> = async (app, { authorizer, decisionReasons, policyBundle }) => {
+export const decisionRoutes: FastifyPluginAsync<DecisionRoutesOptions> = async (app, { authorizer, decisionReasons, policyBundle, callerToken, trustProxy }) => {
   let rules: Promise<RuleIndex> | null = null
+  const callers = decisionCallers({ token: callerToken, trustProxy })
+  // Requests whose caller may state the client's address (see decisionCallers).
+  const stating = new WeakSet<FastifyRequest>()
+  const explains = (request: FastifyRequest): boolean =>
+    (request.query as { explain?: string }).explain === 'true' && authorizer.explain !== undefined
+  // Before the body is read. An explanation is authorized by the policy instead, for the admin key the call carries.
+  app.addHook('onRequest', async (request, reply) => {
+    if (explains(request)) return
+    const verdict = callers({ authorization: distinctHeaders(request.raw.rawHeaders).authorization, peer: request.socket.remoteAddress, address: request.ip })
+    if (!verdict.ok) return sendAnswer(reply, verdict.answer)
+    if (verdict.mayStateClient) stating.add(request)
+  })
   app.post<{ Body: AuthorizeRequest; Querystring: { explain?: 'true' | 'false' } }>('/v1/authorize', {
     schema: {
       summary: 'Decide one request; the decision is in the body, always with HTTP 200',
+      description: 'The caller sends the decision API token (KEYGATE_DECISION_API_TOKEN) as its own Authorization header; without a token configured, only loopback callers are answered. A 401 decision names no credential id or prefix.',
       tags: ['decision'],
+      security: [{ bearer: [] }],
       body,
       querystring: query,
       response: { 200: decision, 400: errorResponse, 401: errorResponse, 403: errorResponse, 503: errorResponse }
     }
   }, async (request, reply) => {
     const { method, path, headers = {}, scheme, client } = request.body
-    if (request.query.explain === 'true' && authorizer.explain !== undefined) {
+    if (explains(request) && authorizer.explain !== undefined) {
       // The caller's own credential, not the one being evaluated, must be allowed to see reasons.
       const caller = await authorizer.authorize({
         method: 'POST', path: EXPLAIN_ACTION_PATH, headers: distinctHeaders(request.raw.rawHeaders), scheme: schemeOf(request), client: { address: request.ip }
@@ -105,9 +125,10 @@ export const decisionRoutes: FastifyPluginAsync<DecisionRoutesOptions> = async (
       // A reloaded policy: read the sources again (rules stay unnamed if they are not those of this revision).
       if ((await rules).revision !== record.result.policyRevision) rules = RuleIndex.fromBundle(policyBundle ?? DEFAULT_BUNDLE_PATH)
       const { decision: result, ...explanation } = explainRecord(record, await rules)
-      return { ...result, explanation }
+      return { ...disclosedResult(result), explanation }
     }
-    const { reasons, ...result } = await authorizer.authorize({ method, path, headers, scheme, client })
+    const stated = stating.has(request) && client?.address !== undefined
+    const { reasons, ...result } = disclosedResult(await authorizer.authorize({ method, path, headers, scheme, client: stated ? client : { address: request.ip } }))
     return decisionReasons ? { ...result, reasons } : result
   })
 }
