@@ -48,7 +48,7 @@ export const VARIABLES = {
   staleIfErrorSeconds: required('KEYGATE_STALE_IF_ERROR_SECONDS', 30, '`30`', parse.decimal(0, 86_400)),
   decisionReasons: required('KEYGATE_DECISION_REASONS', false, '`false`', parse.boolean),
   requireHttps: required('KEYGATE_REQUIRE_HTTPS', false, '`false`', parse.boolean),
-  decisionApiToken: optional('KEYGATE_DECISION_API_TOKEN', parse.bearerSecret, { shown: 'unset: loopback callers only', secret: true }),
+  decisionApiToken: optional('KEYGATE_DECISION_API_TOKEN', parse.bearerSecret, { secret: true }),
 
   // The store
   databaseUrl: optional('KEYGATE_DATABASE_URL', parse.postgresUrl, { secret: true }),
