@@ -8,6 +8,7 @@ import t from 'tap'
 import { main } from '../../src/cli/main.js'
 import { loadConfig, sessionSettingsOf } from '../../src/config/index.js'
 import { start } from '../../src/server/serve.js'
+import { createTestDatabase, testServerUrl } from '../helpers/databases.js'
 import { testPolicy } from '../helpers/server.js'
 
 const CLI = new URL('../../src/cli/main.ts', import.meta.url).href
@@ -154,3 +155,18 @@ function slowRequest (base: string, body: string): { started: Promise<void>; fin
   req.write(body.slice(0, half), () => { setTimeout(onStarted, 100) })
   return { started, finish: () => { req.end(body.slice(half)) }, answer }
 }
+
+t.test('on an empty PostgreSQL store, serve says how to bootstrap; a misspelt variable is warned about', { skip: testServerUrl === undefined && 'KEYGATE_TEST_DATABASE_URL is not set' }, async (t) => {
+  await testPolicy()
+  const databaseUrl = await createTestDatabase(t)
+  const config = loadConfig({
+    KEYGATE_PORT: '0', KEYGATE_DATABASE_URL: databaseUrl, KEYGATE_SIGNING_SECRET: 'b'.repeat(64), KEYGATE_DECISION_LOG: 'off'
+  })
+  let stdout = ''
+  const server = await start({ ...config, sessions: await sessionSettingsOf(config), warnings: ['KEYGATE_PROT is not a Keygate variable'] },
+    { stdout: { write: (chunk: string) => { stdout += chunk } } })
+  t.teardown(async () => { await server.close() })
+  t.match(stdout, /"level":40,.*"msg":"the store has no accounts yet: create the first admin account and its key with `keygate bootstrap --email you@example\.com`/)
+  t.match(stdout, /"level":40,.*"msg":"configuration: KEYGATE_PROT is not a Keygate variable"/)
+  t.notMatch(stdout, /Keygate created the first admin account/, 'a shared store is never bootstrapped behind the operator\'s back')
+})
