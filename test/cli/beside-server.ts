@@ -19,7 +19,8 @@ t.test('beside `keygate serve` on the embedded store, the CLI goes through the s
     server.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString()
       const url = /Server listening at (http:\/\/[\d.:]+)/.exec(out)?.[1]
-      if (url !== undefined) resolve(url)
+      // The socket is opened once the HTTP server listens; its log line is the signal.
+      if (url !== undefined && out.includes('"msg":"admin socket:')) resolve(url)
     })
   })
   const url = await listening
