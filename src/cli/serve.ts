@@ -25,7 +25,10 @@ export function register (program: Command, runner: Runner): void {
             store: server.store, sessions: async () => server.sessions, policyBundle: config.policyBundle
           })
           if (socket === null) server.app.log.warn(`admin socket: ${path} is too long for a Unix socket; the CLI cannot reach the store while this server runs`)
-          else server.closeFirst(socket.close)
+          else {
+            server.closeFirst(socket.close)
+            server.app.log.info({ path }, 'admin socket: the CLI reaches the store through it while this server runs')
+          }
         }
       })
       if (code !== 0) throw new ExitCode(code)

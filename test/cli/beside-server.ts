@@ -1,6 +1,6 @@
 /** `keygate` beside `keygate serve` on the embedded store: the CLI goes through the server's admin socket. */
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { BIN, cleanEnv, folder, keygate } from '../helpers/keygate-bin.js'
@@ -19,12 +19,14 @@ t.test('beside `keygate serve` on the embedded store, the CLI goes through the s
     server.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString()
       const url = /Server listening at (http:\/\/[\d.:]+)/.exec(out)?.[1]
-      if (url !== undefined) resolve(url)
+      // The socket is opened once the HTTP server listens; its log line is the signal.
+      if (url !== undefined && out.includes('"msg":"admin socket:')) resolve(url)
     })
   })
   const url = await listening
   const adminKey = /key: {5}(sk-\w+)/.exec(out)?.[1] as string
 
+  t.equal(statSync(join(dir, '.keygate', 'data.sock')).mode & 0o777, 0o600, 'only the server\'s user may use the socket')
   const child = await keygate(dir, ['user', 'create', '--email', 'child@example.com', '--json'])
   t.equal(child.code, 0, child.stderr)
   t.match(child.stderr, /store: embedded .*\.keygate\/data, through the server running on it/)

@@ -1,8 +1,8 @@
 /** `keygate` as a user runs it: help never acts, --version, typos get a suggestion, usage errors exit 2, no store is made by accident. */
-import { existsSync, readdirSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { cleanEnv, folder, keygate } from '../helpers/keygate-bin.js'
+import { BIN, cleanEnv, folder, keygate } from '../helpers/keygate-bin.js'
 
 t.test('--help on any command prints its usage and runs nothing', async (t) => {
   const dir = folder(t)
@@ -57,4 +57,13 @@ t.test('an unknown KEYGATE_* variable is warned about with the closest known one
   const dir = folder(t)
   const run = await keygate(dir, ['user', 'list'], cleanEnv({ KEYGATE_DATABSE_URL: 'postgres://db/k' }))
   t.match(run.stderr, 'keygate: warning: KEYGATE_DATABSE_URL is not a Keygate variable, so it is ignored (did you mean KEYGATE_DATABASE_URL?)')
+})
+
+t.test('with neither the sources and tsx nor a build, the bin says what to run, in one line', async (t) => {
+  const dir = folder(t)
+  mkdirSync(join(dir, 'bin'))
+  copyFileSync(BIN, join(dir, 'bin', 'keygate.js'))
+  const run = await keygate(dir, ['--help'], cleanEnv(), join(dir, 'bin', 'keygate.js'))
+  t.equal(run.code, 1)
+  t.equal(run.stderr, 'keygate: not built: run `npm run build` (or `npm ci` in a checkout, to run from the sources)\n')
 })

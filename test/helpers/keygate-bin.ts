@@ -17,8 +17,8 @@ export function cleanEnv (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra }
 }
 
-export async function keygate (cwd: string, argv: string[], env: NodeJS.ProcessEnv = cleanEnv()): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...argv], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+export async function keygate (cwd: string, argv: string[], env: NodeJS.ProcessEnv = cleanEnv(), bin = BIN): Promise<Run> {
+  const child = spawn(process.execPath, [bin, ...argv], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })

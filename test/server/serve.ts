@@ -12,6 +12,7 @@ import { loadConfig, sessionSettingsOf } from '../../src/config/index.js'
 import { start } from '../../src/server/serve.js'
 import { missing } from '../helpers/requires.js'
 import { checkRequest, extAuthzClient } from '../helpers/ext-authz.js'
+import { createTestDatabase } from '../helpers/databases.js'
 import { testPolicy } from '../helpers/server.js'
 
 const CLI = new URL('../../src/cli/main.ts', import.meta.url).href
@@ -201,3 +202,19 @@ function slowRequest (base: string, body: string): { started: Promise<void>; fin
   req.flushHeaders()
   return { started, finish: () => { req.end(body) }, answer }
 }
+
+t.test('on an empty PostgreSQL store, serve says how to bootstrap; a misspelt variable is warned about', async (t) => {
+  if (missing(t, 'postgres')) return
+  await testPolicy()
+  const databaseUrl = await createTestDatabase(t)
+  const config = loadConfig({
+    KEYGATE_PORT: '0', KEYGATE_DATABASE_URL: databaseUrl, KEYGATE_SIGNING_SECRET: 'b'.repeat(64), KEYGATE_DECISION_LOG: 'off'
+  })
+  let stdout = ''
+  const server = await start({ ...config, sessions: await sessionSettingsOf(config), warnings: ['KEYGATE_PROT is not a Keygate variable'] },
+    { stdout: { write: (chunk: string) => { stdout += chunk } } })
+  t.teardown(async () => { await server.close() })
+  t.match(stdout, /"level":40,.*"msg":"the store has no accounts yet: create the first admin account and its key with `keygate bootstrap --email you@example\.com`/)
+  t.match(stdout, /"level":40,.*"msg":"configuration: KEYGATE_PROT is not a Keygate variable"/)
+  t.notMatch(stdout, /Keygate created the first admin account/, 'a shared store is never bootstrapped behind the operator\'s back')
+})
