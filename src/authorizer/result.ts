@@ -31,7 +31,7 @@ export interface AuthorizationResult {
   reasons: Reason[]
   /** The account the request acts as (the child when impersonating). */
   subject: string | null
-  /** The account holding the credential, when it differs from the subject. */
+  /** The account acting as the subject: the parent holding the key while impersonating, or the one that minted the credential. */
   actor: string | null
   credential: { type: CredentialType; id: string | null; prefix: string | null }
   action: PolicyDecision['action']

@@ -93,6 +93,33 @@ for (const driver of testDatabases()) {
       await everyInstance(instances, request(key.token, { 'x-runas-child-user-email': 'deleted@example.com' }), 403)
     })
 
+    t.test("credentials a parent minted for its child: the parent's restriction, disabling, deletion or losing the child refuses them everywhere", async (t) => {
+      const other = await createAccount(setup, { email: 'actor-other@example.com' })
+      const cases = [
+        ['restricted', async (parentId: string) => { await setup.addRestriction(parentId, 'impersonation') }, 403],
+        ['disabled', async (parentId: string) => { await setup.updateUser(parentId, { disabled: true }) }, 401],
+        ['deleted', async (parentId: string) => { await setup.deleteUser(parentId) }, 401],
+        ['no longer the parent', async (_parentId: string, childId: string) => {
+          await setup.database.query('UPDATE keygate_users SET parent_id = $2 WHERE id = $1', [childId, other.id])
+        }, 401]
+      ] as const
+      for (const [name, change, status] of cases) {
+        const parent = await createAccount(setup, { email: `actor-${name.replaceAll(' ', '-')}@example.com` })
+        const child = await createAccount(setup, { email: `actor-child-${name.replaceAll(' ', '-')}@example.com`, parentId: parent.id })
+        const own = await issueKey(setup, { userId: child.id }, now)
+        const minted = await issueKey(setup, { userId: child.id, actorId: parent.id }, now)
+        const session = await instances[0]!.sessions.mint({ userId: child.id, actorId: parent.id })
+        for (const token of [minted.token, session.token]) {
+          t.same(await statuses(instances, request(token)), [200, 200, 200], `${name}: cached everywhere`)
+        }
+        // The change touches only the parent's row (or the child's parent): nothing about the key or the session.
+        await change(parent.id, child.id)
+        await everyInstance(instances, request(minted.token), status)
+        await everyInstance(instances, request(session.token), status)
+        t.same(await statuses(instances, request(own.token)), [200, 200, 200], `${name}: the child's own key still works`)
+      }
+    })
+
     t.test('what was "not found" is found at once once created', async (t) => {
       const parent = await createAccount(setup, { email: 'later-parent@example.com' })
       const secret = generateSecretKey()

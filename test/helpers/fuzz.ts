@@ -8,7 +8,9 @@
  * - no allow without a valid credential;
  * - an invalid credential is a 401, whatever else the request says;
  * - no 5xx and no exception (the store is up);
- * - the same request, asked again, gets the same decision.
+ * - the same request, asked again, gets the same decision;
+ * - an allowed request made with a credential a parent minted for its child
+ *   names that parent as the actor.
  */
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -30,6 +32,8 @@ export interface FuzzWorld {
   valid: string[]
   /** Credentials that look right and are not: revoked, expired, ended, forged, unknown, owner disabled or deleted. */
   invalid: string[]
+  /** The actor of each valid credential a parent minted for its child. */
+  actors: Record<string, string>
   /** Account ids and e-mail addresses to aim X-RunAs-* headers at. */
   userIds: string[]
   emails: string[]
@@ -41,9 +45,11 @@ export interface FuzzRequest {
   request: AuthorizeRequest
   /** Exactly one Authorization header holding a valid credential. */
   validCredential: boolean
+  /** The actor an allow must name (the credential's minting parent); null when the generator does not know. */
+  actor: string | null
 }
 
-export type Violation = 'allow_without_valid_credential' | 'invalid_credential_not_401' | 'server_error' | 'crash' | 'nondeterministic' | 'unauthenticated_names_credential'
+export type Violation = 'allow_without_valid_credential' | 'invalid_credential_not_401' | 'server_error' | 'crash' | 'nondeterministic' | 'unauthenticated_names_credential' | 'actor_not_named'
 
 export interface Outcome {
   status: number
@@ -51,7 +57,12 @@ export interface Outcome {
   violations: Violation[]
 }
 
-/** Accounts, keys and sessions of every kind, on `store`. */
+/**
+ * Accounts, keys and sessions of every kind, on `store`, credentials parents
+ * minted for their children among them (a restricted parent's are valid
+ * credentials that may do nothing as the child; a disabled or former
+ * parent's are not credentials at all).
+ */
 export async function fuzzWorld (store: Store, policy: PolicyEngine): Promise<FuzzWorld> {
   const sessions = new Sessions({ db: store.database, secret: randomBytes(32) })
   const metrics = createMetrics()
@@ -74,6 +85,22 @@ export async function fuzzWorld (store: Store, policy: PolicyEngine): Promise<Fu
   const scoped = (await issueKey(store, { userId: parent.id, scopes: ['bot:read', 'dataset:write'] })).token
   const parentSession = (await sessions.mint({ userId: parent.id })).token
   const childSession = (await sessions.mint({ userId: child.id, allowedRoutes: ['bot/**'] })).token
+  // Credentials a parent minted for its child: valid while the parent may act as the child, not once it may not.
+  const minted = async (childId: string, actorId: string): Promise<[string, string]> => [
+    (await issueKey(store, { userId: childId, actorId })).token, (await sessions.mint({ userId: childId, actorId })).token
+  ]
+  const mintedForChild = await minted(child.id, parent.id)
+  const mintedForGrandchild = await minted(grandchild.id, child.id)
+  const restrictedParent = await account('restricted-parent@example.com')
+  const mintedByRestricted = await minted((await account('restricted-child@example.com', restrictedParent.id)).id, restrictedParent.id)
+  await store.addRestriction(restrictedParent.id, 'impersonation')
+  const disabledParent = await account('disabled-parent@example.com')
+  const mintedByDisabled = await minted((await account('disabled-parent-child@example.com', disabledParent.id)).id, disabledParent.id)
+  await store.updateUser(disabledParent.id, { disabled: true })
+  const formerParent = await account('former-parent@example.com')
+  const movedChild = await account('moved-child@example.com', formerParent.id)
+  const mintedByFormer = await minted(movedChild.id, formerParent.id)
+  await store.database.query('UPDATE keygate_users SET parent_id = $2 WHERE id = $1', [movedChild.id, other.id])
 
   const disabled = await account('disabled@example.com')
   const disabledSession = (await sessions.mint({ userId: disabled.id })).token
@@ -91,9 +118,15 @@ export async function fuzzWorld (store: Store, policy: PolicyEngine): Promise<Fu
   return {
     authorizer,
     app,
-    valid: [parent.key, child.key, grandchild.key, other.key, suspended.key, readOnly.key, scoped, parentSession, childSession],
+    actors: Object.fromEntries([
+      ...mintedForChild.map((token) => [token, parent.id]),
+      ...mintedForGrandchild.map((token) => [token, child.id]),
+      ...mintedByRestricted.map((token) => [token, restrictedParent.id])
+    ]),
+    valid: [parent.key, child.key, grandchild.key, other.key, suspended.key, readOnly.key, scoped, parentSession, childSession,
+      ...mintedForChild, ...mintedForGrandchild, ...mintedByRestricted],
     invalid: [
-      revoked.token, expired.key, disabled.key, deleted.key, disabledSession, ended.token,
+      revoked.token, expired.key, disabled.key, deleted.key, disabledSession, ended.token, ...mintedByDisabled, ...mintedByFormer,
       flip(parent.key, 10), generateSecretKey().key, flip(parentSession, parentSession.length - 3), flip(childSession, 20)
     ],
     userIds: [parent.id, child.id, grandchild.id, other.id, suspended.id, readOnly.id, disabled.id, deleted.id],
@@ -122,9 +155,9 @@ export function requestArbitrary (world: FuzzWorld): fc.Arbitrary<FuzzRequest> {
     fc.tuple(pad, scheme, spaces, pad).map(([before, s, gap, after]) => `${before}${s}${gap}${token}${after}`)
   const headerName = fc.constantFrom('authorization', 'Authorization', 'AUTHORIZATION')
 
-  type Auth = { headers: Record<string, string | string[]>; valid: boolean }
+  type Auth = { headers: Record<string, string | string[]>; valid: boolean; token?: string }
   const auth: fc.Arbitrary<Auth> = fc.oneof(
-    { weight: 4, arbitrary: fc.tuple(headerName, fc.constantFrom(...world.valid).chain(bearer)).map(([name, value]) => ({ headers: { [name]: value }, valid: true })) },
+    { weight: 4, arbitrary: fc.tuple(headerName, fc.constantFrom(...world.valid)).chain(([name, token]) => bearer(token).map((value) => ({ headers: { [name]: value }, valid: true, token }))) },
     { weight: 3, arbitrary: fc.tuple(headerName, fc.constantFrom(...world.invalid).chain(bearer)).map(([name, value]) => ({ headers: { [name]: value }, valid: false })) },
     { weight: 1, arbitrary: fc.constant({ headers: {}, valid: false }) },
     // Two Authorization headers, even the same valid one twice: not authenticated.
@@ -169,13 +202,14 @@ export function requestArbitrary (world: FuzzWorld): fc.Arbitrary<FuzzRequest> {
     // Mixed-case duplicates of Authorization are merged into two values by Keygate: not one valid credential.
     Object.assign(headers, auth.headers)
     const request: AuthorizeRequest = { method, path, headers, ...(scheme === undefined ? {} : { scheme: scheme as 'http' | 'https' }) }
-    return { via: via as FuzzRequest['via'], request, validCredential: auth.valid }
+    const actor = auth.token === undefined ? null : world.actors[auth.token] ?? null
+    return { via: via as FuzzRequest['via'], request, validCredential: auth.valid, actor }
   })
 }
 
 /** Decides the request twice through its channel and reports which invariants it broke. */
 export async function check (world: FuzzWorld, fuzz: FuzzRequest): Promise<Outcome> {
-  let first: { status: number; allow: boolean; code?: string; subject?: string | null; namesCredential?: boolean }
+  let first: Decided
   let second: typeof first
   try {
     first = await decide(world, fuzz)
@@ -191,21 +225,24 @@ export async function check (world: FuzzWorld, fuzz: FuzzRequest): Promise<Outco
   if (first.status !== second.status || first.allow !== second.allow || first.code !== second.code || first.subject !== second.subject) {
     violations.push('nondeterministic')
   }
+  if (first.allow && fuzz.actor !== null && first.actor !== fuzz.actor) violations.push('actor_not_named')
   return { status: first.status, allow: first.allow, violations }
 }
 
-async function decide (world: FuzzWorld, { via, request }: FuzzRequest): Promise<{ status: number; allow: boolean; code?: string; subject?: string | null; namesCredential?: boolean }> {
+interface Decided { status: number; allow: boolean; code?: string; subject?: string | null; actor?: string | null; namesCredential?: boolean }
+
+async function decide (world: FuzzWorld, { via, request }: FuzzRequest): Promise<Decided> {
   if (via === 'authorize') {
     const d = await world.authorizer.authorize(request)
-    return { status: d.status, allow: d.allow, code: d.code, subject: d.subject }
+    return { status: d.status, allow: d.allow, code: d.code, subject: d.subject, actor: d.actor }
   }
   if (via === 'decision-api') {
     const res = await world.app.inject({ method: 'POST', url: '/v1/authorize', payload: request })
     if (res.statusCode !== 200) return { status: res.statusCode, allow: false }
-    const d = res.json() as { status: number; allow: boolean; code: string; subject: string | null; credential: { id: string | null; prefix: string | null } }
+    const d = res.json() as { status: number; allow: boolean; code: string; subject: string | null; actor: string | null; credential: { id: string | null; prefix: string | null } }
     // A 401 answer that names a credential would tell which keys once existed.
     const namesCredential = d.status === 401 && (d.credential.id !== null || d.credential.prefix !== null)
-    return { status: d.status, allow: d.allow, code: d.code, subject: d.subject, namesCredential }
+    return { status: d.status, allow: d.allow, code: d.code, subject: d.subject, actor: d.actor, namesCredential }
   }
   // Over HTTP only what HTTP can carry: header values without control characters, a path without spaces.
   const headers: Record<string, string | string[]> = {}
@@ -218,5 +255,12 @@ async function decide (world: FuzzWorld, { via, request }: FuzzRequest): Promise
   const res = await world.app.inject({
     method: 'GET', url: '/v1/forward-auth', headers: { ...headers, 'x-forwarded-method': request.method, 'x-forwarded-uri': uri }
   })
-  return { status: res.statusCode, allow: res.statusCode === 200, code: res.statusCode === 200 ? 'OK' : (res.json() as { code: string }).code, subject: res.headers['x-keygate-user-id'] as string | undefined ?? null }
+  const identity = (name: string): string | null => (res.headers[name] as string | undefined) || null
+  return {
+    status: res.statusCode,
+    allow: res.statusCode === 200,
+    code: res.statusCode === 200 ? 'OK' : (res.json() as { code: string }).code,
+    subject: identity('x-keygate-user-id'),
+    actor: identity('x-keygate-actor-id')
+  }
 }

@@ -36,6 +36,9 @@ const account: fc.Arbitrary<AccountFacts> = fc.record({
   restrictions: fc.subarray(['impersonation', 'read-only', 'suspended', 'custom-flag'])
 })
 
+/** Mostly none; else an account that may or may not be the principal's parent (an absent actorId is generated too). */
+const actorId = fc.oneof({ weight: 2, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: id('usr') })
+
 const credential: fc.Arbitrary<CredentialFacts> = fc.oneof(
   fc.constantFrom<CredentialFacts>({ type: 'none', found: false }, { type: 'malformed', found: false },
     { type: 'secret_key', found: false }, { type: 'session', found: false }),
@@ -46,16 +49,18 @@ const credential: fc.Arbitrary<CredentialFacts> = fc.oneof(
     prefix: fc.constant('sk-AbCdEf'),
     expiresAt: expiry,
     revoked: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
-    scopes: fc.oneof(fc.constant(null), fc.array(scope, { maxLength: 3 }))
-  }),
+    scopes: fc.oneof(fc.constant(null), fc.array(scope, { maxLength: 3 })),
+    actorId: actorId
+  }, { requiredKeys: ['type', 'found', 'id', 'prefix', 'expiresAt', 'revoked', 'scopes'] }),
   fc.record({
     type: fc.constant('session' as const),
     found: fc.constant(true),
     id: id('ses'),
     expiresAt: expiry,
     revoked: fc.boolean(),
-    allowedRoutes: fc.oneof(fc.constant(null), fc.array(glob, { maxLength: 3 }))
-  })
+    allowedRoutes: fc.oneof(fc.constant(null), fc.array(glob, { maxLength: 3 })),
+    actorId: actorId
+  }, { requiredKeys: ['type', 'found', 'id', 'expiresAt', 'revoked', 'allowedRoutes'] })
 )
 
 const runAs: fc.Arbitrary<RunAsRequest[]> = fc.array(fc.record({
@@ -72,7 +77,7 @@ const path = fc.oneof(
 )
 
 const anything: fc.Arbitrary<PolicyInput> = fc.record({
-  version: fc.constant(1 as const),
+  version: fc.constant(2 as const),
   now: fc.constant(NOW),
   request: fc.record({
     method: fc.oneof(fc.constantFrom('GET', 'POST', 'DELETE', 'get'), text),
@@ -81,27 +86,34 @@ const anything: fc.Arbitrary<PolicyInput> = fc.record({
   }),
   credential,
   principal: fc.oneof(fc.constant(null), account),
+  actor: fc.oneof(fc.constant(null), account),
   runAs
 })
 
+const PARENT = 'usr_pppppppppppppppppppp'
+const plausibleActorId = fc.constantFrom(null, null, PARENT)
+
 /** Facts as the authorizer assembles them for a live credential of an active account: where allows happen. */
 const plausible: fc.Arbitrary<PolicyInput> = fc.record({
-  version: fc.constant(1 as const),
+  version: fc.constant(2 as const),
   now: fc.constant(NOW),
   request: fc.record({ method: fc.constantFrom('GET', 'POST'), path, scheme: fc.constantFrom('http' as const, 'https' as const) }),
   credential: fc.oneof(
     fc.record({ type: fc.constant('secret_key' as const), found: fc.constant(true), id: id('key'), prefix: fc.constant('sk-AbCdEf'),
-      expiresAt: fc.constant(null), revoked: fc.constant(false), scopes: fc.oneof(fc.constant(null), fc.array(scope, { maxLength: 2 })) }),
+      expiresAt: fc.constant(null), revoked: fc.constant(false), scopes: fc.oneof(fc.constant(null), fc.array(scope, { maxLength: 2 })), actorId: plausibleActorId }),
     fc.record({ type: fc.constant('session' as const), found: fc.constant(true), id: id('ses'),
-      expiresAt: fc.constant(NOW + 60_000), revoked: fc.constant(false), allowedRoutes: fc.oneof(fc.constant(null), fc.array(glob, { maxLength: 2 })) })
+      expiresAt: fc.constant(NOW + 60_000), revoked: fc.constant(false), allowedRoutes: fc.oneof(fc.constant(null), fc.array(glob, { maxLength: 2 })), actorId: plausibleActorId })
   ),
   principal: fc.record({
     id: fc.constant('usr_aaaaaaaaaaaaaaaaaaaa'),
-    parentId: fc.constant(null),
+    parentId: fc.constantFrom(null, PARENT),
     role: fc.constantFrom('user', 'admin'),
     status: fc.constant('active'),
     restrictions: fc.subarray(['impersonation', 'read-only'])
   }),
+  // The parent that minted the credential, as the store has it.
+  actor: fc.oneof(fc.constant(null), fc.record({ id: fc.constant(PARENT), parentId: fc.constant(null), role: fc.constant('user'),
+    status: fc.constantFrom('active', 'active', 'disabled'), restrictions: fc.subarray(['impersonation', 'read-only', 'suspended']) })),
   runAs: fc.oneof(
     { weight: 3, arbitrary: fc.constant([]) },
     { weight: 1, arbitrary: fc.record({ via: fc.constantFrom('user_id', 'email'), wellFormed: fc.constant(true),
@@ -137,6 +149,7 @@ t.test('compiled WebAssembly and opa eval agree on generated inputs', async (t) 
 
   let mismatches = 0
   let allows = 0
+  let allowsWithActor = 0
   cases.forEach((input, i) => {
     const resultSet = wasm.evaluate(input, ENTRYPOINT) as Array<{ result: unknown }>
     const byWasm = resultSet[0]?.result
@@ -150,9 +163,11 @@ t.test('compiled WebAssembly and opa eval agree on generated inputs', async (t) 
       if (++mismatches <= 5) t.same(decision, byWasm, `case ${i}, PolicyEngine: ${JSON.stringify(input)}`)
     }
     if (decision.allow) allows++
+    if (decision.allow && input.credential.actorId != null) allowsWithActor++
   })
   t.equal(mismatches, 0, `${cases.length} inputs, the same decision from both (${allows} allowed)`)
   t.ok(allows > 0, 'the generator reaches allow')
+  t.ok(allowsWithActor > 0, 'the generator reaches allow with a credential a parent minted for its child')
 })
 
 /** Object keys in order, so that two decisions compare by content. */

@@ -17,11 +17,14 @@ t.test('no allow without a valid credential, no 5xx, no crash, the same answer t
   const world = await fuzzWorld(new Store(db), await testPolicy())
   t.teardown(async () => { await world.close() })
   const statuses = new Map<number, number>()
+  let allowedWithActor = 0
   await fc.assert(fc.asyncProperty(requestArbitrary(world), async (request) => {
     const outcome = await check(world, request)
     statuses.set(outcome.status, (statuses.get(outcome.status) ?? 0) + 1)
+    if (outcome.allow && request.actor !== null) allowedWithActor++
     if (outcome.violations.length > 0) throw new Error(`${outcome.violations.join(', ')} (status ${outcome.status})`)
   }), { numRuns: RUNS, seed: process.env.KEYGATE_FUZZ_SEED === undefined ? undefined : Number(process.env.KEYGATE_FUZZ_SEED) })
   t.pass(`${RUNS} requests: ${[...statuses].sort().map(([s, n]) => `${s}×${n}`).join(' ')}`)
   for (const status of [200, 401, 403]) t.ok((statuses.get(status) ?? 0) > 0, `the generator reaches ${status}`)
+  t.ok(allowedWithActor > 0, `the generator reaches allows with a credential a parent minted for its child (${allowedWithActor})`)
 })

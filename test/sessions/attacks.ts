@@ -39,6 +39,7 @@ t.test('attack suite', (t) => forEachDatabase(t, async (t, db, store) => {
   const sessions = newSessions(db, clock)
   const authorizer = await createAuthorizer({ store, policy, sessions, clock: clock.read })
   const userId = await newUser(store)
+  const childId = await newUser(store, userId)
   const legit = await sessions.mint({ userId, durationInSeconds: 3600 })
   const { kid, x, key } = await activeSigningKey(db)
   const { header, payload, signature } = partsOf(legit.token)
@@ -121,6 +122,14 @@ t.test('attack suite', (t) => forEachDatabase(t, async (t, db, store) => {
   add('allowedRoutes not a list', await sign(header, { ...payload, allowedRoutes: 'bot/**' }), 'claims_invalid')
   add('sub of another user, validly signed', await sign(header, { ...payload, sub: await newUser(store) }), 'session_mismatch')
   add('exp extended, validly signed', await sign(header, { ...payload, exp: (payload.exp as number) + 60 }), 'session_mismatch')
+  // RFC 8693 act: only {"sub": id}, and only the actor the session row records.
+  const delegated = partsOf((await sessions.mint({ userId: childId, actorId: userId, durationInSeconds: 3600 })).token).payload
+  add('act added to a session minted without one, validly signed', await sign(header, { ...payload, act: { sub: await newUser(store) } }), 'session_mismatch')
+  add('act removed from a session minted with one, validly signed', await sign(header, { ...delegated, act: undefined }), 'session_mismatch')
+  add('act naming another actor, validly signed', await sign(header, { ...delegated, act: { sub: await newUser(store) } }), 'session_mismatch')
+  add('act a string', await sign(header, { ...delegated, act: userId }), 'claims_invalid')
+  add('act without sub', await sign(header, { ...delegated, act: {} }), 'claims_invalid')
+  add('act with a nested act (a chain)', await sign(header, { ...delegated, act: { sub: userId, act: { sub: 'usr_00000000000000000000' } } }), 'claims_invalid')
   add('a session id that was never issued', await sign(header, { ...payload, jti: 'ses_ZZZZZZZZZZZZZZZZZZZZ' }), 'session_unknown')
 
   for (const typ of ['JWT', 'at+jwt', 'application/keygate-session+jwt', 'KEYGATE-SESSION+JWT', 'jwt', '']) {

@@ -19,11 +19,19 @@ t.test('a valid token verifies to the facts of its session', (t) => forEachDatab
   const userId = await newUser(store)
   const minted = await sessions.mint({ userId, allowedRoutes: ['bot/**'] })
   t.same(await sessions.verify(minted.token), {
-    id: minted.id, userId, expiresAt: minted.expiresAt, revoked: false, allowedRoutes: ['bot/**']
+    id: minted.id, userId, actorId: null, expiresAt: minted.expiresAt, revoked: false, allowedRoutes: ['bot/**']
   })
   const authorizer = await createAuthorizer({ store, policy, sessions, clock: clock.read })
   const decision = await authorizer.authorize(asBearer(minted.token))
-  t.match(decision, { allow: true, status: 200, subject: userId, credential: { type: 'session', id: minted.id } })
+  t.match(decision, { allow: true, status: 200, subject: userId, actor: null, credential: { type: 'session', id: minted.id } })
+
+  const childId = await newUser(store, userId)
+  const forChild = await sessions.mint({ userId: childId, actorId: userId })
+  t.same(await sessions.verify(forChild.token), {
+    id: forChild.id, userId: childId, actorId: userId, expiresAt: forChild.expiresAt, revoked: false, allowedRoutes: null
+  }, 'a session minted for a child records its parent as the actor')
+  t.match(await authorizer.authorize(asBearer(forChild.token)), { allow: true, subject: childId, actor: userId })
+  await t.rejects(sessions.mint({ userId: childId, actorId: childId }), TypeError, 'an account is never its own actor')
 }))
 
 t.test('expiry: a 2-second session is refused after 3 s', (t) => forEachDatabase(t, async (t, db, store) => {

@@ -11,14 +11,14 @@ t.test('creating keys and finding them by hash', (t) => forEachDatabase(t, async
   const key = await store.createKey({ userId: user.id, hash: hashOf('sk-one'), prefix: 'sk-AbC', name: 'ci', scopes: ['bot:read'], expiresAt })
   t.match(key.id, /^key_[0-9A-Za-z]{20}$/)
   t.same(key, {
-    id: key.id, userId: user.id, name: 'ci', prefix: 'sk-AbC', scopes: ['bot:read'],
+    id: key.id, userId: user.id, actorId: null, name: 'ci', prefix: 'sk-AbC', scopes: ['bot:read'],
     createdAt: key.createdAt, updatedAt: key.createdAt, expiresAt, revokedAt: null, lastUsedAt: null, useCount: 0
   })
   t.type(key.createdAt, Date)
 
   const found = await store.findKeyByHash(hashOf('sk-one'))
   t.ok(found !== null && Buffer.isBuffer(found.hash), 'the hash comes back as a Buffer')
-  t.same(found, { ...key, hash: hashOf('sk-one'), owner: await store.findUserById(user.id) }, 'with its owner, in one query')
+  t.same(found, { ...key, hash: hashOf('sk-one'), owner: await store.findUserById(user.id), actor: null }, 'with its owner, in one query')
   t.equal(await store.findKeyByHash(hashOf('sk-unknown')), null)
   t.same(await store.findKeyById(key.id), key)
   t.equal(await store.findKeyById('key_00000000000000000000'), null)
@@ -32,7 +32,26 @@ t.test('creating keys and finding them by hash', (t) => forEachDatabase(t, async
   // Only the hash and the display prefix are stored.
   const { rows } = await db.query<{ column_name: string }>(
     "SELECT column_name FROM information_schema.columns WHERE table_name = 'keygate_keys' AND data_type IN ('text', 'bytea', 'ARRAY') ORDER BY 1")
-  t.same(rows.map((r) => r.column_name), ['hash', 'id', 'name', 'prefix', 'scopes', 'user_id'])
+  t.same(rows.map((r) => r.column_name), ['actor_id', 'hash', 'id', 'name', 'prefix', 'scopes', 'user_id'])
+}))
+
+t.test('a key a parent minted for its child: its actor comes along with its owner, in one query', (t) => forEachDatabase(t, async (t, _db, store) => {
+  const parent = await store.createUser({ email: 'parent@example.com' })
+  const child = await store.createUser({ email: 'child@example.com', parentId: parent.id })
+  const key = await store.createKey({ userId: child.id, actorId: parent.id, hash: hashOf('sk-minted'), prefix: 'sk-M' })
+  t.equal(key.actorId, parent.id)
+  t.same(await store.findKeyByHash(hashOf('sk-minted')), {
+    ...key, hash: hashOf('sk-minted'), owner: await store.findUserById(child.id), actor: await store.findUserById(parent.id)
+  })
+  await t.rejects(store.createKey({ userId: child.id, actorId: child.id, hash: hashOf('sk-self'), prefix: 'sk-S' }), InvalidValueError,
+    'never its own actor')
+  await t.rejects(store.createKey({ userId: child.id, actorId: 'usr_00000000000000000000', hash: hashOf('sk-none'), prefix: 'sk-N' }), StoreNotFoundError,
+    'the actor must exist')
+  await store.deleteUser(parent.id)
+  await t.rejects(store.createKey({ userId: child.id, actorId: parent.id, hash: hashOf('sk-gone'), prefix: 'sk-G' }), StoreNotFoundError,
+    'nor be deleted')
+  t.match(await store.findKeyByHash(hashOf('sk-minted')), { actorId: parent.id, actor: { id: parent.id, status: 'deleted' } },
+    'a deleted actor is still found, as deleted: the policy refuses it')
 }))
 
 t.test('a key needs a live owner and a unique 32-byte hash', (t) => forEachDatabase(t, async (t, _db, store) => {
