@@ -62,7 +62,7 @@ t.test('errors back off: the poll interval doubles with each failure in a row, u
   const fakeFetch = (async () => {
     polls.push(performance.now())
     if (failing) throw new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } })
-    return polls.length === 1 ? new Response(bundle, { status: 200, headers: { etag: '"v1"' } }) : new Response(null, { status: 304 })
+    return polls.length === 1 ? new Response(new Uint8Array(bundle), { status: 200, headers: { etag: '"v1"' } }) : new Response(null, { status: 304 })
   }) as typeof fetch
   const reloader = await PolicyReloader.open({ bundle: 'http://bundles.invalid/keygate.tar.gz', pollSeconds: 30, fetch: fakeFetch, onError: () => {} })
   t.teardown(async () => { await reloader.close() })
