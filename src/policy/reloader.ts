@@ -32,7 +32,8 @@ export interface PolicyReloaderOptions {
 }
 
 const FILE_DEBOUNCE_MS = 200
-const MAX_BACKOFF_MS = 5 * 60_000
+/** Bundle-server defaults: the largest bundle, the longest download, the longest wait between failing polls. */
+export const BUNDLE_SERVER_LIMITS = { maxBundleBytes: 32 * 1024 * 1024, requestTimeoutMs: 10_000, maxBackoffMs: 5 * 60_000 } as const
 
 /**
  * Keeps the policy current from a bundle file or an HTTP bundle server (OPA's
@@ -147,7 +148,7 @@ export class PolicyReloader implements PolicySource {
     this.#timer = setTimeout(() => {
       void this.check().finally(() => {
         // Backoff after failures in a row (download errors and refused bundles alike), with some jitter.
-        const backoff = Math.min(this.#pollMs * 2 ** this.#failuresInARow, Math.max(this.#pollMs, MAX_BACKOFF_MS))
+        const backoff = Math.min(this.#pollMs * 2 ** this.#failuresInARow, Math.max(this.#pollMs, BUNDLE_SERVER_LIMITS.maxBackoffMs))
         this.#schedule(this.#failuresInARow === 0 ? this.#pollMs : backoff * (0.9 + Math.random() * 0.2))
       })
     }, delayMs).unref()
@@ -237,8 +238,8 @@ async function fetchBundle (options: PolicyReloaderOptions, etag: string | null,
   const headers: Record<string, string> = { accept: 'application/gzip, application/octet-stream, */*' }
   if (etag !== null) headers['if-none-match'] = etag
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
-  const limit = options.maxBundleBytes ?? 32 * 1024 * 1024
-  const timeout = AbortSignal.timeout(options.requestTimeoutMs ?? 10_000)
+  const limit = options.maxBundleBytes ?? BUNDLE_SERVER_LIMITS.maxBundleBytes
+  const timeout = AbortSignal.timeout(options.requestTimeoutMs ?? BUNDLE_SERVER_LIMITS.requestTimeoutMs)
   let response: Response
   try {
     response = await (options.fetch ?? fetch)(options.bundle, { headers, signal: AbortSignal.any([signal, timeout]), redirect: 'follow' })

@@ -3,7 +3,8 @@
  * server (forward-auth, the decision API, explain, the management API,
  * impersonation, revoked and rolled keys, a key pasted into a path), then
  * searches everything Keygate wrote — the decision table, the stdout sink,
- * the log file, the JSON log (pino, at trace level) — for every secret.
+ * the log file, the JSON log (pino, at trace level), stderr — for every
+ * credential, the signing secret and every private signing key.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync } from 'node:fs'
@@ -13,6 +14,8 @@ import t from 'tap'
 import { bootstrap } from '../../src/manage/index.js'
 import { loadConfig, sessionSettingsOf } from '../../src/config/index.js'
 import { start } from '../../src/server/serve.js'
+import { parseSigningSecret } from '../../src/sessions/secret.js'
+import { open as openSealed } from '../../src/sessions/lib/seal.js'
 import { openStore, type Store } from '../../src/store/index.js'
 import { createTestDatabase, testDatabases } from '../helpers/databases.js'
 import { testPolicy } from '../helpers/server.js'
@@ -37,6 +40,14 @@ for (const driver of testDatabases()) {
     } else {
       env.KEYGATE_DATA_DIR = join(dir, 'data')
     }
+    // Whatever the process writes to stderr (warnings, console.error, a stray debug line) is searched too.
+    let stderr = ''
+    const writeStderr = process.stderr.write
+    process.stderr.write = function (chunk: string | Uint8Array, ...rest: unknown[]) {
+      stderr += String(chunk)
+      return (writeStderr as (...args: unknown[]) => boolean).call(process.stderr, chunk, ...rest)
+    } as typeof process.stderr.write
+    t.teardown(() => { process.stderr.write = writeStderr })
     const config = loadConfig(env)
     const sessionSettings = await sessionSettingsOf(config)
     let stdout = ''
@@ -111,6 +122,13 @@ for (const driver of testDatabases()) {
     // Everything written.
     const check = await openStore(databaseUrl === undefined ? { dataDir: env.KEYGATE_DATA_DIR } : { databaseUrl })
     t.teardown(async () => { await check.close() })
+    // The signing secret and each private signing key, as any encoding would show them.
+    const signingSecret = parseSigningSecret(databaseUrl === undefined ? readFileSync(join(dir, 'signing.key'), 'utf8') : env.KEYGATE_SIGNING_SECRET as string)
+    const { rows: sealed } = await check.database.query<{ kid: string; private_sealed: Buffer }>(
+      'SELECT kid, private_sealed FROM keygate_signing_keys WHERE private_sealed IS NOT NULL')
+    t.ok(sealed.length > 0, 'a private signing key to look for')
+    const material = [signingSecret, ...sealed.flatMap(({ kid, private_sealed: bytes }) => [openSealed(signingSecret, kid, Buffer.from(bytes)), Buffer.from(bytes)])]
+    for (const bytes of material) secrets.push(bytes.toString('hex'), bytes.toString('base64'), bytes.toString('base64url'))
     const tables = await dump(check)
     const file = readFileSync(logFile, 'utf8')
     t.ok(tables.length > 10_000, 'the decision table was written')
@@ -120,7 +138,7 @@ for (const driver of testDatabases()) {
     t.ok(tables.includes('revoked_key_presented') && tables.includes('expired_key_presented'), 'the leaked-key events are there')
     t.ok(file.includes(`"key_id":"${doomed.id}"`), 'key ids are there')
     t.ok(file.includes('/api/v1/bot/[masked]/fetch'), 'a key pasted into a path is masked where it stood')
-    for (const [where, text] of [['decision table', tables], ['stdout (sink and JSON log)', stdout], ['log file', file]] as const) {
+    for (const [where, text] of [['decision table', tables], ['stdout (sink and JSON log)', stdout], ['stderr', stderr], ['log file', file]] as const) {
       for (const secret of secrets) {
         const tail = secret.slice(-20)
         t.notOk(text.includes(secret), `${where}: no ${secret.slice(0, 9)}…`)

@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -61,21 +61,35 @@ export function allowAllBundle (t: Test): Buffer {
   return readFileSync(join(dir, 'bundle.tar.gz'))
 }
 
+/** Answers a request itself (a body that never ends, one without a length, …). */
+export type BundleHandler = (request: IncomingMessage, response: ServerResponse) => void
+
 export interface BundleServer {
   url: string
-  /** What the server hands out from now on: a bundle (with its ETag), or an HTTP error status. */
-  serve(next: Buffer | number): void
+  /** What the server hands out from now on: a bundle (with its ETag), an HTTP error status, or a handler's answer. */
+  serve(next: Buffer | number | BundleHandler): void
   /** Responses by status code. */
   answered: Map<number, number>
 }
 
-/** A bundle server on 127.0.0.1 speaking OPA's bundle protocol: ETag, If-None-Match, 304. */
-export async function bundleServer (t: Test, first: Buffer): Promise<BundleServer> {
-  let current: Buffer | number = first
+/**
+ * A bundle server on 127.0.0.1 speaking OPA's bundle protocol: ETag,
+ * If-None-Match, 304. With a token, a request without `Authorization: Bearer <token>` is a 401.
+ */
+export async function bundleServer (t: Test, first: Buffer, options: { token?: string } = {}): Promise<BundleServer> {
+  let current: Buffer | number | BundleHandler = first
   let version = 0
   const answered = new Map<number, number>()
   const answer = (status: number): number => { answered.set(status, (answered.get(status) ?? 0) + 1); return status }
   const server: Server = createServer((request, response) => {
+    if (options.token !== undefined && request.headers.authorization !== `Bearer ${options.token}`) {
+      response.writeHead(answer(401), { 'www-authenticate': 'Bearer' }).end('unauthorized')
+      return
+    }
+    if (typeof current === 'function') {
+      current(request, response)
+      return
+    }
     if (typeof current === 'number') {
       response.writeHead(answer(current)).end('unavailable')
       return

@@ -8,12 +8,14 @@ const KEY = /key: {5}(sk-\w+)/
 
 t.test('keygate serve with KEYGATE_POLICY_BUNDLE on a bundle server: reloads under HTTP load, counted in /metrics and /readyz', async (t) => {
   const good = builtBundle()
-  const bundles = await bundleServer(t, good)
+  // Refuses (401) every request without it: the server could not start, or reload, unless it sends the token.
+  const bundles = await bundleServer(t, good, { token: 'bundle-server-token' })
   const config = loadConfig({
     KEYGATE_PORT: '0',
     KEYGATE_DATA_DIR: 'memory://',
     KEYGATE_LOG_LEVEL: 'silent',
     KEYGATE_POLICY_BUNDLE: bundles.url,
+    KEYGATE_POLICY_BUNDLE_TOKEN: 'bundle-server-token',
     KEYGATE_POLICY_POLL_SECONDS: '0.05'
   })
   let stdout = ''
