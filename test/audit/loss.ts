@@ -64,7 +64,7 @@ t.test('a burst through a small buffer: no denial, impersonation, allowed write 
     const logEvents = Object.fromEntries(byEvent.map((r) => [r.event, r.n]))
     t.equal(logEvents.revoked_key_presented, BURST / 7, 'every presentation of the revoked key is a logged event')
     t.equal(logEvents.expired_key_presented, BURST / 7, 'every presentation of the expired key is a logged event')
-    const raised = Object.fromEntries((await audit.metrics.securityEvents.get()).values.map((v) => [v.labels.event, v.value]))
+    const raised: Record<string, number> = Object.fromEntries((await audit.metrics.securityEvents.get()).values.map((v) => [v.labels.event, v.value]))
     t.same(logEvents, raised, 'every security event raised is in the log')
 
     const events = Object.values(raised).reduce((sum, n) => sum + n, 0)
