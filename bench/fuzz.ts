@@ -54,7 +54,7 @@ await db.close()
 const count = (v: Violation): number => violations.get(v) ?? 0
 const fivexx = [...statuses].filter(([s]) => s >= 500).reduce((sum, [, n]) => sum + n, 0)
 if (process.stderr.isTTY) process.stderr.write('\n')
-console.log(`Fuzz: ${REQUESTS} generated requests (seed ${SEED}), each decided twice, in ${seconds.toFixed(1)} s`)
+console.log(`Fuzz: ${REQUESTS} generated requests (seed ${SEED}), each decided twice and once by an authorizer without memo, in ${seconds.toFixed(1)} s`)
 console.log(`  channels: ${[...channels].map(([c, n]) => `${c} ${n}`).join(', ')}; with a valid credential: ${validCredentials}`)
 console.log(`  answers: ${[...statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}×${n}`).join(' ')}`)
 console.log(`  allows without a valid credential: ${count('allow_without_valid_credential')}   (must be 0)`)

@@ -8,7 +8,9 @@
  * - no allow without a valid credential;
  * - an invalid credential is a 401, whatever else the request says;
  * - no 5xx and no exception (the store is up);
- * - the same request, asked again, gets the same decision;
+ * - the same request, asked again, gets the same decision, and the one an
+ *   authorizer with neither the decision memo nor the policy's decision cache
+ *   makes afresh (`reference`);
  * - an allowed request made with a credential a parent minted for its child
  *   names that parent as the actor.
  */
@@ -19,15 +21,21 @@ import type { FastifyInstance } from 'fastify'
 import { createAuthorizer, type Authorizer, type AuthorizeRequest } from '../../src/authorizer/index.js'
 import { generateSecretKey } from '../../src/credentials/secret-key.js'
 import { createAccount, issueKey } from '../../src/manage/index.js'
-import type { PolicyEngine } from '../../src/policy/engine.js'
+import { DEFAULT_BUNDLE_PATH, PolicyEngine } from '../../src/policy/engine.js'
 import { buildApp } from '../../src/server/app.js'
 import { createMetrics } from '../../src/server/metrics.js'
 import { Sessions } from '../../src/sessions/index.js'
 import type { Store } from '../../src/store/index.js'
 
-export interface FuzzWorld {
+/** An authorizer and the server in front of it. */
+export interface Decider {
   authorizer: Authorizer
   app: FastifyInstance
+}
+
+export interface FuzzWorld extends Decider {
+  /** Same store and sessions, the memo and the policy's decision cache off: every decision is made afresh. */
+  reference: Decider
   /** Valid credentials (their owners active); a request holding one may be allowed. */
   valid: string[]
   /** Credentials that look right and are not: revoked, expired, ended, forged, unknown, owner disabled or deleted. */
@@ -58,17 +66,25 @@ export interface Outcome {
 }
 
 /**
+/**
  * Accounts, keys and sessions of every kind, on `store`, credentials parents
  * minted for their children among them (a restricted parent's are valid
  * credentials that may do nothing as the child; a disabled or former
- * parent's are not credentials at all).
+ * parent's are not credentials at all). `policy` decides for the authorizer
+ * under test; the reference loads `referenceBundle` (default: the built
+ * bundle, which `policy` should be) with its decision cache off.
  */
-export async function fuzzWorld (store: Store, policy: PolicyEngine): Promise<FuzzWorld> {
+export async function fuzzWorld (store: Store, policy: PolicyEngine, referenceBundle = DEFAULT_BUNDLE_PATH): Promise<FuzzWorld> {
   const sessions = new Sessions({ db: store.database, secret: randomBytes(32) })
-  const metrics = createMetrics()
-  const authorizer = await createAuthorizer({ store, sessions, policy, onDecision: metrics.observeDecision })
-  const app = buildApp({ authorizer, metrics, sessions })
-  await app.ready()
+  const decider = async (options: Partial<Parameters<typeof createAuthorizer>[0]>): Promise<Decider> => {
+    const metrics = createMetrics()
+    const authorizer = await createAuthorizer({ store, sessions, policy, onDecision: metrics.observeDecision, ...options })
+    const app = buildApp({ authorizer, metrics, sessions })
+    await app.ready()
+    return { authorizer, app }
+  }
+  const { authorizer, app } = await decider({})
+  const reference = await decider({ policy: await PolicyEngine.fromBundle(referenceBundle, { decisionCache: 0 }), decisionMemo: 0 })
 
   const account = async (email: string, parentId?: string): Promise<{ id: string; key: string }> => {
     const user = await createAccount(store, { email, parentId })
@@ -123,6 +139,7 @@ export async function fuzzWorld (store: Store, policy: PolicyEngine): Promise<Fu
       ...mintedForGrandchild.map((token) => [token, child.id]),
       ...mintedByRestricted.map((token) => [token, restrictedParent.id])
     ]),
+    reference,
     valid: [parent.key, child.key, grandchild.key, other.key, suspended.key, readOnly.key, scoped, parentSession, childSession,
       ...mintedForChild, ...mintedForGrandchild, ...mintedByRestricted],
     invalid: [
@@ -133,8 +150,10 @@ export async function fuzzWorld (store: Store, policy: PolicyEngine): Promise<Fu
     emails: ['child@example.com', ' CHILD@example.com ', 'read-only@example.com', 'grandchild@example.com', 'deleted@example.com',
       'other@example.com', 'nobody@example.com'],
     async close () {
-      await app.close()
-      await authorizer.close()
+      for (const d of [{ authorizer, app }, reference]) {
+        await d.app.close()
+        await d.authorizer.close()
+      }
       await sessions.close()
     }
   }
@@ -207,31 +226,81 @@ export function requestArbitrary (world: FuzzWorld): fc.Arbitrary<FuzzRequest> {
   })
 }
 
-/** Decides the request twice through its channel and reports which invariants it broke. */
-export async function check (world: FuzzWorld, fuzz: FuzzRequest): Promise<Outcome> {
-  let first: Decided
-  let second: typeof first
-  try {
-    first = await decide(world, fuzz)
-    second = await decide(world, fuzz)
-  } catch {
-    return { status: 0, allow: false, violations: ['crash'] }
-  }
-  const violations: Violation[] = []
-  if (first.allow && !fuzz.validCredential) violations.push('allow_without_valid_credential')
-  if (!fuzz.validCredential && first.status !== 401 && first.status !== 400) violations.push('invalid_credential_not_401')
-  if (first.status >= 500) violations.push('server_error')
-  if (first.namesCredential === true) violations.push('unauthenticated_names_credential')
-  if (first.status !== second.status || first.allow !== second.allow || first.code !== second.code || first.subject !== second.subject) {
-    violations.push('nondeterministic')
-  }
-  if (first.allow && fuzz.actor !== null && first.actor !== fuzz.actor) violations.push('actor_not_named')
-  return { status: first.status, allow: first.allow, violations }
+/**
+ * Requests that share the first one's Authorization headers, each taking some
+ * of its method, path, scheme, other headers and channel from the first too:
+ * decided in a row, within one second, a memo keyed on too little would
+ * answer one with another's decision.
+ */
+export function batchArbitrary (world: FuzzWorld): fc.Arbitrary<FuzzRequest[]> {
+  const requests = requestArbitrary(world)
+  const inherited = fc.record({ method: fc.boolean(), path: fc.boolean(), scheme: fc.boolean(), headers: fc.boolean(), via: fc.boolean() })
+  return fc.tuple(requests, fc.array(fc.tuple(requests, inherited), { maxLength: 3 }))
+    .map(([first, rest]) => [first, ...rest.map(([other, from]) => sibling(first, other, from))])
 }
 
-interface Decided { status: number; allow: boolean; code?: string; subject?: string | null; actor?: string | null; namesCredential?: boolean }
+function sibling (first: FuzzRequest, other: FuzzRequest, from: { method: boolean, path: boolean, scheme: boolean, headers: boolean, via: boolean }): FuzzRequest {
+  const isAuthorization = ([name]: [string, unknown]): boolean => name.toLowerCase() === 'authorization'
+  const base = (from.headers ? first : other).request.headers
+  const headers = Object.fromEntries([
+    ...Object.entries(base).filter((entry) => !isAuthorization(entry)),
+    ...Object.entries(first.request.headers).filter(isAuthorization)
+  ])
+  const { scheme } = (from.scheme ? first : other).request
+  return {
+    via: (from.via ? first : other).via,
+    request: {
+      method: (from.method ? first : other).request.method,
+      path: (from.path ? first : other).request.path,
+      headers,
+      ...(scheme === undefined ? {} : { scheme })
+    },
+    validCredential: first.validCredential,
+    actor: first.actor
+  }
+}
 
-async function decide (world: FuzzWorld, { via, request }: FuzzRequest): Promise<Decided> {
+/** Decides the request twice through its channel, and once through the reference's; reports the invariants it broke. */
+export async function check (world: FuzzWorld, fuzz: FuzzRequest): Promise<Outcome> {
+  return (await checkAll(world, [fuzz]))[0] as Outcome
+}
+
+/**
+ * Decides every request through its channel, then every one again, then every
+ * one through the reference's channel, and reports for each the invariants it broke.
+ */
+export async function checkAll (world: FuzzWorld, fuzzes: FuzzRequest[]): Promise<Outcome[]> {
+  const answers: Answer[][] = []
+  try {
+    for (const decider of [world, world, world.reference]) {
+      const round: Answer[] = []
+      for (const fuzz of fuzzes) round.push(await decide(decider, fuzz))
+      answers.push(round)
+    }
+  } catch {
+    return fuzzes.map(() => ({ status: 0, allow: false, violations: ['crash'] }))
+  }
+  const [firsts, seconds, fresh] = answers as [Answer[], Answer[], Answer[]]
+  return fuzzes.map((fuzz, i) => {
+    const first = firsts[i] as Answer
+    const violations: Violation[] = []
+    if (first.allow && !fuzz.validCredential) violations.push('allow_without_valid_credential')
+    if (!fuzz.validCredential && first.status !== 401 && first.status !== 400) violations.push('invalid_credential_not_401')
+    if (first.status >= 500) violations.push('server_error')
+    if (first.namesCredential === true) violations.push('unauthenticated_names_credential')
+    if (first.allow && fuzz.actor !== null && first.actor !== fuzz.actor) violations.push('actor_not_named')
+    if (!sameAnswer(first, seconds[i] as Answer) || !sameAnswer(first, fresh[i] as Answer)) violations.push('nondeterministic')
+    return { status: first.status, allow: first.allow, violations }
+  })
+}
+
+interface Answer { status: number; allow: boolean; code?: string; subject?: string | null; actor?: string | null; namesCredential?: boolean }
+
+function sameAnswer (a: Answer, b: Answer): boolean {
+  return a.status === b.status && a.allow === b.allow && a.code === b.code && a.subject === b.subject
+}
+
+async function decide (world: Decider, { via, request }: FuzzRequest): Promise<Answer> {
   if (via === 'authorize') {
     const d = await world.authorizer.authorize(request)
     return { status: d.status, allow: d.allow, code: d.code, subject: d.subject, actor: d.actor }
