@@ -5,15 +5,15 @@ import type { AuthorizationResult, AuthorizeRequest } from '../../src/authorizer
 import { forwardAuthRoutes } from '../../src/server/routes/forward-auth.js'
 import { stableHeaders } from '../helpers/server.js'
 
-function decision (status: 200 | 401 | 403 | 503, type: 'none' | 'secret_key' = 'secret_key'): AuthorizationResult {
+function decision (status: 200 | 400 | 401 | 403 | 503, type: 'none' | 'other_scheme' | 'secret_key' = 'secret_key'): AuthorizationResult {
   return {
     allow: status === 200,
     status,
-    code: ({ 200: 'OK', 401: 'NOT_AUTHENTICATED', 403: 'NOT_AUTHORIZED', 503: 'SERVICE_UNAVAILABLE' } as const)[status],
+    code: ({ 200: 'OK', 400: 'INVALID_REQUEST', 401: 'NOT_AUTHENTICATED', 403: 'NOT_AUTHORIZED', 503: 'SERVICE_UNAVAILABLE' } as const)[status],
     reasons: status === 200 ? [] : [{ code: 'some_rule', msg: 'why' }],
     subject: status === 200 ? 'usr_a' : null,
     actor: null,
-    credential: { type, id: type === 'none' ? null : 'key_a', prefix: null },
+    credential: { type, id: type === 'secret_key' ? 'key_a' : null, prefix: null },
     action: null,
     decisionId: 'd-1',
     policyRevision: 'r'
@@ -62,7 +62,7 @@ t.test('routes outside the scope are not guarded', async (t) => {
 })
 
 t.test('refusals: exactly the standalone server\'s answers, before the body is read', async (t) => {
-  for (const result of [decision(401, 'none'), decision(401), decision(403), decision(503)]) {
+  for (const result of [decision(400), decision(401, 'none'), decision(401, 'other_scheme'), decision(401), decision(403), decision(503)]) {
     const authorizer = fixed(result)
     const app = await service(authorizer)
     const res = await app.inject({ method: 'POST', url: '/api/v1/bot/create', headers: { 'content-type': 'application/json' }, payload: '{not json' })

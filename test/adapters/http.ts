@@ -21,6 +21,20 @@ t.test('401: a challenge, with error="invalid_token" only when a credential was 
   }
 })
 
+t.test('401 for another scheme than Bearer: no error parameter (RFC 6750 §3.1)', async (t) => {
+  t.same(denialOf({ ...base, credential: { type: 'other_scheme', id: null, prefix: null } }), denialOf(base))
+})
+
+t.test('400: one answer for every malformed request, with invalid_request and nothing of the reasons', async (t) => {
+  const a = denialOf({ ...base, status: 400, code: 'INVALID_REQUEST', reasons: [{ code: 'run_as_malformed', msg: 'm' }] })
+  const b = denialOf({ ...base, status: 400, code: 'INVALID_REQUEST', reasons: [{ code: 'credential_two_methods', msg: 'n' }], credential: { type: 'secret_key', id: 'key_1', prefix: 'sk-a' } })
+  t.same(a, b)
+  t.equal(a.status, 400)
+  t.equal(a.body, '{"message":"Invalid request","code":"INVALID_REQUEST"}')
+  t.equal(a.headers['www-authenticate'], 'Bearer realm="keygate", error="invalid_request"')
+  t.notMatch(JSON.stringify(a), /run_as|two_methods|key_1/)
+})
+
 t.test('403: one answer whatever the reasons, and nothing of them', async (t) => {
   const a = denialOf({ ...base, status: 403, code: 'NOT_AUTHORIZED', reasons: [{ code: 'impersonation_not_parent', msg: 'm' }] })
   const b = denialOf({ ...base, status: 403, code: 'NOT_AUTHORIZED', reasons: [{ code: 'scope_insufficient', msg: 'n' }], subject: 'usr_a' })

@@ -5,6 +5,7 @@ import { harness, visible } from '../helpers/authorizer.js'
 const OK = { allow: true, status: 200, code: 'OK' }
 const REFUSED = { allow: false, status: 403, code: 'NOT_AUTHORIZED' }
 const NOT_AUTHENTICATED = { allow: false, status: 401, code: 'NOT_AUTHENTICATED' }
+const INVALID_REQUEST = { allow: false, status: 400, code: 'INVALID_REQUEST' }
 
 t.test('impersonation', (t) => forEachDatabase(t, async (t, db) => {
   const h = await harness(t, db)
@@ -51,10 +52,9 @@ t.test('impersonation', (t) => forEachDatabase(t, async (t, db) => {
       ['restricted parent', restricted.key, { 'x-runas-user-id': restrictedsChild.user.id }],
       ['disabled child', parent.key, { 'x-runas-user-id': disabledChild.user.id }],
       ['deleted child', parent.key, { 'x-runas-user-id': deletedChild.user.id }],
-      ['empty value', parent.key, { 'x-runas-user-id': '' }],
-      ['malformed value', parent.key, { 'x-runas-user-id': '../usr' }],
-      ['malformed e-mail', parent.key, { 'x-runas-child-user-email': 'child' }],
-      ['two values', parent.key, { 'x-runas-user-id': [child.user.id, child.user.id] }],
+      // Look-alikes of the child's address are other addresses (U+212A KELVIN SIGN, U+0130, a dotless i).
+      ['a look-alike e-mail', parent.key, { 'x-runas-child-user-email': 'Chİld@example.com' }],
+      ['a dotless-i e-mail', parent.key, { 'x-runas-child-user-email': 'chıld@example.com' }],
       ['headers naming different users', parent.key, { 'x-runas-user-id': child.user.id, 'x-runas-child-user-email': 'disabled@example.com' }],
       ['a child acting as its parent', child.key, { 'x-runas-user-id': parent.user.id }]
     ]
@@ -66,6 +66,35 @@ t.test('impersonation', (t) => forEachDatabase(t, async (t, db) => {
     }
     // A session token cannot impersonate either; without a session verifier it is not even valid.
     t.same(visible(await h.authorize({ headers: { authorization: `Bearer ${session}`, 'x-runas-user-id': child.user.id } })), NOT_AUTHENTICATED)
+  })
+
+  await t.test('a malformed run-as request is 400, one answer for every case, decided before any lookup', async (t) => {
+    const malformed: Array<[string, Record<string, string | string[]>]> = [
+      ['empty value', { 'x-runas-user-id': '' }],
+      ['whitespace-only value', { 'x-runas-user-id': ' \t ' }],
+      ['empty e-mail', { 'x-runas-child-user-email': '' }],
+      ['malformed value', { 'x-runas-user-id': '../usr' }],
+      ['malformed e-mail', { 'x-runas-child-user-email': 'child' }],
+      ['two values', { 'x-runas-user-id': [child.user.id, child.user.id] }],
+      ['the header and its alias', { 'x-runas-user-id': child.user.id, 'x-runas-userid': child.user.id }],
+      ['two e-mail headers', { 'x-runas-child-user-email': ['child@example.com', 'child@example.com'] }],
+      // Only SP and HTAB are OWS: NBSP (byte 0xA0 as Node reads it), U+3000 and the BOM are outside the grammar.
+      ['the id and NBSP', { 'x-runas-user-id': `${child.user.id}\u00a0` }],
+      ['NBSP and the e-mail', { 'x-runas-child-user-email': '\u00a0child@example.com' }],
+      ['the e-mail and U+3000', { 'x-runas-child-user-email': 'child@example.com\u3000' }],
+      ['a BOM and the e-mail', { 'x-runas-child-user-email': '\ufeffchild@example.com' }]
+    ]
+    for (const [name, headers] of malformed) {
+      for (const key of [parent.key, 'sk-nope', stranger.key]) {
+        // Nothing cached: a lookup would show as a query.
+        h.authorizer.invalidate('all')
+        h.queries.length = 0
+        const d = await actingAs(key, headers)
+        t.same(visible(d), INVALID_REQUEST, `${name} (${key === parent.key ? 'parent' : key === 'sk-nope' ? 'bad key' : 'stranger'})`)
+        t.same([d.subject, d.actor], [null, null], `${name}: no identity`)
+        t.same(h.queries, [], `${name}: nothing looked up`)
+      }
+    }
   })
 
   await t.test('a bad credential with X-RunAs is 401, as without it', async (t) => {

@@ -12,7 +12,13 @@
  *   authorizer with neither the decision memo nor the policy's decision cache
  *   makes afresh (`reference`);
  * - an allowed request made with a credential a parent minted for its child
- *   names that parent as the actor.
+ *   names that parent as the actor;
+ * - an X-RunAs-* value with a character outside printable ASCII (Unicode
+ *   whitespace, a BOM, a look-alike letter) never acts as anyone: the world's
+ *   accounts all have ASCII addresses, and nothing folds onto ASCII;
+ * - an allowed request with a method other than GET, HEAD, OPTIONS or POST is
+ *   never a read;
+ * - a request with an access_token query parameter is never allowed.
  */
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -57,7 +63,8 @@ export interface FuzzRequest {
   actor: string | null
 }
 
-export type Violation = 'allow_without_valid_credential' | 'invalid_credential_not_401' | 'server_error' | 'crash' | 'nondeterministic' | 'unauthenticated_names_credential' | 'actor_not_named'
+export type Violation = 'allow_without_valid_credential' | 'invalid_credential_not_401' | 'server_error' | 'crash' | 'nondeterministic' |
+  'unauthenticated_names_credential' | 'actor_not_named' | 'lossy_run_as_match' | 'write_method_as_read' | 'two_credential_methods_allowed'
 
 export interface Outcome {
   status: number
@@ -96,6 +103,7 @@ export async function fuzzWorld (store: Store, policy: PolicyEngine, referenceBu
   const other = await account('other@example.com')
   const suspended = await account('suspended@example.com')
   await store.addRestriction(suspended.id, 'suspended')
+  const kid = await account('kid@example.com', parent.id)
   const readOnly = await account('read-only@example.com', parent.id)
   await store.addRestriction(readOnly.id, 'read-only')
   const scoped = (await issueKey(store, { userId: parent.id, scopes: ['bot:read', 'dataset:write'] })).token
@@ -146,9 +154,9 @@ export async function fuzzWorld (store: Store, policy: PolicyEngine, referenceBu
       revoked.token, expired.key, disabled.key, deleted.key, disabledSession, ended.token, ...mintedByDisabled, ...mintedByFormer,
       flip(parent.key, 10), generateSecretKey().key, flip(parentSession, parentSession.length - 3), flip(childSession, 20)
     ],
-    userIds: [parent.id, child.id, grandchild.id, other.id, suspended.id, readOnly.id, disabled.id, deleted.id],
-    emails: ['child@example.com', ' CHILD@example.com ', 'read-only@example.com', 'grandchild@example.com', 'deleted@example.com',
-      'other@example.com', 'nobody@example.com'],
+    userIds: [parent.id, child.id, kid.id, grandchild.id, other.id, suspended.id, readOnly.id, disabled.id, deleted.id],
+    emails: ['child@example.com', ' CHILD@example.com ', 'kid@example.com', 'KID@example.com', 'read-only@example.com', 'grandchild@example.com',
+      'deleted@example.com', 'other@example.com', 'nobody@example.com'],
     async close () {
       for (const d of [{ authorizer, app }, reference]) {
         await d.app.close()
@@ -165,6 +173,28 @@ const ROUTES = readFileSync(new URL('../fixtures/routes.tsv', import.meta.url), 
 /** Header values a client can send over HTTP (no control characters). */
 const headerText = fc.string({ unit: fc.constantFrom(...' !"#$%&\'()*+,-./0123456789:;<=>?@ABCXYZ[\\]^_`abcxyz{|}~'.split('')), maxLength: 40 })
 const anyText = fc.string({ unit: 'binary', maxLength: 60 })
+/** Characters JavaScript's trim() or Unicode case folding would lose or map onto ASCII, and bytes Node reads as latin1 (0xA0, 0x85). */
+const ODD = ['\u00a0', '\u0085', '\u3000', '\ufeff', '\u2028', '\u2029', '\u200b', '\u1680', '\u2003', '\u000b', '\u000c', '\u180e']
+const odd = fc.constantFrom(...ODD)
+/** Look-alikes and case-folding pairs of ASCII letters: Kelvin sign, dotted capital I, dotless i, long s, fullwidth letters. */
+const CONFUSABLE: Record<string, string[]> = { k: ['\u212a', '\uff4b'], i: ['\u0130', '\u0131', '\uff49'], s: ['\u017f'], c: ['\u0441', '\u216d'], d: ['\u217e'], e: ['\u0435'], o: ['\u043e'] }
+/** `value` with one odd character before, after or inside it. */
+function withOdd (value: string): fc.Arbitrary<string> {
+  return fc.tuple(odd, fc.nat({ max: value.length })).map(([c, at]) => value.slice(0, at) + c + value.slice(at))
+}
+/** `value` with one ASCII letter replaced by a look-alike (unchanged if it has none). */
+function confusable (value: string): fc.Arbitrary<string> {
+  const spots = [...value].flatMap((c, i) => (CONFUSABLE[c.toLowerCase()] ?? []).map((x) => [i, x] as const))
+  if (spots.length === 0) return fc.constant(value)
+  return fc.constantFrom(...spots).map(([i, x]) => value.slice(0, i) + x + value.slice(i + 1))
+}
+/** True for a value with a character a client's ASCII header could not hold (other than SP and HTAB). */
+export function hasNonAscii (value: string): boolean {
+  return /[^\t\x20-\x7e]/.test(value)
+}
+const PATH_CLASS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'POST'])
+/** Header values HTTP can carry (Node reads bytes as latin1). */
+const SENDABLE = /^[\t\x20-\x7e\x80-\xff]*$/
 
 export function requestArbitrary (world: FuzzWorld): fc.Arbitrary<FuzzRequest> {
   const scheme = fc.constantFrom('Bearer', 'bearer', 'BEARER', 'BeArEr')
@@ -188,10 +218,14 @@ export function requestArbitrary (world: FuzzWorld): fc.Arbitrary<FuzzRequest> {
       const token = how === 'cut' ? k.slice(0, Math.max(3, n)) : how === 'extend' ? `${k}${'x'.repeat(1 + (n % 5))}` : k.toUpperCase()
       return { headers: { authorization: `Bearer ${token}` }, valid: token === k }
     }) },
-    { weight: 1, arbitrary: fc.nat({ max: 10_000 }).map((n) => ({ headers: { authorization: `Bearer ${'a'.repeat(8_000 + n)}` }, valid: false })) }
+    { weight: 1, arbitrary: fc.nat({ max: 10_000 }).map((n) => ({ headers: { authorization: `Bearer ${'a'.repeat(8_000 + n)}` }, valid: false })) },
+    // A valid credential with one odd character around or inside it: only SP and HTAB are OWS.
+    { weight: 2, arbitrary: fc.tuple(headerName, fc.constantFrom(...world.valid).chain((k) => withOdd(`Bearer ${k}`))).map(([name, value]) => ({ headers: { [name]: value }, valid: false })) }
   )
-  const runAsValue = fc.oneof(fc.constantFrom(...world.userIds), fc.constantFrom(...world.userIds).map((id) => id.toUpperCase()), headerText, anyText)
-  const emailValue = fc.oneof(fc.constantFrom(...world.emails), fc.emailAddress(), headerText)
+  const runAsValue = fc.oneof(fc.constantFrom(...world.userIds), fc.constantFrom(...world.userIds).map((id) => id.toUpperCase()), headerText, anyText,
+    fc.constantFrom(...world.userIds).chain(withOdd))
+  const emailValue = fc.oneof(fc.constantFrom(...world.emails), fc.emailAddress(), headerText,
+    fc.constantFrom(...world.emails).chain(withOdd), fc.constantFrom(...world.emails).chain(confusable))
   const runAs = fc.array(fc.oneof(
     fc.tuple(fc.constantFrom('x-runas-user-id', 'X-RunAs-User-ID', 'x-runas-userid'), runAsValue),
     fc.tuple(fc.constantFrom('x-runas-child-user-email', 'X-RunAs-Child-User-Email'), emailValue),
@@ -201,11 +235,11 @@ export function requestArbitrary (world: FuzzWorld): fc.Arbitrary<FuzzRequest> {
   const segment = fc.oneof(fc.constantFrom('bot_123', 'usr_x', '..', '.', '%2e%2e', '', 'list', 'create', 'delete', 'DELETE', 'ünïcode', '%00'), headerText.map((s) => encodeURIComponent(s)))
   const path = fc.oneof(
     { weight: 4, arbitrary: fc.tuple(fc.constantFrom(...ROUTES), segment).map(([route, id]) => route.replace(/\{[^}]+\}/g, id === '' ? 'x' : id)) },
-    { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...ROUTES), fc.constantFrom('?a=1', '#frag', '/', '//', '?x=/admin/v1/user/create')).map(([route, tail]) => route.replace(/\{[^}]+\}/g, 'id_1') + tail) },
+    { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...ROUTES), fc.constantFrom('?a=1', '#frag', '/', '//', '?x=/admin/v1/user/create', '?access_token=x', '?a=1&access%5Ftoken=', '#access_token=x')).map(([route, tail]) => route.replace(/\{[^}]+\}/g, 'id_1') + tail) },
     { weight: 1, arbitrary: fc.array(segment, { maxLength: 6 }).map((segments) => `/${segments.join('/')}`) },
     { weight: 1, arbitrary: fc.tuple(fc.constantFrom('/admin/v1/', '/v1/', '/api/v1/', '/API/V1/', '/api/v2/', '/.well-known/'), fc.array(segment, { maxLength: 4 })).map(([p, s]) => p + s.join('/')) }
   )
-  const method = fc.oneof(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'get', 'post'), fc.stringMatching(/^[A-Za-z]{1,10}$/))
+  const method = fc.oneof(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'get', 'post', 'delete', 'PROPFIND', 'PURGE', 'TRACE', 'CONNECT'), fc.stringMatching(/^[A-Za-z]{1,10}$/))
 
   return fc.record({
     via: fc.constantFrom('authorize', 'authorize', 'authorize', 'forward-auth', 'decision-api'),
@@ -290,11 +324,17 @@ export async function checkAll (world: FuzzWorld, fuzzes: FuzzRequest[]): Promis
     if (first.namesCredential === true) violations.push('unauthenticated_names_credential')
     if (first.allow && fuzz.actor !== null && first.actor !== fuzz.actor) violations.push('actor_not_named')
     if (!sameAnswer(first, seconds[i] as Answer) || !sameAnswer(first, fresh[i] as Answer)) violations.push('nondeterministic')
+    // Over HTTP, values HTTP cannot carry were left out (see decide): they cannot have been matched.
+    const runAsValues = Object.entries(fuzz.request.headers).filter(([name]) => name.toLowerCase().startsWith('x-runas-')).flatMap(([, v]) => v ?? [])
+      .filter((v) => fuzz.via !== 'forward-auth' || SENDABLE.test(v))
+    if (first.allow && runAsValues.some(hasNonAscii)) violations.push('lossy_run_as_match')
+    if (first.allow && first.actionClass === 'read' && !PATH_CLASS_METHODS.has(fuzz.request.method.toUpperCase())) violations.push('write_method_as_read')
+    if (first.allow && /\?[^#]*access_token/.test(fuzz.request.path.replace(/%5f/gi, '_'))) violations.push('two_credential_methods_allowed')
     return { status: first.status, allow: first.allow, violations }
   })
 }
 
-interface Answer { status: number; allow: boolean; code?: string; subject?: string | null; actor?: string | null; namesCredential?: boolean }
+interface Answer { status: number; allow: boolean; code?: string; subject?: string | null; actor?: string | null; namesCredential?: boolean; actionClass?: string }
 
 function sameAnswer (a: Answer, b: Answer): boolean {
   return a.status === b.status && a.allow === b.allow && a.code === b.code && a.subject === b.subject
@@ -303,21 +343,21 @@ function sameAnswer (a: Answer, b: Answer): boolean {
 async function decide (world: Decider, { via, request }: FuzzRequest): Promise<Answer> {
   if (via === 'authorize') {
     const d = await world.authorizer.authorize(request)
-    return { status: d.status, allow: d.allow, code: d.code, subject: d.subject, actor: d.actor }
+    return { status: d.status, allow: d.allow, code: d.code, subject: d.subject, actor: d.actor, actionClass: d.action?.class }
   }
   if (via === 'decision-api') {
     const res = await world.app.inject({ method: 'POST', url: '/v1/authorize', payload: request })
     if (res.statusCode !== 200) return { status: res.statusCode, allow: false }
-    const d = res.json() as { status: number; allow: boolean; code: string; subject: string | null; actor: string | null; credential: { id: string | null; prefix: string | null } }
+    const d = res.json() as { status: number; allow: boolean; code: string; subject: string | null; actor: string | null; action: { class: string } | null; credential: { id: string | null; prefix: string | null } }
     // A 401 answer that names a credential would tell which keys once existed.
     const namesCredential = d.status === 401 && (d.credential.id !== null || d.credential.prefix !== null)
-    return { status: d.status, allow: d.allow, code: d.code, subject: d.subject, actor: d.actor, namesCredential }
+    return { status: d.status, allow: d.allow, code: d.code, subject: d.subject, actor: d.actor, namesCredential, actionClass: d.action?.class }
   }
-  // Over HTTP only what HTTP can carry: header values without control characters, a path without spaces.
+  // Over HTTP only what HTTP can carry: header values without control characters (latin1 bytes such as 0xA0 included), a path without spaces.
   const headers: Record<string, string | string[]> = {}
   for (const [name, value] of Object.entries(request.headers)) {
     if (value === undefined) continue
-    const values = (Array.isArray(value) ? value : [value]).filter((v) => /^[\t\x20-\x7e]*$/.test(v))
+    const values = (Array.isArray(value) ? value : [value]).filter((v) => SENDABLE.test(v))
     if (values.length > 0) headers[name] = values.length === 1 ? values[0] as string : values
   }
   const uri = request.path.replace(/[^\x21-\x7e]/g, (c) => encodeURIComponent(c))

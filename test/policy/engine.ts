@@ -102,6 +102,8 @@ t.test('malformed or failing policy output is a PolicyFault, never a decision', 
     '/status-418': { ...good, status: 418 },
     '/code-mismatch': { ...good, code: 'NOT_AUTHORIZED' },
     '/allow-with-401': { ...good, allow: true },
+    '/allow-with-400': { ...good, allow: true, status: 400, code: 'INVALID_REQUEST' },
+    '/400-with-another-code': { ...good, status: 400, code: 'NOT_AUTHENTICATED' },
     '/reasons-not-array': { ...good, reasons: 'nope' },
     '/reason-without-msg': { ...good, reasons: [{ code: 'x' }] },
     '/deny-without-reason': { ...good, reasons: [] },
@@ -113,6 +115,7 @@ t.test('malformed or failing policy output is a PolicyFault, never a decision', 
     '/array': [good],
     '/null': null,
   }
+  outputs['/invalid-request'] = { ...good, status: 400, code: 'INVALID_REQUEST' }
   const rego = `package keygate.authz
 
 decision := data.outputs[input.request.path] if input.request.path != "/conflict"
@@ -123,7 +126,8 @@ decision := data.outputs["/api/v1/bot/list"] if input.request.path == "/conflict
 `
   const engine = await PolicyEngine.fromBundle(buildBundle(t.testdir(), { 'p.rego': rego, 'data.json': JSON.stringify({ outputs }) }), { decisionCache: 0 })
   t.same(engine.evaluate(input('/api/v1/bot/list')), good)
-  for (const path of [...Object.keys(outputs).filter((p) => p.startsWith('/') && p !== '/api/v1/bot/list'), '/undefined', '/conflict']) {
+  t.same(engine.evaluate(input('/invalid-request')), outputs['/invalid-request'], '400 INVALID_REQUEST is a decision')
+  for (const path of [...Object.keys(outputs).filter((p) => p.startsWith('/') && p !== '/api/v1/bot/list' && p !== '/invalid-request'), '/undefined', '/conflict']) {
     t.throws(() => engine.evaluate(input(path)), PolicyFault, path)
   }
   t.throws(() => engine.evaluate(input('/conflict')), { code: 'POLICY_FAULT', message: /policy evaluation failed/ }, 'opa-wasm\'s thrown string is wrapped')

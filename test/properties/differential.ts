@@ -40,7 +40,7 @@ const account: fc.Arbitrary<AccountFacts> = fc.record({
 const actorId = fc.oneof({ weight: 2, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: id('usr') })
 
 const credential: fc.Arbitrary<CredentialFacts> = fc.oneof(
-  fc.constantFrom<CredentialFacts>({ type: 'none', found: false }, { type: 'malformed', found: false },
+  fc.constantFrom<CredentialFacts>({ type: 'none', found: false }, { type: 'other_scheme', found: false }, { type: 'malformed', found: false },
     { type: 'secret_key', found: false }, { type: 'session', found: false }),
   fc.record({
     type: fc.constant('secret_key' as const),
@@ -80,9 +80,10 @@ const anything: fc.Arbitrary<PolicyInput> = fc.record({
   version: fc.constant(2 as const),
   now: fc.constant(NOW),
   request: fc.record({
-    method: fc.oneof(fc.constantFrom('GET', 'POST', 'DELETE', 'get'), text),
+    method: fc.oneof(fc.constantFrom('GET', 'POST', 'DELETE', 'PUT', 'PATCH', 'HEAD', 'OPTIONS', 'PURGE', 'get'), text),
     path,
-    scheme: fc.constantFrom('http' as const, 'https' as const)
+    scheme: fc.constantFrom('http' as const, 'https' as const),
+    queryAccessToken: fc.boolean()
   }),
   credential,
   principal: fc.oneof(fc.constant(null), account),
@@ -97,7 +98,7 @@ const plausibleActorId = fc.constantFrom(null, null, PARENT)
 const plausible: fc.Arbitrary<PolicyInput> = fc.record({
   version: fc.constant(2 as const),
   now: fc.constant(NOW),
-  request: fc.record({ method: fc.constantFrom('GET', 'POST'), path, scheme: fc.constantFrom('http' as const, 'https' as const) }),
+  request: fc.record({ method: fc.constantFrom('GET', 'POST', 'HEAD', 'OPTIONS', 'DELETE', 'PUT', 'PATCH'), path, scheme: fc.constantFrom('http' as const, 'https' as const) }),
   credential: fc.oneof(
     fc.record({ type: fc.constant('secret_key' as const), found: fc.constant(true), id: id('key'), prefix: fc.constant('sk-AbCdEf'),
       expiresAt: fc.constant(null), revoked: fc.constant(false), scopes: fc.oneof(fc.constant(null), fc.array(scope, { maxLength: 2 })), actorId: plausibleActorId }),

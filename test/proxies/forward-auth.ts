@@ -93,12 +93,30 @@ for (const proxy of PROXIES) {
         t.equal(headers['x-keygate-user-id'], child.id)
         t.equal(headers['x-keygate-actor-id'], parent.id)
         t.equal(headers['x-keygate-key-id'], parent.keyId)
+        for (const name of ['x-runas-user-id', 'x-runas-userid', 'x-runas-child-user-email']) {
+          t.notOk(headers[name], `${name} never reaches the API: it takes the identity from X-Keygate-*`)
+        }
+      }
+    })
+
+    await t.test('400: a malformed impersonation request, Keygate\'s body and challenge', async (t) => {
+      const cases = [
+        { name: 'an empty id', headers: { ...parent.headers, 'x-runas-user-id': '' } },
+        { name: 'an id outside the grammar', headers: { ...parent.headers, 'x-runas-user-id': 'usr_../x' } },
+        { name: 'the id and its alias', headers: { ...parent.headers, 'x-runas-user-id': child.id, 'x-runas-userid': child.id } }
+      ]
+      for (const { name, headers } of cases) {
+        const answer = await refused('/api/v1/dataset/list', { headers })
+        expectStatus(t, front, answer, 400, name)
+        t.equal(answer.body, '{"message":"Invalid request","code":"INVALID_REQUEST"}', name)
+        t.equal(answer.headers.get('www-authenticate'), 'Bearer realm="keygate", error="invalid_request"', name)
       }
     })
 
     await t.test('401: the SDK\'s JSON body and Keygate\'s challenge', async (t) => {
       const cases = [
         { name: 'no credential', headers: {}, challenge: 'Bearer realm="keygate"' },
+        { name: 'another scheme', headers: { authorization: 'Basic dXNlcjpwYXNz' }, challenge: 'Bearer realm="keygate"' },
         { name: 'a bad key', headers: bearer('sk-not-a-key'), challenge: 'Bearer realm="keygate", error="invalid_token"' },
         { name: 'a bad key asking to impersonate', headers: { ...bearer('sk-not-a-key'), 'x-runas-user-id': child.id }, challenge: 'Bearer realm="keygate", error="invalid_token"' }
       ]
