@@ -64,14 +64,14 @@ export async function startServer (command, args, { env = {}, label = command, t
   }
 }
 
-/** One autocannon run in a separate process; resolves with its summary. */
-export async function load (config) {
-  const child = spawn(process.execPath, [LOAD], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
+/** One autocannon run in a separate process; resolves with its summary. `script`: another load generator with the same protocol (grpc-load.js). */
+export async function load (config, script = LOAD) {
+  const child = spawn(process.execPath, [script], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
   child.stdin.end(JSON.stringify(config))
   let out = ''
   child.stdout.on('data', (chunk) => { out += chunk })
   const code = await new Promise((resolve) => child.once('exit', resolve))
-  if (code !== 0) throw new Error(`autocannon exited with ${code}`)
+  if (code !== 0) throw new Error(`${script} exited with ${code}`)
   return JSON.parse(out)
 }
 

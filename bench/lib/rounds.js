@@ -5,12 +5,13 @@ import { alternate, log } from './report.js'
 
 /**
  * One run of `duration` seconds against target.request ({ url, method?,
- * headers?, body? }): req/s, latency and the CPU the target's process tree
- * spent per request. Any non-2xx answer or error fails the benchmark.
+ * headers?, body? }, or what target.loader reads): req/s, latency and the CPU
+ * the target's process tree spent per request. Any non-2xx answer or error
+ * fails the benchmark.
  */
 export async function measure (target, { connections, duration }) {
   const before = cpuMs(target.server.pid)
-  const result = await load({ ...target.request, connections, duration })
+  const result = await load({ ...target.request, connections, duration }, target.loader)
   const cpu = cpuMs(target.server.pid) - before
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${target.name}: ${result.non2xx} non-2xx answers, ${result.errors} errors`)
   return { rps: result.rps, p99: result.latency.p99, p50: result.latency.p50, cpuUsPerRequest: cpu * 1000 / result.requests }

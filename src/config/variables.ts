@@ -37,7 +37,7 @@ export const VARIABLES = {
   // The server
   host: required('KEYGATE_HOST', '127.0.0.1', '`127.0.0.1`', parse.host),
   port: required('KEYGATE_PORT', 8080, '`8080`', parse.port),
-  grpcPort: optional('KEYGATE_GRPC_PORT', parse.port, { shown: 'unset: no gRPC' }),
+  grpcPort: optional('KEYGATE_GRPC_PORT', parse.port, { shown: '— (off)' }),
   grpcRemoveAuthorization: required('KEYGATE_GRPC_REMOVE_AUTHORIZATION', false, '`false`', parse.boolean),
   workers: optional('KEYGATE_WORKERS', parse.integer(1, 1024), { shown: 'one per core with `KEYGATE_DATABASE_URL`, else `1`' }),
   tlsCert: optional('KEYGATE_TLS_CERT', parse.pemFile),

@@ -61,13 +61,13 @@ t.test('every declaration in proto/ is the upstream one', async (t) => {
           id: field.id,
           type: typeName(field),
           repeated: field.repeated,
-          map: field.map ? (field as protobuf.MapField).keyType : null,
+          map: field.map ? (field as unknown as protobuf.MapField).keyType : null,
           oneof: field.partOf?.name ?? null
         }, {
           id: other.id,
           type: typeName(other),
           repeated: other.repeated,
-          map: other.map ? (other as protobuf.MapField).keyType : null,
+          map: other.map ? (other as unknown as protobuf.MapField).keyType : null,
           oneof: other.partOf?.name ?? null
         }, `${name}.${field.name}`)
       }
