@@ -148,4 +148,17 @@ t.test('token introspection (RFC 7662)', (t) => forEachDatabase(t, async (t, _db
     t.notOk('scope' in active, 'a session has routes, not scopes')
     t.ok(active.exp - active.iat === 600, 'iat is the session\'s creation')
   })
+
+  await t.test('a store fault is a 503, never {"active":false}', async (t) => {
+    t.equal((await introspect(form({ token: admin.token }))).status, 200, 'the caller\'s own key is cached')
+    const query = store.database.query.bind(store.database)
+    const { StoreUnavailableError } = await import('../../src/store/errors.js')
+    store.database.query = async () => { throw new StoreUnavailableError('down') }
+    t.teardown(() => { store.database.query = query })
+    const down = await introspect(form({ token: generateSecretKey().key }))
+    t.equal(down.status, 503)
+    t.equal(down.body, errorBody('SERVICE_UNAVAILABLE'))
+    store.database.query = query
+    t.equal((await introspect(form({ token: generateSecretKey().key }))).body, '{"active":false}', 'and back with the store')
+  })
 }))

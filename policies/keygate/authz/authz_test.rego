@@ -248,3 +248,44 @@ test_query_access_token_with_a_header_is_400 if {
 	d.status == 400
 	codes(d) == ["credential_two_methods"]
 }
+
+# Token introspection (POST /oauth2/introspect) authorizes its caller as this
+# admin action: only a full-access key of an admin account, not impersonating.
+introspect(credential, principal) := object.union(request("/admin/v1/token/introspect", credential), {
+	"request": {"method": "POST", "path": "/admin/v1/token/introspect", "scheme": "https"},
+	"principal": principal,
+})
+
+admin := object.union(parent, {"id": "usr_admin", "role": "admin"})
+
+test_introspection_allowed_for_an_admin_key if {
+	d := authz.decision with input as introspect(key, admin)
+	d.allow
+	d.action == {"resource": "token", "verb": "introspect", "class": "admin"}
+}
+
+test_introspection_refused_to_a_user_key if {
+	d := authz.decision with input as introspect(key, parent)
+	d.status == 403
+	codes(d) == ["admin_role_required"]
+}
+
+test_introspection_refused_to_a_scoped_admin_key if {
+	d := authz.decision with input as introspect(object.union(key, {"scopes": ["read", "manage"]}), admin)
+	d.status == 403
+	codes(d) == ["scope_insufficient"]
+}
+
+test_introspection_refused_to_an_admin_session if {
+	session := {"type": "session", "found": true, "id": "ses_1", "expiresAt": null, "revoked": false, "allowedRoutes": null, "actorId": null}
+	d := authz.decision with input as introspect(session, admin)
+	d.status == 403
+	"session_not_permitted" in codes(d)
+}
+
+test_introspection_refused_while_impersonating if {
+	child := {"id": "usr_child", "parentId": "usr_admin", "role": "user", "status": "active", "restrictions": []}
+	d := authz.decision with input as object.union(introspect(key, admin), {"runAs": [{"via": "user_id", "wellFormed": true, "account": child}]})
+	d.status == 403
+	"admin_impersonation" in codes(d)
+}
