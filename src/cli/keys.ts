@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { AuditStore } from '../audit/store.js'
-import { issueKey, MAX_KEY_LIFETIME_SECONDS, rollKey } from '../manage/index.js'
+import { issueKey, MAX_KEY_LIFETIME_SECONDS, NotFoundError, revokeKey, rollKey } from '../manage/index.js'
 import { sinceDays } from '../server/routes/audit.js'
 import { issuedKeyView, keyUsageView, keyView, pageView } from '../server/views.js'
 import { collect, table, time, wholeNumber, type Runner } from './context.js'
@@ -17,7 +17,12 @@ export const operations: Operations = {
   'key.list': async ({ store }, p) => pageView(await store.listKeys(p.user as string, { cursor: p.cursor as string | undefined, take: p.take as number | undefined }), keyView),
   'key.roll': async ({ store }, p) => issuedKeyView(await rollKey(store, p.id as string, p.graceSeconds as number)),
   'key.revoke': async ({ store }, p) => {
-    if (!await store.revokeKey(p.id as string)) throw new OperationError(`no such active key: ${String(p.id)}`, 'NOT_FOUND')
+    try {
+      await revokeKey(store, p.id as string)
+    } catch (error) {
+      if (error instanceof NotFoundError) throw new OperationError(`no such active key: ${String(p.id)}`, 'NOT_FOUND')
+      throw error
+    }
     return { id: p.id }
   },
   'key.usage': async ({ store }, p) => {

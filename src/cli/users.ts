@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { closest } from 'fastest-levenshtein'
-import { createAccount, RESTRICTIONS as KNOWN_RESTRICTIONS, validateEmail } from '../manage/index.js'
+import { createAccount, deleteAccount, NotFoundError, RESTRICTIONS as KNOWN_RESTRICTIONS, setRestriction, updateAccount } from '../manage/index.js'
 import { adminUserView, pageView } from '../server/views.js'
 import type { UserRecord } from '../store/index.js'
 import { collect, table, time, wholeNumber, type Runner } from './context.js'
@@ -16,13 +16,13 @@ export const operations: Operations = {
     parentId: (p.parent as string | undefined) ?? null, cursor: p.cursor as string | undefined, take: p.take as number | undefined
   }), adminUserView),
   'user.fetch': async ({ store }, p) => adminUserView(found(await store.findUserById(p.id as string), p.id)),
-  'user.update': async ({ store }, p) => adminUserView(found(await store.updateUser(p.id as string, {
+  'user.update': async ({ store }, p) => adminUserView(await named(p.id, async () => await updateAccount(store, p.id as string, {
     ...(p.name === undefined ? {} : { name: p.name as string }),
-    ...(p.email === undefined ? {} : { email: validateEmail(p.email) }),
+    ...(p.email === undefined ? {} : { email: p.email as string }),
     ...(p.disabled === undefined ? {} : { disabled: p.disabled as boolean })
-  }), p.id)),
+  }))),
   'user.delete': async ({ store }, p) => {
-    if (!await store.deleteUser(p.id as string)) throw notFound(p.id)
+    await named(p.id, async () => { await deleteAccount(store, p.id as string) })
     return { id: p.id }
   },
   'user.restrict': async (context, p) => await setRestrictions(context, p, 'add'),
@@ -32,10 +32,19 @@ export const operations: Operations = {
 async function setRestrictions ({ store }: OperationContext, p: Record<string, unknown>, change: 'add' | 'remove'): Promise<unknown> {
   let user: UserRecord | null = null
   for (const flag of p.flags as string[]) {
-    user = change === 'add' ? await store.addRestriction(p.id as string, flag) : await store.removeRestriction(p.id as string, flag)
-    if (user === null) throw notFound(p.id)
+    user = await named(p.id, async () => await setRestriction(store, p.id as string, flag, change === 'add'))
   }
   return adminUserView(found(user, p.id))
+}
+
+/** Writes go through manage/ (its checks); its "no such user" names the id given. */
+async function named<T> (id: unknown, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write()
+  } catch (error) {
+    if (error instanceof NotFoundError) throw notFound(id)
+    throw error
+  }
 }
 
 function found (user: UserRecord | null, id: unknown): UserRecord {
