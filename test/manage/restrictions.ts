@@ -54,9 +54,10 @@ t.test('keygate restrict refuses a typo, names the known flags, and changes noth
     const io = { stdout: { write: (s: string) => { out += s } }, stderr: { write: (s: string) => { out += s } }, env }
     return { code: await main(argv, io), out }
   }
-  const created = JSON.parse((await run('user', 'create', '--email', 'cli@example.com', '--json')).out) as { id: string }
+  t.equal((await run('migrate', '-q')).code, 0, 'the CLI makes a store only when asked to')
+  const created = JSON.parse((await run('user', 'create', '--email', 'cli@example.com', '--json', '-q')).out) as { id: string }
   const refused = await run('restrict', created.id, 'readonly')
   t.not(refused.code, 0, 'not exit 0')
   t.match(refused.out, KNOWN)
-  t.same(JSON.parse((await run('restrict', created.id, 'read-only', '--json')).out).restrictions, ['read-only'], 'a known flag still works')
+  t.same(JSON.parse((await run('restrict', created.id, 'read-only', '--json', '-q')).out).restrictions, ['read-only'], 'a known flag still works')
 })
