@@ -1,7 +1,7 @@
 /** `keygate` as a user runs it: global options before or after the command, --json in the HTTP API's shapes, the store named on stderr. */
 import { join } from 'node:path'
 import t from 'tap'
-import { cleanEnv, folder, keygate } from '../helpers/keygate-bin.js'
+import { folder, keygate } from '../helpers/keygate-bin.js'
 
 t.test('global options before or after the command; --json in the API\'s shapes; the store named on stderr', async (t) => {
   const dir = folder(t)
@@ -25,20 +25,6 @@ t.test('global options before or after the command; --json in the API\'s shapes;
   t.notOk('nextCursor' in listed)
   const last = JSON.parse((await keygate(dir, ['user', 'list', '--cursor', listed.cursor, '--json', '--data-dir', data])).stdout)
   t.same(Object.keys(last), ['items'], 'the last page has none')
-
-  const key = JSON.parse((await keygate(dir, ['key', 'create', '--user', kid.id, '--json', '--data-dir', data])).stdout)
-  t.same(Object.keys(key).sort(), ['createdAt', 'id', 'token'], 'as POST …/token/create answers')
-  t.equal(typeof key.createdAt, 'number', 'epoch milliseconds')
-  const keys = JSON.parse((await keygate(dir, ['key', 'list', '--user', kid.id, '--json', '--data-dir', data])).stdout)
-  t.match(keys.items, [{ id: key.id, createdAt: key.createdAt, expiresAt: null, revokedAt: null, requestCount: 0 }])
-  const rolled = JSON.parse((await keygate(dir, ['key', 'roll', key.id, '--grace-seconds', '60', '--json', '--data-dir', data])).stdout)
-  t.not(rolled.id, key.id)
-  t.equal((await keygate(dir, ['key', 'revoke', rolled.id, '--data-dir', data])).code, 0)
-  t.equal((await keygate(dir, ['key', 'revoke', rolled.id, '--data-dir', data])).code, 1, 'already revoked: refused')
-
-  const session = JSON.parse((await keygate(dir, ['session', 'create', '--user', kid.id, '--duration', '60', '--json', '--data-dir', data])).stdout)
-  t.match(session, { id: /^ses_/, token: String, expiresAt: Number })
-  t.equal((await keygate(dir, ['session', 'end', session.id, '--user', kid.id, '--data-dir', data])).code, 0)
 
   const quiet = await keygate(dir, ['-q', 'user', 'fetch', kid.id, '--data-dir', data])
   t.equal(quiet.stderr, '', '--quiet says nothing on stderr')
