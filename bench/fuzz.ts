@@ -62,5 +62,8 @@ console.log(`  5xx:                               ${fivexx}   (must be 0)`)
 console.log(`  crashes:                           ${count('crash')}   (must be 0)`)
 console.log(`  invalid credential not 401:        ${count('invalid_credential_not_401')}   (must be 0)`)
 console.log(`  different answer the second time:  ${count('nondeterministic')}   (must be 0)`)
+console.log(`  lossy run-as matches:              ${count('lossy_run_as_match')}   (must be 0)`)
+console.log(`  write methods allowed as reads:    ${count('write_method_as_read')}   (must be 0)`)
+console.log(`  two credential methods allowed:    ${count('two_credential_methods_allowed')}   (must be 0)`)
 for (const [violation, request] of examples) console.log(`  first ${violation}: ${JSON.stringify(request).slice(0, 500)}`)
 process.exitCode = violations.size === 0 && fivexx === 0 ? 0 : 1

@@ -26,9 +26,10 @@ export async function bulkLoad (databaseUrl, { users, keys, keep, log = () => {}
   try {
     await client.query('SET session_replication_role = replica')
     await client.query(`
-      INSERT INTO keygate_users (id, email, parent_id)
+      INSERT INTO keygate_users (id, email, email_canonical, parent_id)
       SELECT 'usr_' || lpad(i::text, 20, '0'),
              'user' || i || '@bench.example',
+             'user' || i || '@bench.example', -- lower-case ASCII: its own canonical form
              CASE WHEN i > $2 THEN 'usr_' || lpad((((i - 1) % $2) + 1)::text, 20, '0') END
       FROM generate_series(1, $1::int) AS i`, [users, parents])
   } finally {

@@ -147,6 +147,17 @@ t.test('request syntax through the server', (t) => forEachDatabase(t, async (t, 
     for (const answer of answers) t.same(answer, answers[0], 'byte-identical')
   })
 
+  await t.test('§3: the API takes e-mail addresses in the one grammar, nothing trimmed, look-alikes distinct', async (t) => {
+    const create = async (email: string): Promise<number> => (await server.app.inject({ method: 'POST', url: '/api/v1/partner/user/create', headers: parent.headers, payload: { email } })).statusCode
+    for (const email of [' kid@example.com', 'kid@example.com ', `${NBSP}kid@example.com`, 'kid@example.com\u3000', '\ufeffkid@example.com', 'kid@localhost', 'a b@example.com']) {
+      t.equal(await create(email), 400, JSON.stringify(email))
+    }
+    t.equal(await create('kid@example.com'), 200)
+    t.equal(await create('KID@example.com'), 409, 'ASCII case is one address')
+    t.equal(await create('\u212aid@example.com'), 200, 'a Kelvin sign is another address')
+    t.equal(await create('Jürgen@münchen.example'), 200, 'letters of any script')
+  })
+
   await t.test('§5: an id and an e-mail of different children stay the uniform 403; of the same child, allowed', async (t) => {
     const second = await server.account({ parentId: parent.id })
     const different = await check([key(parent), ['x-runas-user-id', child.id], ['x-runas-child-user-email', second.email]])

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { createTestDatabase, testDatabases, testServerUrl } from '../helpers/databases.js'
 import { migrate, MIGRATIONS_DIR, openDatabase, type Database } from '../../src/store/index.js'
@@ -21,6 +21,20 @@ for (const driver of testDatabases()) {
       t.same(await migrate(db), shipped)
       t.same(await migrate(db), [], 'nothing left the second time')
       t.same(await recorded(db), shipped)
+    })
+
+    t.test('005 gives existing rows their canonical e-mail: ASCII letters lower-cased, nothing else folded', async (t) => {
+      const db = await driver.open(t)
+      const before = Object.fromEntries(readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql') && f < '005')
+        .map((f) => [f, readFileSync(new URL(f, MIGRATIONS_DIR), 'utf8')]))
+      await migrate(db, { directory: folder(t, before) })
+      await db.query(`INSERT INTO keygate_users (id, email) VALUES
+        ('usr_00000000000000000001', 'Kid@Example.COM'), ('usr_00000000000000000002', E'\\u212Aelvin@example.com'), ('usr_00000000000000000003', E'\\u0130van@example.com')`)
+      t.same(await migrate(db), shipped.filter((name) => name >= '005'))
+      const { rows } = await db.query<{ id: string; email_canonical: string }>('SELECT id, email_canonical FROM keygate_users ORDER BY id')
+      t.same(rows.map((r) => r.email_canonical), ['kid@example.com', '\u212aelvin@example.com', '\u0130van@example.com'])
+      const columns = await db.query<{ column_name: string }>("SELECT column_name FROM information_schema.columns WHERE table_name = 'keygate_users' AND column_name LIKE 'email%' ORDER BY 1")
+      t.same(columns.rows.map((r) => r.column_name), ['email', 'email_canonical'], 'the lossy generated column is gone')
     })
 
     t.test('only the new ones, and a changed one is an error', async (t) => {

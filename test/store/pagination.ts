@@ -44,8 +44,9 @@ t.test('users, page by page: no duplicates, no gaps, creation order', (t) => for
 t.test('page sizes', (t) => forEachDatabase(t, async (t, db, store) => {
   const parent = await store.createUser({ email: 'parent@example.com' })
   await db.query(
-    `INSERT INTO keygate_users (id, email, parent_id)
-     SELECT 'usr_' || lpad(i::text, 20, '0'), 'u' || i || '@example.com', $1 FROM generate_series(1, 105) AS i`, [parent.id])
+    // Lower-case ASCII addresses: each is its own canonical form.
+    `INSERT INTO keygate_users (id, email, email_canonical, parent_id)
+     SELECT 'usr_' || lpad(i::text, 20, '0'), 'u' || i || '@example.com', 'u' || i || '@example.com', $1 FROM generate_series(1, 105) AS i`, [parent.id])
   t.equal((await store.listUsers({ parentId: parent.id })).items.length, 20, 'default')
   t.equal((await store.listUsers({ parentId: parent.id, take: 1000 })).items.length, 100, 'at most 100')
   for (const take of [0, -1, 1.5, Number.NaN]) {
