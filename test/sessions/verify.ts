@@ -19,7 +19,7 @@ t.test('a valid token verifies to the facts of its session', (t) => forEachDatab
   const userId = await newUser(store)
   const minted = await sessions.mint({ userId, allowedRoutes: ['bot/**'] })
   t.same(await sessions.verify(minted.token), {
-    id: minted.id, userId, actorId: null, expiresAt: minted.expiresAt, revoked: false, allowedRoutes: ['bot/**']
+    id: minted.id, userId, actorId: null, expiresAt: minted.expiresAt, issuedAt: clock.now, revoked: false, allowedRoutes: ['bot/**']
   })
   const authorizer = await createAuthorizer({ store, policy, sessions, clock: clock.read })
   const decision = await authorizer.authorize(asBearer(minted.token))
