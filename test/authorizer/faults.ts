@@ -24,13 +24,19 @@ t.test('the network to PostgreSQL cut mid-load', async (t) => {
     databaseUrl: proxy.url(url), migrate: false, connectionTimeoutMillis: 1_000, statementTimeoutMillis: 1_000, onError: () => {}
   })
   const events: AuthorizerEvent[] = []
+  // The caches' sizes the moment the store reports that changes may have been missed.
+  let sizesAtResync: Record<string, number> | null = null
+  const sizes = (): Record<string, number> => Object.fromEntries(Object.entries(authorizer.cacheStats()).map(([name, s]) => [name, s.size]))
   const authorizer = await createAuthorizer({
     store,
     policy: await testPolicy(),
     decisionTimeoutMs: DECISION_TIMEOUT_MS,
     // Short TTLs, so that the outage outlasts them and stale-if-error is what serves the cached key.
     cache: { ttlMs: 200, negativeTtlMs: 200, staleIfErrorMs: 60_000 },
-    onEvent: (event) => { events.push(event) }
+    onEvent: (event) => {
+      events.push(event)
+      if (event.type === 'resync') sizesAtResync ??= sizes()
+    }
   })
   t.teardown(async () => { await authorizer.close(); await store.close() })
 
@@ -74,6 +80,8 @@ t.test('the network to PostgreSQL cut mid-load', async (t) => {
     await new Promise((resolve) => setTimeout(resolve, ms))
   }
   await phase('up', 300)
+  const warm = sizes()
+  t.ok((warm.keys ?? 0) > 0 && (warm.accounts ?? 0) > 0, `the caches hold entries before the outage (${JSON.stringify(warm)})`)
   await phase('silent', 1_500)
   // Never presented before the outage: cannot be decided without the store.
   const unseenDuringOutage = await decide('unseen')
@@ -97,7 +105,7 @@ t.test('the network to PostgreSQL cut mid-load', async (t) => {
   t.same(seen.filter((o) => ![200, 401, 403, 503].includes(o.status)), [], 'no other status')
   t.ok(events.some((e) => e.type === 'stale'), 'stale serves are reported')
   await until(() => events.some((e) => e.type === 'resync'), 10_000)
-  t.pass('the LISTEN connection came back and every cache was cleared')
+  t.same(sizesAtResync, { keys: 0, accounts: 0, children: 0, decisions: 0 }, 'the LISTEN connection came back and every cache was cleared')
   t.equal((await decide('revoked')).status, 401, 'the revoked key, asked of the store again')
   t.equal((await decide('cached')).status, 200)
 })

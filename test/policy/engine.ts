@@ -167,8 +167,27 @@ t.test('decision cache: a hit is always the answer the policy gives', async (t) 
   t.not(a, b, 'each call gets its own decision object')
   a.reasons.push({ code: 'mutated', msg: '' })
   t.same(engine.evaluate(input()).reasons, [], 'mutating a decision does not reach the cache')
-  for (let i = 0; i < 10; i++) engine.evaluate(input(`/api/v1/bot/b${i}/fetch`))
-  t.equal(engine.evaluate(input()).allow, true, 'evicted entries are evaluated again')
+})
+
+t.test('decision cache: evicted entries are evaluated again', async (t) => {
+  // A probe that reads the clock finer than the cache does: a hit answers as at the first call
+  // of the second, an evaluation as at the call's own millisecond.
+  const outputs = {
+    early: { allow: true, status: 200, code: 'OK', reasons: [], subject: 'u1', actor: null, action: { resource: 'bot', verb: 'list', class: 'read' } },
+    late: { allow: false, status: 401, code: 'NOT_AUTHENTICATED', reasons: [{ code: 'late', msg: 'late' }], subject: null, actor: null, action: null }
+  }
+  const rego = `package keygate.authz
+
+decision := data.outputs.early if input.now % 1000 < 500
+
+decision := data.outputs.late if input.now % 1000 >= 500
+`
+  const engine = await PolicyEngine.fromBundle(buildBundle(t.testdir(), { 'p.rego': rego, 'data.json': JSON.stringify({ outputs }) }), { decisionCache: 2 })
+  const second = Math.floor(NOW / 1000) * 1000
+  t.equal(engine.evaluate(input('/api/v1/bot/list', second + 100)).allow, true, 'evaluated early in the second')
+  t.equal(engine.evaluate(input('/api/v1/bot/list', second + 900)).allow, true, 'later in the second: a hit')
+  for (let i = 0; i < 2; i++) engine.evaluate(input(`/api/v1/bot/b${i}/fetch`, second + 100))
+  t.equal(engine.evaluate(input('/api/v1/bot/list', second + 900)).allow, false, 'evicted: evaluated again')
 })
 
 t.test('config settings are laid over the bundle data', async (t) => {
