@@ -28,7 +28,7 @@ t.test('a valid token verifies to the facts of its session', (t) => forEachDatab
   const childId = await newUser(store, userId)
   const forChild = await sessions.mint({ userId: childId, actorId: userId })
   t.same(await sessions.verify(forChild.token), {
-    id: forChild.id, userId: childId, actorId: userId, expiresAt: forChild.expiresAt, revoked: false, allowedRoutes: null
+    id: forChild.id, userId: childId, actorId: userId, expiresAt: forChild.expiresAt, issuedAt: clock.now, revoked: false, allowedRoutes: null
   }, 'a session minted for a child records its parent as the actor')
   t.match(await authorizer.authorize(asBearer(forChild.token)), { allow: true, subject: childId, actor: userId })
   await t.rejects(sessions.mint({ userId: childId, actorId: childId }), TypeError, 'an account is never its own actor')
