@@ -47,6 +47,8 @@ export async function serve (io: ServeIo, options: ServeOptions = {}): Promise<n
   const workers = workersOf(config)
   // Configuration is checked here, before any worker starts (and again by each worker).
   if (workers > 1 && cluster.isPrimary) return await runCluster({ workers, logLevel: config.logLevel, stdout: io.stdout })
+  // Listening from the start: a shutdown asked for while the server starts is honoured once it has.
+  const shutdown = shutdownRequest()
   try {
     const server = await start({ ...config, sessions, audit: auditConfigOf(config), warnings: configWarnings(io.env) }, io)
     try {
@@ -55,25 +57,39 @@ export async function serve (io: ServeIo, options: ServeOptions = {}): Promise<n
       await server.close()
       throw error
     }
-    return await serveUntilSignal(server)
+    return await closeOnShutdown(server, await shutdown.requested)
   } finally {
+    shutdown.stop()
     // A worker's IPC channel would keep it alive, whether it served or failed to start.
     if (cluster.isWorker && process.connected) process.disconnect()
   }
 }
 
-async function serveUntilSignal (server: RunningServer): Promise<number> {
-  const signal = await new Promise<NodeJS.Signals | 'primary'>((resolve) => {
-    const done = (received: NodeJS.Signals | 'primary'): void => {
+interface ShutdownRequest {
+  /** The signal received, or 'primary' when a cluster's primary asked (or went away). */
+  requested: Promise<NodeJS.Signals | 'primary'>
+  stop(): void
+}
+
+function shutdownRequest (): ShutdownRequest {
+  let stop = (): void => {}
+  const requested = new Promise<NodeJS.Signals | 'primary'>((resolve) => {
+    const onSignal = (received: NodeJS.Signals): void => { done(received) }
+    const stopListening = onPrimaryShutdown(() => { done('primary') })
+    stop = () => {
       for (const name of SIGNALS) process.removeListener(name, onSignal)
       stopListening()
+    }
+    const done = (received: NodeJS.Signals | 'primary'): void => {
+      stop()
       resolve(received)
     }
-    const onSignal = (received: NodeJS.Signals): void => { done(received) }
-    // A worker of a cluster: the primary asks (or is gone).
-    const stopListening = onPrimaryShutdown(() => { done('primary') })
     for (const name of SIGNALS) process.on(name, onSignal)
   })
+  return { requested, stop: () => { stop() } }
+}
+
+async function closeOnShutdown (server: RunningServer, signal: NodeJS.Signals | 'primary'): Promise<number> {
   // Restores the default action of the signal: the process ends without waiting.
   const force = (received: NodeJS.Signals): void => { process.kill(process.pid, received) }
   const forcing = signal === 'primary' ? SIGNALS : [signal]

@@ -124,6 +124,7 @@ t.test('workers share the port, are replaced when they die, and stop on SIGTERM'
   t.match(primary.output(), /cluster: a worker died; starting another/)
   t.equal((await fetch(`${url}/healthz`)).status, 200)
 
+  // The replacement may still be starting (its gRPC listener not up yet): it must stop all the same.
   primary.child.kill('SIGTERM')
   t.equal(await primary.exit, 0, 'the primary exits 0 once every worker has')
   t.match(primary.output(), /"signal":"primary","msg":"shutting down: finishing requests in flight"/)
