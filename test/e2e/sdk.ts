@@ -43,11 +43,11 @@ t.test('@chatbotkit/sdk through nginx and Keygate', async (t) => {
     t.notOk(headers['x-keygate-actor-id'], 'no actor')
   })
 
-  await t.test('bot.list with the child\'s new key', async (t) => {
+  await t.test('bot.list with the key the parent minted for the child: the parent is its actor', async (t) => {
     const headers = receivedBy(await sdk({ secret: childKey.token }).bot.list())
     t.equal(headers['x-keygate-user-id'], child.id)
     t.equal(headers['x-keygate-key-id'], childKey.id)
-    t.notOk(headers['x-keygate-actor-id'])
+    t.equal(headers['x-keygate-actor-id'], parent.id)
   })
 
   await t.test('dataset.list as the child: runAsUserId and runAsChildUserEmail', async (t) => {
