@@ -1,9 +1,11 @@
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import { listSigningKeys } from '../sessions/signing-keys.js'
+import { pageView, sessionView } from '../server/views.js'
 import { collect, table, time, wholeNumber, type Runner } from './context.js'
 import type { Operations } from './operations.js'
 
 interface Minted { id: string; token: string; expiresAt: number }
+interface Session { id: string; allowedRoutes: string[] | null; createdAt: number; expiresAt: number }
 interface SigningKey { kid: string; state: string; createdAt: number; retiredAt: number | null; publishUntil: number | null }
 
 const ms = (date: Date | null): number | null => date?.getTime() ?? null
@@ -15,6 +17,9 @@ export const operations: Operations = {
     })
     return { id, token, expiresAt }
   },
+  'session.list': async ({ sessions }, p) => pageView(await (await sessions()).list(p.user as string, {
+    cursor: p.cursor as string | undefined, take: p.take as number | undefined, order: p.order as 'asc' | 'desc' | undefined
+  }), sessionView),
   'session.end': async ({ sessions }, p) => {
     await (await sessions()).end(p.id as string, p.user as string)
     return { id: p.id }
@@ -33,7 +38,7 @@ export const operations: Operations = {
 }
 
 export function register (program: Command, runner: Runner): void {
-  const session = program.command('session').alias('sessions').description('session tokens (short-lived JWTs): create, end')
+  const session = program.command('session').alias('sessions').description('session tokens (short-lived JWTs): create, list, end')
 
   session.command('create').description('a session token for --user (printed once)')
     .requiredOption('--user <userId>', 'the account the token acts as')
@@ -41,6 +46,17 @@ export function register (program: Command, runner: Runner): void {
     .option('--allowed-route <glob>', 'limit the token to these routes (repeatable): bot/**, !bot/*/delete', collect)
     .action(async (o: Record<string, unknown>, c: Command) => {
       await runner.run(c, 'session.create', o, (s: Minted) => `${s.id} (expires ${time(s.expiresAt)})\n${s.token}`)
+    })
+
+  session.command('list').description('--user\'s live sessions (never the token), oldest first unless --order desc')
+    .requiredOption('--user <userId>', 'the sessions\' account')
+    .option('--cursor <cursor>', 'the next page')
+    .option('--take <n>', 'page size, 1 to 100 (default 20)', wholeNumber(1, 100))
+    .addOption(new Option('--order <order>', 'creation order').choices(['asc', 'desc']))
+    .action(async (o: Record<string, unknown>, c: Command) => {
+      await runner.run(c, 'session.list', o, (page: { items: Session[]; cursor?: string }) => table(
+        ['ID', 'CREATED', 'EXPIRES', 'ALLOWED ROUTES'],
+        page.items.map((s) => [s.id, time(s.createdAt), time(s.expiresAt), s.allowedRoutes?.join(' ') ?? '(all)']), page.cursor))
     })
 
   session.command('end').description('end a session: its token stops working at once, on every instance')
