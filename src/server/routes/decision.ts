@@ -82,7 +82,7 @@ const decision = {
     explanation: {
       type: 'object',
       additionalProperties: true,
-      description: 'with ?explain=true: {rules: [{code, msg, rule, location}], input (masked), sourcesRevision}'
+      description: 'with ?explain=true: {rules: [{code, msg, rule, location}], input (masked), sourcesRevision, sources: author (lines of policies/) | bundle (lines of the bundle\'s reformatted copy)}'
     }
   },
   required: ['allow', 'status', 'code', 'subject', 'actor', 'credential', 'action', 'decisionId', 'policyRevision']
