@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Readable } from 'node:stream'
 import { gunzipSync } from 'node:zlib'
 import { extract } from 'tar-stream'
@@ -28,22 +31,35 @@ export interface Explanation {
   input: PolicyInput | null
   /** The sources `rules` were found in: the bundle's revision, or null when they were not available. */
   sourcesRevision: string | null
+  /**
+   * Whose lines `location` counts: `author` for the files under policies/ the bundle was built from,
+   * `bundle` for the copy inside the bundle (reformatted by opa build) when policies/ is not that revision.
+   */
+  sources: RuleSources | null
   /** Lines of `opa eval --explain=fails` on the Rego source, when asked for (CLI). */
   trace?: string[]
 }
 
+export type RuleSources = 'author' | 'bundle'
+
 const MAX_SOURCE_BYTES = 16 * 1024 * 1024
+/** The package root: bundle entries are named as `opa build` was given them from there (`policies/…`). */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
 /**
  * Maps reason codes to the rules that produce them, from the Rego sources
- * (and data.json) that `opa build` puts in the bundle beside the WebAssembly.
+ * (and data.json) the bundle was built from: the author's files under
+ * policies/ when they are the bundle's revision, else the copy `opa build`
+ * put in the bundle beside the WebAssembly (reformatted, so its lines differ).
  */
 export class RuleIndex {
   readonly revision: string | null
+  readonly sources: RuleSources | null
   readonly #byCode = new Map<string, { rule: string; location: string }>()
 
-  constructor (files: ReadonlyMap<string, string>, revision: string | null) {
+  constructor (files: ReadonlyMap<string, string>, revision: string | null, sources: RuleSources | null = null) {
     this.revision = revision
+    this.sources = sources
     const ordered = [...files.keys()].sort()
     for (const file of ordered) {
       if (!file.endsWith('.rego') || file.endsWith('_test.rego')) continue
@@ -58,20 +74,26 @@ export class RuleIndex {
     return new RuleIndex(new Map(), null)
   }
 
-  /** The sources inside an `opa build` bundle (tar.gz); an empty index when it cannot be read. */
-  static async fromBundle (path: string): Promise<RuleIndex> {
+  /**
+   * The sources of an `opa build` bundle (tar.gz): the author's, under `root`/policies/ (default: this
+   * package's), when they hash to the bundle's revision; else the bundle's own copy. Empty when it cannot be read.
+   */
+  static async fromBundle (path: string, options: { root?: string } = {}): Promise<RuleIndex> {
+    let files: Map<string, string>
+    let revision = ''
     try {
-      const files = await bundleSources(await readFile(path))
+      files = await bundleSources(await readFile(path))
       const manifest = files.get('.manifest')
-      let revision: string | null = null
       if (manifest !== undefined) {
         const parsed = JSON.parse(manifest) as { revision?: unknown }
         if (typeof parsed.revision === 'string') revision = parsed.revision
       }
-      return new RuleIndex(files, revision ?? '')
     } catch {
       return RuleIndex.empty()
     }
+    const author = await authorSources(options.root ?? PACKAGE_ROOT).catch(() => null)
+    if (author !== null && revision !== '' && author.revision === revision) return new RuleIndex(author.files, revision, 'author')
+    return new RuleIndex(files, revision, 'bundle')
   }
 
   locate (code: string): { rule: string; location: string } | null {
@@ -115,7 +137,8 @@ export function explainRecord (record: DecisionRecord, index: RuleIndex): Explan
       return { code: reason.code, msg: reason.msg, rule: found?.rule ?? null, location: found?.location ?? null }
     }),
     input: record.input,
-    sourcesRevision: usable ? index.revision : null
+    sourcesRevision: usable ? index.revision : null,
+    sources: usable ? index.sources : null
   })
 }
 
@@ -155,6 +178,35 @@ export async function opaExplain (input: PolicyInput, options: { opa: string; po
   let result: unknown = null
   if (start !== -1 && lines[start] === '{') result = JSON.parse(lines.slice(start).join('\n'))
   return { trace, result }
+}
+
+/**
+ * The policy files under `root`/policies/ and their revision, by the recipe of `revision()` in
+ * scripts/policy.sh: sha256sum of every non-test .rego and every data.json outside policies/schema,
+ * in byte order of their paths, hashed again, first 16 hex digits.
+ */
+async function authorSources (root: string): Promise<{ files: Map<string, string>; revision: string }> {
+  const paths: string[] = []
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(join(root, dir), { withFileTypes: true })) {
+      const path = `${dir}/${entry.name}`
+      if (entry.isDirectory()) {
+        if (path !== 'policies/schema') await walk(path)
+      } else if (entry.isFile() && ((entry.name.endsWith('.rego') && !entry.name.endsWith('_test.rego')) || entry.name === 'data.json')) {
+        paths.push(path)
+      }
+    }
+  }
+  await walk('policies')
+  paths.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+  const files = new Map<string, string>()
+  const sums = createHash('sha256')
+  for (const path of paths) {
+    const data = await readFile(join(root, path))
+    files.set(path, data.toString('utf8'))
+    sums.update(`${createHash('sha256').update(data).digest('hex')}  ${path}\n`)
+  }
+  return { files, revision: sums.digest('hex').slice(0, 16) }
 }
 
 async function bundleSources (gzipped: Uint8Array): Promise<Map<string, string>> {

@@ -62,7 +62,9 @@ function describe (e: Explanation): string {
     `policy:     revision ${d.policyRevision ?? '-'}`
   ]
   if (e.rules.length > 0) {
-    lines.push('reasons:')
+    lines.push(e.sources === 'bundle'
+      ? 'reasons (lines of the bundle\'s reformatted copy: policies/ here is not the bundle\'s revision):'
+      : 'reasons:')
     for (const r of e.rules) {
       lines.push(`  ${r.code}: ${r.msg}`)
       lines.push(`    rule ${r.rule ?? '(not found in the bundle\'s sources)'}${r.location === null ? '' : ` at ${r.location}`}`)

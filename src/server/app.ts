@@ -100,6 +100,8 @@ export function buildApp (options: AppOptions): FastifyInstance {
   } as FastifyServerOptions)
   forwardAuth = forwardAuthListener({ authorizer, trustProxy, log: app.log })
 
+  // Bodies are JSON: Fastify's default text/plain parser would let a text body reach the schema as a 400, not a 415.
+  app.removeContentTypeParser('text/plain')
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
   // Decisions, identities and secrets must not be stored by any cache on the way.

@@ -32,7 +32,7 @@ t.test('decision API', (t) => forEachDatabase(t, async (t, _db, store) => {
   })
 
   await t.test('denials are decisions too: HTTP 200, the status inside', async (t) => {
-    const none = (await decide({ method: 'GET', path: '/api/v1/bot/list' })).json()
+    const none = (await decide({ method: 'GET', path: '/api/v1/bot/list', headers: {} })).json()
     t.match(none, { allow: false, status: 401, code: 'NOT_AUTHENTICATED', subject: null, credential: { type: 'none' } })
     const twice = (await decide({ method: 'GET', path: '/api/v1/bot/list', headers: { Authorization: [parent.headers.authorization, parent.headers.authorization] } })).json()
     t.match(twice, { status: 401, credential: { type: 'malformed' } }, 'repeated headers are seen as such')
@@ -56,21 +56,24 @@ t.test('decision API', (t) => forEachDatabase(t, async (t, _db, store) => {
   await t.test('400 for a malformed request document', async (t) => {
     for (const payload of [
       {},
-      { path: '/api/v1/bot/list' },
-      { method: 'GET' },
-      { method: 'GET', path: '/api/v1/bot/list', body: 'x' },
+      { path: '/api/v1/bot/list', headers: {} },
+      { method: 'GET', headers: {} },
+      { method: 'GET', path: '/api/v1/bot/list' },
+      { method: 'GET', path: '/api/v1/bot/list', headers: {}, body: 'x' },
       { method: 'GET', path: '/api/v1/bot/list', headers: 'Bearer x' },
       { method: 'GET', path: '/api/v1/bot/list', headers: { authorization: 5 } },
       { method: 'GET', path: '/api/v1/bot/list', headers: { authorization: [5] } },
-      { method: 'GET', path: '/api/v1/bot/list', scheme: 'ftp' },
-      { method: 'GET /x', path: '/api/v1/bot/list' },
-      { method: 'GET', path: '' },
-      { method: 'GET', path: `/${'a'.repeat(8192)}` },
-      [{ method: 'GET', path: '/api/v1/bot/list' }]
+      { method: 'GET', path: '/api/v1/bot/list', headers: {}, scheme: 'ftp' },
+      { method: 'GET /x', path: '/api/v1/bot/list', headers: {} },
+      { method: 'GET', path: '', headers: {} },
+      { method: 'GET', path: `/${'a'.repeat(8192)}`, headers: {} },
+      [{ method: 'GET', path: '/api/v1/bot/list', headers: {} }]
     ]) {
       const res = await decide(payload)
       t.equal(res.statusCode, 400, JSON.stringify(payload).slice(0, 80))
       t.equal(res.json().code, 'INVALID_REQUEST')
     }
+    const headless = await decide({ method: 'GET', path: '/api/v1/bot/list' })
+    t.match(headless.json().message, /headers/, 'a document without headers is refused for that, not decided as unauthenticated')
   })
 }))

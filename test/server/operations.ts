@@ -106,6 +106,12 @@ t.test('operations', (t) => forEachDatabase(t, async (t, _db, store) => {
     })
     t.equal(text.statusCode, 415, text.body)
     t.equal(text.json().code, 'UNSUPPORTED_MEDIA_TYPE')
+    // Fastify parses text/plain by default; Keygate's bodies are JSON only.
+    for (const [url, headers] of [['/api/v1/token/create', user.headers], ['/v1/authorize', {}]] as const) {
+      const plain = await app.inject({ method: 'POST', url, headers: { ...headers, 'content-type': 'text/plain' }, payload: '{"name":"x"}' })
+      t.equal(plain.statusCode, 415, `text/plain to ${url}: ${plain.body}`)
+      t.equal(plain.body, '{"message":"Unsupported media type","code":"UNSUPPORTED_MEDIA_TYPE"}')
+    }
     const proto = await app.inject({
       method: 'POST', url: '/v1/authorize', headers: { 'content-type': 'application/json' }, payload: '{"method":"GET","path":"/","__proto__":{"x":1}}'
     })

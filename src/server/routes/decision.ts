@@ -12,7 +12,7 @@ import { errorResponse } from '../schemas.js'
 
 export interface DecisionRoutesOptions {
   authorizer: Pick<Authorizer, 'authorize'> & Partial<Pick<Authorizer, 'explain'>>
-  /** Put the policy's reasons in the answer; off by default (see README "Decision API"). */
+  /** Put the policy's reasons in the answer; off by default (see docs/server.md "Decision API"). */
   decisionReasons: boolean
   /** The bundle the policy was loaded from, whose Rego sources `?explain=true` points into (default build/bundle.tar.gz). */
   policyBundle?: string
@@ -33,7 +33,7 @@ const headerValue = { type: 'string', maxLength: MAX_AUTHORIZATION_LENGTH + 1 }
 const body = {
   type: 'object',
   additionalProperties: false,
-  required: ['method', 'path'],
+  required: ['method', 'path', 'headers'],
   properties: {
     method: { type: 'string', pattern: '^[A-Za-z]{1,20}$' },
     path: { type: 'string', minLength: 1, maxLength: 8192, description: 'request target; a query string is ignored' },
@@ -82,7 +82,7 @@ const decision = {
     explanation: {
       type: 'object',
       additionalProperties: true,
-      description: 'with ?explain=true: {rules: [{code, msg, rule, location}], input (masked), sourcesRevision}'
+      description: 'with ?explain=true: {rules: [{code, msg, rule, location}], input (masked), sourcesRevision, sources: author (lines of policies/) | bundle (lines of the bundle\'s reformatted copy)}'
     }
   },
   required: ['allow', 'status', 'code', 'subject', 'actor', 'credential', 'action', 'decisionId', 'policyRevision']
@@ -113,7 +113,7 @@ export const decisionRoutes: FastifyPluginAsync<DecisionRoutesOptions> = async (
       response: { 200: decision, 400: errorResponse, 401: errorResponse, 403: errorResponse, 503: errorResponse }
     }
   }, async (request, reply) => {
-    const { method, path, headers = {}, scheme, client } = request.body
+    const { method, path, headers, scheme, client } = request.body
     if (explains(request) && authorizer.explain !== undefined) {
       // The caller's own credential, not the one being evaluated, must be allowed to see reasons.
       const caller = await authorizer.authorize({
