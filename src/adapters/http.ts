@@ -1,5 +1,5 @@
 import type { AuthorizationResult } from '../authorizer/result.js'
-import { errorBody } from '../server/errors.js'
+import { errorBody } from '../errors.js'
 
 /** An HTTP answer independent of any framework: status, headers (Content-Length included), serialised body. */
 export interface HttpAnswer {

@@ -1,6 +1,7 @@
 import { chmodSync, rmSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { maskText } from '../audit/mask.js'
+import { isKeygateErrorCode, KeygateError, type KeygateErrorCode } from '../errors.js'
 import { OperationError, type OperationContext, type Operations } from './operations.js'
 
 /**
@@ -70,11 +71,11 @@ async function run (line: string, operations: Operations, context: OperationCont
       ? operations[request.operation]
       : undefined
     if (operation === undefined || typeof request.params !== 'object' || request.params === null) {
-      throw new OperationError('the admin socket got a request it does not know (is the CLI of another Keygate version?)', 'BAD_REQUEST')
+      throw new OperationError('the admin socket got a request it does not know (is the CLI of another Keygate version?)', 'ADMIN_REQUEST_UNKNOWN')
     }
     return { result: await operation(context, request.params as Record<string, unknown>) }
   } catch (error) {
-    const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'OPERATION_FAILED'
+    const code: KeygateErrorCode = error instanceof KeygateError ? error.code : 'OPERATION_FAILED'
     return { error: { code, message: maskText(error instanceof Error ? error.message : String(error)) } }
   }
 }
@@ -100,7 +101,7 @@ export async function callAdminSocket (path: string, operation: string, params: 
     socket.write(JSON.stringify({ operation, params }) + '\n')
   })
   const answer = JSON.parse(reply) as { result?: unknown; error?: { code: string; message: string } }
-  if (answer.error !== undefined) throw new OperationError(answer.error.message, answer.error.code)
+  if (answer.error !== undefined) throw new OperationError(answer.error.message, isKeygateErrorCode(answer.error.code) ? answer.error.code : 'OPERATION_FAILED')
   return { result: answer.result ?? null }
 }
 

@@ -79,10 +79,10 @@ export function createRunner (io: CliIo, operations: Operations): Runner {
   }
 }
 
-/** Ends the command with this exit code, having said why already. */
+/** Ends the command with this exit code, having said why already: control flow, not one of the coded errors. */
 export class ExitCode extends Error {
-  constructor (readonly code: number) {
-    super(`exit ${code}`)
+  constructor (readonly exitCode: number) {
+    super(`exit ${exitCode}`)
   }
 }
 

@@ -37,7 +37,7 @@ export async function main (argv: string[], io: CliIo): Promise<number> {
     await program.parseAsync(argv, { from: 'user' })
     return 0
   } catch (error) {
-    if (error instanceof ExitCode) return error.code
+    if (error instanceof ExitCode) return error.exitCode
     if (error instanceof CommanderError) return HELP_OR_VERSION.has(error.code) ? 0 : 2
     // A message, never a stack trace; and never a credential that reached one.
     io.stderr.write(`keygate: ${maskText(error instanceof Error ? error.message : String(error))}\n`)

@@ -1,3 +1,4 @@
+import { KeygateError, type KeygateErrorCode } from '../errors.js'
 import type { Sessions } from '../sessions/index.js'
 import type { Store } from '../store/index.js'
 
@@ -20,11 +21,8 @@ export type Operation = (context: OperationContext, params: Record<string, unkno
 export type Operations = Record<string, Operation>
 
 /** A refused operation: exit 1, with the message (no usage text). */
-export class OperationError extends Error {
-  readonly code: string
-  constructor (message: string, code = 'OPERATION_FAILED') {
-    super(message)
-    this.name = 'OperationError'
-    this.code = code
+export class OperationError extends KeygateError {
+  constructor (message: string, code: KeygateErrorCode = 'OPERATION_FAILED') {
+    super(message, { code })
   }
 }

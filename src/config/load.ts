@@ -1,10 +1,10 @@
 import { closest, distance } from 'fastest-levenshtein'
-import { KeygateError } from '../errors.js'
+import { KeygateError, type KeygateErrorCode } from '../errors.js'
 import { TOOLING_VARIABLES, VARIABLES, type Config, type Variable } from './variables.js'
 
 /** One or more KEYGATE_* variables are wrong; `problems` lists every one, each naming its variable (never a secret's value). */
 export class ConfigError extends KeygateError {
-  static override code = 'CONFIG_INVALID'
+  static override code: KeygateErrorCode = 'CONFIG_INVALID'
   readonly problems: string[]
 
   constructor (problems: string[]) {

@@ -1,4 +1,4 @@
-import { KeygateError } from '../errors.js'
+import { KeygateError, type KeygateErrorCode } from '../errors.js'
 
 /**
  * Policy faults: the policy could not be loaded or did not produce a
@@ -7,10 +7,10 @@ import { KeygateError } from '../errors.js'
  * error, often a string thrown by opa-wasm, is kept as `cause`.
  */
 export class PolicyFault extends KeygateError {
-  static override code = 'POLICY_FAULT'
+  static override code: KeygateErrorCode = 'POLICY_FAULT'
 }
 
 /** A bundle that cannot be read, unpacked, instantiated or lacks the entrypoint. */
 export class PolicyBundleError extends PolicyFault {
-  static override code = 'POLICY_BUNDLE_INVALID'
+  static override code: KeygateErrorCode = 'POLICY_BUNDLE_INVALID'
 }

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import { validateScopes } from '../manage/keys.js'
 import type { KeyRecord, UserRecord } from '../store/types.js'
 import type { Store } from '../store/store.js'
-import { HttpError } from './errors.js'
+import { HttpError } from '../errors.js'
 
 /** The account an authorized management request acts as: the decision's subject. */
 export function subjectOf (request: FastifyRequest): string {

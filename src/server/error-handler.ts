@@ -2,21 +2,11 @@ import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { notAuthorized } from '../adapters/http.js'
 import { sendAnswer } from '../adapters/fastify-plugin.js'
-import { ConflictError, InvalidInputError, NotFoundError } from '../manage/errors.js'
-import { PolicyFault } from '../policy/errors.js'
-import { InvalidCursorError, InvalidValueError, StoreConflictError, StoreNotFoundError, StoreUnavailableError } from '../store/errors.js'
-import { ERRORS, errorBody, HttpError, type ErrorCode } from './errors.js'
+import { ERRORS, errorBody, HttpError, httpErrorOf, KeygateError, type HttpErrorCode } from '../errors.js'
 
-/** Turns anything a handler throws into an entry of the catalogue; only INTERNAL_ERROR hides the message. */
+/** Turns anything a handler throws into a public code (by the code's table entry); only safe messages are kept. */
 export function toHttpError (error: unknown): HttpError {
-  if (error instanceof HttpError) return error
-  if (error instanceof InvalidInputError || error instanceof InvalidCursorError) return new HttpError('INVALID_REQUEST', error.message)
-  // The database's own wording names tables and constraints: not for callers.
-  if (error instanceof InvalidValueError) return new HttpError('INVALID_REQUEST')
-  // One message for every "not found", so that nothing tells a stranger's record from a missing one.
-  if (error instanceof NotFoundError || error instanceof StoreNotFoundError) return new HttpError('NOT_FOUND')
-  if (error instanceof ConflictError || error instanceof StoreConflictError) return new HttpError('CONFLICT', error.message)
-  if (error instanceof StoreUnavailableError || error instanceof PolicyFault) return new HttpError('SERVICE_UNAVAILABLE')
+  if (error instanceof KeygateError) return httpErrorOf(error)
   const fastifyError = error as Partial<FastifyError>
   if (fastifyError.validation !== undefined) return new HttpError('INVALID_REQUEST', fastifyError.message)
   switch (fastifyError.statusCode) {
@@ -41,7 +31,7 @@ export function notFoundHandler (_request: FastifyRequest, reply: FastifyReply):
   return sendError(reply, 'NOT_FOUND')
 }
 
-export function sendError (reply: FastifyReply, code: ErrorCode, message?: string): FastifyReply {
+export function sendError (reply: FastifyReply, code: HttpErrorCode, message?: string): FastifyReply {
   return reply
     .code(ERRORS[code].status)
     .header('content-type', 'application/json; charset=utf-8')
@@ -52,7 +42,7 @@ export function sendError (reply: FastifyReply, code: ErrorCode, message?: strin
 /** Errors before a request exists (oversized headers, garbage, timeouts), answered in the same JSON shape. */
 export function clientErrorHandler (error: NodeJS.ErrnoException, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return
-  const code: ErrorCode = error.code === 'HPE_HEADER_OVERFLOW'
+  const code: HttpErrorCode = error.code === 'HPE_HEADER_OVERFLOW'
     ? 'HEADERS_TOO_LARGE'
     : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'INVALID_REQUEST'
   const body = errorBody(code)

@@ -1,4 +1,4 @@
-import { KeygateError } from '../errors.js'
+import { KeygateError, type KeygateErrorCode } from '../errors.js'
 
 /**
  * Errors the sessions module throws on purpose. Each has a stable `code` (on
@@ -6,23 +6,21 @@ import { KeygateError } from '../errors.js'
  * Bad tokens are never errors: `verify` answers null. Misuse by the
  * programmer (bad options) throws a plain TypeError.
  */
-export class SessionError extends KeygateError {
-  static override code = 'SESSION_ERROR'
-}
+export abstract class SessionError extends KeygateError {}
 
 /** A mint request the caller can fix: duration out of range, malformed allowedRoutes. The message is safe to show. */
 export class InvalidSessionRequestError extends SessionError {
-  static override code = 'INVALID_SESSION_REQUEST'
+  static override code: KeygateErrorCode = 'INVALID_SESSION_REQUEST'
 }
 
 /** The user a session was asked for does not exist, is deleted or is disabled. */
 export class SessionUserNotFoundError extends SessionError {
-  static override code = 'USER_NOT_FOUND'
+  static override code: KeygateErrorCode = 'SESSION_USER_NOT_FOUND'
 }
 
 /** No such session among the caller's own. */
 export class SessionNotFoundError extends SessionError {
-  static override code = 'SESSION_NOT_FOUND'
+  static override code: KeygateErrorCode = 'SESSION_NOT_FOUND'
 }
 
 /**
@@ -32,5 +30,5 @@ export class SessionNotFoundError extends SessionError {
  * variable is out of range. The message names the fix and never holds a secret.
  */
 export class SessionConfigError extends SessionError {
-  static override code = 'SESSION_CONFIG_INVALID'
+  static override code: KeygateErrorCode = 'SESSION_CONFIG_INVALID'
 }

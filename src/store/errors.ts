@@ -1,4 +1,4 @@
-import { KeygateError } from '../errors.js'
+import { KeygateError, type KeygateErrorCode } from '../errors.js'
 
 /**
  * Errors the store throws on purpose. Each has a stable `code` (on the class
@@ -8,31 +8,29 @@ import { KeygateError } from '../errors.js'
  * connection lost, timeout, store closed): callers answer 503 and never treat
  * it as "not found". Every other code describes the data asked for.
  */
-export class StoreError extends KeygateError {
-  static override code = 'STORE_ERROR'
-}
+export abstract class StoreError extends KeygateError {}
 
 /** The database cannot be reached or did not answer in time. */
 export class StoreUnavailableError extends StoreError {
-  static override code = 'STORE_UNAVAILABLE'
+  static override code: KeygateErrorCode = 'STORE_UNAVAILABLE'
 }
 
 /** Another live account under the same parent already uses this e-mail address. */
 export class StoreConflictError extends StoreError {
-  static override code = 'EMAIL_TAKEN'
+  static override code: KeygateErrorCode = 'EMAIL_TAKEN'
 }
 
 /** A record refers to a user that does not exist or is deleted (parent of a new account, owner of a new key). */
 export class StoreNotFoundError extends StoreError {
-  static override code = 'USER_NOT_FOUND'
+  static override code: KeygateErrorCode = 'USER_NOT_FOUND'
 }
 
 /** A page cursor that this store did not hand out for this listing. */
 export class InvalidCursorError extends StoreError {
-  static override code = 'INVALID_CURSOR'
+  static override code: KeygateErrorCode = 'INVALID_CURSOR'
 }
 
 /** A value the schema refuses: malformed e-mail, restriction flag or role, oversized name, … */
 export class InvalidValueError extends StoreError {
-  static override code = 'INVALID_VALUE'
+  static override code: KeygateErrorCode = 'INVALID_VALUE'
 }

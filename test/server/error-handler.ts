@@ -3,7 +3,9 @@ import Fastify from 'fastify'
 import { ConflictError, InvalidInputError, NotFoundError } from '../../src/manage/errors.js'
 import { PolicyFault } from '../../src/policy/errors.js'
 import { errorHandler, toHttpError } from '../../src/server/error-handler.js'
-import { HttpError } from '../../src/server/errors.js'
+import { HttpError } from '../../src/errors.js'
+import { InvalidSessionRequestError, SessionConfigError, SessionNotFoundError, SessionUserNotFoundError } from '../../src/sessions/errors.js'
+import { ConfigError } from '../../src/config/load.js'
 import { InvalidCursorError, InvalidValueError, StoreConflictError, StoreNotFoundError, StoreUnavailableError } from '../../src/store/errors.js'
 
 t.test('errors of every layer map onto the catalogue', async (t) => {
@@ -18,6 +20,11 @@ t.test('errors of every layer map onto the catalogue', async (t) => {
     [new StoreConflictError('another account under the same parent already uses this e-mail address'), 'CONFLICT', null],
     [new StoreUnavailableError('connection refused'), 'SERVICE_UNAVAILABLE', 'Service unavailable'],
     [new PolicyFault('opa_abort'), 'SERVICE_UNAVAILABLE', 'Service unavailable'],
+    [new InvalidSessionRequestError('durationInSeconds must be at most 86400'), 'INVALID_REQUEST', 'durationInSeconds must be at most 86400'],
+    [new SessionUserNotFoundError('no such user'), 'NOT_FOUND', 'Not found'],
+    [new SessionNotFoundError('no such session'), 'NOT_FOUND', 'Not found'],
+    [new SessionConfigError('KEYGATE_SIGNING_SECRET does not open signing key sk_1'), 'INTERNAL_ERROR', 'Internal error'],
+    [new ConfigError(['KEYGATE_PORT: not a port']), 'INTERNAL_ERROR', 'Internal error'],
     [Object.assign(new Error('body must be object'), { validation: [], statusCode: 400 }), 'INVALID_REQUEST', 'body must be object'],
     [Object.assign(new Error('too big'), { statusCode: 413 }), 'PAYLOAD_TOO_LARGE', 'Request body too large'],
     [Object.assign(new Error('no parser'), { statusCode: 415 }), 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported media type'],

@@ -3,7 +3,7 @@
  */
 import t from 'tap'
 import { generateSecretKey } from '../../src/credentials/secret-key.js'
-import { errorBody } from '../../src/server/errors.js'
+import { errorBody } from '../../src/errors.js'
 import { forEachDatabase } from '../helpers/databases.js'
 import { bearer, stableHeaders, testServer } from '../helpers/server.js'
 

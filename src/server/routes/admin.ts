@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { createAccount, issueKey, updateAccount } from '../../manage/index.js'
 import { grantableScopes } from '../caller.js'
-import { HttpError } from '../errors.js'
+import { HttpError } from '../../errors.js'
 import {
   adminUserView, deniedResponses, emailProperty, errorResponse, idParams, idResponse, issuedKeyResponse, keyRequestBody, restrictionsSchema
 } from '../schemas.js'

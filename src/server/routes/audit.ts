@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { AuditStore, type AuditFilter } from '../../audit/store.js'
 import type { Store } from '../../store/store.js'
-import { HttpError } from '../errors.js'
+import { HttpError } from '../../errors.js'
 import { keyUsageView } from '../views.js'
 import { deniedResponses, errorResponse, idParams, listOf } from '../schemas.js'
 

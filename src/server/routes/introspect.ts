@@ -3,7 +3,7 @@ import { schemeOf, sendAnswer } from '../../adapters/fastify-plugin.js'
 import { denialOf, distinctHeaders } from '../../adapters/http.js'
 import { INTROSPECTION_ACTION, introspectionAnswer } from '../../adapters/introspection.js'
 import type { Authorizer } from '../../authorizer/authorizer.js'
-import { HttpError } from '../errors.js'
+import { HttpError } from '../../errors.js'
 
 export interface IntrospectionRoutesOptions {
   authorizer: Pick<Authorizer, 'authorize' | 'explain'>

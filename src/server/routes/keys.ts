@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { renameKey, revokeKey, rollKey } from '../../manage/index.js'
 import type { Store } from '../../store/index.js'
 import { grantableScopes, ownChild, ownKey, subjectOf } from '../caller.js'
-import { HttpError } from '../errors.js'
+import { HttpError } from '../../errors.js'
 import {
   deniedResponses, errorResponse, idParams, idResponse, issuedKeyResponse, keyUpdateBody, keyView, listOf, nestedIdParams, pageOf,
   pageQuery, rollBody, type PageQuery

@@ -1,8 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { SessionNotFoundError, type Sessions } from '../../sessions/index.js'
+import type { Sessions } from '../../sessions/index.js'
 import type { Store } from '../../store/index.js'
 import { ownChild, subjectOf } from '../caller.js'
-import { HttpError } from '../errors.js'
 import {
   deniedResponses, errorResponse, idParams, idResponse, listOf, nestedIdParams, pageOf, pageQuery, sessionView, type PageQuery
 } from '../schemas.js'
@@ -55,11 +54,7 @@ export const sessionListRoutes: FastifyPluginAsync<SessionListOptions> = async (
     }
   }, async (request) => {
     const child = await ownChild(store, subjectOf(request), request.params.id)
-    try {
-      await sessions.end(request.params.sessionId, child.id)
-    } catch (error) {
-      throw error instanceof SessionNotFoundError ? new HttpError('NOT_FOUND') : error
-    }
+    await sessions.end(request.params.sessionId, child.id)
     return { id: request.params.sessionId }
   })
 }

@@ -1,12 +1,10 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { keygatePlugin } from '../../adapters/fastify-plugin.js'
 import type { Authorizer } from '../../authorizer/authorizer.js'
-import {
-  InvalidSessionRequestError, MAX_ALLOWED_ROUTES, SessionNotFoundError, SessionUserNotFoundError, type MintedSession, type Sessions
-} from '../../sessions/index.js'
+import { MAX_ALLOWED_ROUTES, type Sessions } from '../../sessions/index.js'
 import type { Store } from '../../store/index.js'
 import { actorOf, grantableScopes, subjectOf } from '../caller.js'
-import { HttpError } from '../errors.js'
+import { HttpError } from '../../errors.js'
 import { deniedResponses, errorResponse, idParams, idResponse } from '../schemas.js'
 
 export interface SessionRoutesOptions {
@@ -82,12 +80,12 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
         throw new HttpError('INVALID_REQUEST', 'give allowedRoutes at the top level or in config, not both')
       }
       await requireFullAccessKey(store, request)
-      return await minted(sessions.mint({
+      return await sessions.mint({
         userId: subjectOf(request),
         actorId: actorOf(request),
         durationInSeconds: body.durationInSeconds,
         allowedRoutes: body.allowedRoutes ?? body.config?.allowedRoutes
-      }))
+      })
     })
 
     scope.post<{ Params: { id: string }, Body: Omit<SessionBody, 'allowedRoutes'> }>('/api/v1/partner/user/:id/session/create', {
@@ -104,9 +102,9 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
       // Another parent's child, a grandchild or a deleted account: the same 404 as an id that never existed.
       if (child === null || child.parentId !== parentId || child.status === 'deleted') throw new HttpError('NOT_FOUND')
       await requireFullAccessKey(store, request)
-      return await minted(sessions.mint({
+      return await sessions.mint({
         userId: child.id, actorId: parentId, durationInSeconds: request.body.durationInSeconds, allowedRoutes: request.body.config?.allowedRoutes
-      }))
+      })
     })
 
     scope.post<{ Params: { id: string } }>('/api/v1/session/:id/delete', {
@@ -118,11 +116,7 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
         response: { 200: idResponse, ...deniedResponses, 404: errorResponse }
       }
     }, async (request) => {
-      try {
-        await sessions.end(request.params.id, subjectOf(request))
-      } catch (error) {
-        throw error instanceof SessionNotFoundError ? new HttpError('NOT_FOUND') : error
-      }
+      await sessions.end(request.params.id, subjectOf(request))
       return { id: request.params.id }
     })
   })
@@ -136,15 +130,4 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
 async function requireFullAccessKey (store: Store, request: FastifyRequest): Promise<void> {
   // Asking for no particular scopes yields null exactly when the caller's key has full access.
   if (await grantableScopes(store, request, null) !== null) throw new HttpError('NOT_AUTHORIZED')
-}
-
-/** Refusals of the sessions module as the catalogue's answers. */
-async function minted (pending: Promise<MintedSession>): Promise<MintedSession> {
-  try {
-    return await pending
-  } catch (error) {
-    if (error instanceof InvalidSessionRequestError) throw new HttpError('INVALID_REQUEST', error.message)
-    if (error instanceof SessionUserNotFoundError) throw new HttpError('NOT_FOUND')
-    throw error
-  }
 }
