@@ -1,8 +1,8 @@
 /**
  * Every error the server answers with, in one place: a stable code, the HTTP
  * status and the default message. Bodies are always
- * `{"message": …, "code": …}`, the shape @chatbotkit/sdk reads. The README's
- * "Errors" table documents each code (a test keeps them in step).
+ * `{"message": …, "code": …}`, the shape @chatbotkit/sdk reads. The "Errors"
+ * table of docs/server.md documents each code (a test keeps them in step).
  */
 export const ERRORS = {
   INVALID_REQUEST: { status: 400, message: 'Invalid request' },
