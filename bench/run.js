@@ -5,7 +5,7 @@
 //   node bench/run.js [--small] [--only forward-auth,opa,...] [--write]
 //
 // --small: shorter rounds and a 100,000-key store instead of 1,000,000 (quick
-//          checks; not what the README reports).
+//          checks; not what docs/performance.md reports).
 // --write: write bench/RESULTS.md and bench/results.json (the default for a
 //          full run; a --small run writes nothing unless asked).
 import { spawn } from 'node:child_process'

@@ -27,7 +27,7 @@ export function register (program: Command, runner: Runner): void {
           ? { check: 'configuration', status: 'ok', detail: 'every KEYGATE_* variable is valid' }
           : { check: 'configuration', status: 'warn', detail: warnings.join('; '), fix: 'rename or unset those variables' })
       } catch (error) {
-        checks.push({ check: 'configuration', status: 'fail', detail: (error as Error).message.replace(/\n\s*/g, ' '), fix: 'correct those variables (README "Configuration")' })
+        checks.push({ check: 'configuration', status: 'fail', detail: (error as Error).message.replace(/\n\s*/g, ' '), fix: 'correct those variables (docs/configuration.md)' })
       }
       config ??= runner.config(c)
       checks.push(await storeCheck(runner, c), await bundleCheck(config), await opaCheck(config))

@@ -5,7 +5,7 @@ import { adminSocketPath, listenAdminSocket } from './admin-socket.js'
 import { ExitCode, type Runner } from './context.js'
 
 export function register (program: Command, runner: Runner): void {
-  program.command('serve').description('run the authorizer server, configured by KEYGATE_* variables (see README "Configuration")')
+  program.command('serve').description('run the authorizer server, configured by KEYGATE_* variables (see docs/configuration.md)')
     .action(async (_o: unknown, c: Command) => {
       const { serve } = await import('../server/serve.js')
       const { databaseUrl, dataDir } = c.optsWithGlobals<{ databaseUrl?: string; dataDir?: string }>()

@@ -4,13 +4,13 @@ import { DEFAULT_BUNDLE_PATH } from '../policy/engine.js'
 import { parseSigningSecret } from '../sessions/secret.js'
 import * as parse from './parse.js'
 
-/** One KEYGATE_* variable: how its text is read, what it is when unset, and what the README's table says of that. */
+/** One KEYGATE_* variable: how its text is read, what it is when unset, and what docs/configuration.md's table says of that. */
 export interface Variable<T> {
   name: `KEYGATE_${string}`
   parse: parse.Parse<T>
   /** The value when the variable is unset or empty. */
   fallback: T
-  /** The README's "default" cell, verbatim (test/config/readme.ts keeps them in step). */
+  /** The "default" cell of docs/configuration.md, verbatim (test/config/readme.ts keeps them in step). */
   shown: string
   /** Never echoed in a problem report. */
   secret?: boolean
@@ -30,7 +30,7 @@ const MONTH = 30 * 86_400
 /**
  * Every KEYGATE_* variable Keygate reads, and the field of the configuration
  * it becomes. Adding a variable is adding one line here (and a row to the
- * README's configuration table); loadConfig() then reads, checks and types it.
+ * configuration table in docs/configuration.md); loadConfig() then reads, checks and types it.
  * Checks that involve several variables are in load.ts.
  */
 export const VARIABLES = {
@@ -84,7 +84,7 @@ export const VARIABLES = {
   securityTracked: required('KEYGATE_SECURITY_TRACKED', AUDIT.security.tracked, '`10000`', parse.integer(1, 10_000_000))
 } satisfies Record<string, Variable<unknown>>
 
-/** Read by the test suite and the benchmarks, not by Keygate: known, so never warned about, and not in the README's table. */
+/** Read by the test suite and the benchmarks, not by Keygate: known, so never warned about, and not in docs/configuration.md. */
 export const TOOLING_VARIABLES = [
   'KEYGATE_TEST_DATABASE_URL', 'KEYGATE_BENCH_DATABASE_URL', 'KEYGATE_FUZZ_SEED', 'KEYGATE_FUZZ_RUNS', 'KEYGATE_DIFFERENTIAL_RUNS'
 ] as const

@@ -53,7 +53,7 @@ t.test('a verify-only Sessions refuses to mint or rotate', (t) => forEachDatabas
   await t.rejects(verifier.rotateIfOlderThan(1), TypeError)
 }))
 
-// The README's first example, word for word: only a database URL.
+// The README's first example (Embedding: the library), word for word: only a database URL.
 t.test('the README example: createAuthorizer({ databaseUrl }) accepts a session token', { skip: testServerUrl === undefined && 'KEYGATE_TEST_DATABASE_URL is not set' }, async (t) => {
   const databaseUrl = await createTestDatabase(t)
   const authorizer = await createAuthorizer({ databaseUrl, policy: await testPolicy() })

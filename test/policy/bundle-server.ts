@@ -1,5 +1,5 @@
 /**
- * The bundle server's contract, as the README states it: the token sent as
+ * The bundle server's contract, as docs/policy.md states it: the token sent as
  * Bearer, bundles over 32 MiB or slower than 10 s refused, errors backing off
  * up to 5 min.
  */

@@ -112,7 +112,7 @@ t.test('AccountDirectory.fresh: a cached "not found" is an answer, counted once'
 
 t.test('stale-if-error with the defaults: served up to 30 s past the 60 s TTL, not a millisecond more', async (t) => {
   const { DEFAULT_CACHE } = await import('../../src/authorizer/options.js')
-  t.match(DEFAULT_CACHE, { ttlMs: 60_000, staleIfErrorMs: 30_000 }, 'the defaults the README promises')
+  t.match(DEFAULT_CACHE, { ttlMs: 60_000, staleIfErrorMs: 30_000 }, 'the defaults docs/operations.md promises')
   const clock = fakeClock(t)
   const cache = new LookupCache<string>({ ...options, ttlMs: DEFAULT_CACHE.ttlMs, staleIfErrorMs: DEFAULT_CACHE.staleIfErrorMs })
   const deadline = (): number => performance.now() + 1_000
