@@ -22,9 +22,9 @@ function documentedCodes (): Map<string, number> {
     const text = readFileSync(file, 'utf8')
     for (const heading of text.matchAll(/^(#+) Errors\b.*$/gm)) {
       const rest = text.slice(heading.index + heading[0].length)
-      const next = rest.search(new RegExp(`^#{1,${heading[1].length}} `, 'm'))
+      const next = rest.search(new RegExp(`^#{1,${heading[1]?.length ?? 1}} `, 'm'))
       const section = next < 0 ? rest : rest.slice(0, next)
-      for (const m of section.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)) documented.set(m[1], Number(m[2]))
+      for (const m of section.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)) documented.set(m[1] as string, Number(m[2]))
     }
   }
   return documented
@@ -48,12 +48,12 @@ t.test('every code has an HTTP status, and each status an answer', async (t) => 
 
 /** `class Name extends Base {…}` of src/, with the code it declares, if any. */
 function errorClasses (): Array<{ name: string, base: string, abstract: boolean, code: string | null, file: string }> {
-  const found = []
+  const found: Array<{ name: string, base: string, abstract: boolean, code: string | null, file: string }> = []
   for (const file of files(join(ROOT, 'src'), '.ts')) {
     const text = readFileSync(file, 'utf8')
     for (const m of text.matchAll(/^export (abstract )?class (\w+) extends (\w+) \{([\s\S]*?)^\}/gm)) {
-      const code = /static override code: KeygateErrorCode = '([A-Z_]+)'/.exec(m[4])?.[1] ?? null
-      found.push({ name: m[2], base: m[3], abstract: m[1] !== undefined, code, file })
+      const code = /static override code: KeygateErrorCode = '([A-Z_]+)'/.exec(m[4] ?? '')?.[1] ?? null
+      found.push({ name: m[2] as string, base: m[3] as string, abstract: m[1] !== undefined, code, file })
     }
   }
   return found

@@ -20,17 +20,17 @@ function sources (dir: string): string[] {
 
 /** The node a file belongs to: its top-level folder under src/, or its own name for a file directly in src/. */
 function nodeOf (file: string): string {
-  const parts = relative(SRC, file).split(/[\\/]/)
-  return parts.length === 1 ? parts[0].replace(/\.[jt]s$/, '') : parts[0] + '/'
+  const [top = '', ...rest] = relative(SRC, file).split(/[\\/]/)
+  return rest.length === 0 ? top.replace(/\.[jt]s$/, '') : top + '/'
 }
 
 /** Every module specifier of static imports and re-exports, side-effect imports and dynamic import() with a string literal. */
 export function specifiers (text: string): string[] {
   const code = text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '')
   const found: string[] = []
-  for (const m of code.matchAll(/^\s*(?:import|export)\b[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/gm)) found.push(m[1])
-  for (const m of code.matchAll(/^\s*import\s*['"]([^'"]+)['"]/gm)) found.push(m[1])
-  for (const m of code.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)) found.push(m[1])
+  for (const m of code.matchAll(/^\s*(?:import|export)\b[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/gm)) found.push(m[1] as string)
+  for (const m of code.matchAll(/^\s*import\s*['"]([^'"]+)['"]/gm)) found.push(m[1] as string)
+  for (const m of code.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)) found.push(m[1] as string)
   return found
 }
 
