@@ -43,6 +43,7 @@ t.test('the slug rule', async (t) => {
 for (const page of PAGES) {
   t.test(page, async (t) => {
     const text = readFileSync(join(ROOT, page), 'utf8')
+    t.equal((text.match(/^```/gm) ?? []).length % 2, 0, 'every code fence is closed (else links and headings after it are read as code)')
     const found = links(text).filter((link) => !/^[a-z][a-z0-9+.-]*:/i.test(link))
     t.ok(found.length > 0 || page !== 'README.md', 'the README links to the rest')
     for (const link of found) {
