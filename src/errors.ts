@@ -4,7 +4,7 @@
  *
  * Public codes (with a default `message`) are the ones HTTP bodies carry,
  * always as `{"message": …, "code": …}`, the shape @chatbotkit/sdk reads; the
- * README's "Errors" table documents each (a test keeps them in step). Each has
+ * "Errors" table of docs/server.md documents each (a test keeps them in step). Each has
  * a status of its own. Every other code is answered with the public code of
  * its status, so a handler never needs to know which layer threw.
  */
