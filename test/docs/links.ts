@@ -1,4 +1,4 @@
-/** Every relative link in README.md and docs/*.md names a file that exists, and a heading in it when it has an anchor. */
+/** Every relative link in README.md and docs/*.md names a file that exists (and a heading in it, for an anchor), and so does every repository path they name in code. */
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -40,6 +40,11 @@ t.test('the slug rule', async (t) => {
   t.same(links('see [a](docs/a.md#b) and `[c](d)`\n```\n[e](f)\n```\n'), ['docs/a.md#b'])
 })
 
+/** Repository paths named in inline code, e.g. `src/config/variables.ts`, `test/audit/secrets.ts`. */
+function namedPaths (markdown: string): string[] {
+  return [...unfenced(markdown).matchAll(/`((?:src|test|policies|scripts|examples|deploy|bench|migrations|proto|bin)\/[A-Za-z0-9_./-]+)`/g)].map((m) => m[1] as string)
+}
+
 for (const page of PAGES) {
   t.test(page, async (t) => {
     const text = readFileSync(join(ROOT, page), 'utf8')
@@ -52,5 +57,6 @@ for (const page of PAGES) {
       if (!t.ok(existsSync(target), `${link}: ${relative(ROOT, target)} exists`)) continue
       if (anchor !== undefined) t.ok(anchors(readFileSync(target, 'utf8')).has(anchor), `${link}: a heading #${anchor} in ${relative(ROOT, target)}`)
     }
+    for (const path of namedPaths(text)) t.ok(existsSync(join(ROOT, path)), `\`${path}\` exists`)
   })
 }
