@@ -10,12 +10,12 @@ import { createAccount, issueKey } from '../../src/manage/index.js'
 import { testPolicy } from './server.js'
 
 export { testPolicy }
-import { Store, type Database, type UserRecord } from '../../src/store/index.js'
+import { Store, type Database, type SqlClient, type UserRecord } from '../../src/store/index.js'
 
 export interface Harness {
   authorizer: Authorizer
   store: Store
-  /** Statements sent to the database through the authorizer's store since the last reset. */
+  /** Statements sent to the database through the authorizer's store (in transactions too) since the last reset. */
   queries: string[]
   clock: { now: number }
   /** Cache events (invalidations announced by the store, …), oldest first. */
@@ -27,11 +27,15 @@ export interface Harness {
 
 export async function harness (t: Test, db: Database): Promise<Harness> {
   const queries: string[] = []
+  const count = <C extends SqlClient>(client: C): SqlClient => ({
+    query: async (sql, params) => { queries.push(sql); return await client.query(sql, params) },
+    exec: async (sql) => { queries.push(sql); await client.exec(sql) }
+  })
   const counted: Database = {
     driver: db.driver,
-    query: async (sql, params) => { queries.push(sql); return await db.query(sql, params) },
-    exec: async (sql) => { queries.push(sql); await db.exec(sql) },
-    transaction: async (fn) => await db.transaction(fn),
+    ...count(db),
+    // A transaction's statements are the store's queries too: a "no store query" assertion must see them.
+    transaction: async (fn) => await db.transaction(async (tx) => await fn(count(tx))),
     listen: async (channel, onPayload, options) => await db.listen(channel, onPayload, options),
     close: async () => {}
   }

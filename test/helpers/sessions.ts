@@ -92,6 +92,13 @@ export function spy (t: Test, db: Database): Spies {
     counts.queries++
     return await query.apply(db, args)
   } as Database['query']
+  const transaction = db.transaction
+  db.transaction = async function (fn) {
+    return await transaction.call(db, async (tx) => await fn({
+      query: async (sql, params) => { counts.queries++; return await tx.query(sql, params) },
+      exec: async (sql) => { counts.queries++; await tx.exec(sql) }
+    }))
+  } as Database['transaction']
   const fetch = globalThis.fetch
   globalThis.fetch = async () => { counts.outbound++; throw new Error('no outbound requests in tests') }
   const patched: Array<[typeof http, 'request' | 'get', unknown]> = []
@@ -104,6 +111,7 @@ export function spy (t: Test, db: Database): Spies {
   t.teardown(() => {
     subtle.verify = verify
     db.query = query
+    db.transaction = transaction
     globalThis.fetch = fetch
     for (const [module, name, original] of patched) module[name] = original as never
   })
