@@ -2,21 +2,24 @@ import t from 'tap'
 import Fastify from 'fastify'
 import { forwardAuthRoutes } from '../../src/server/routes/forward-auth.js'
 import type { AuthorizationResult, AuthorizeRequest } from '../../src/authorizer/index.js'
+import { DEFAULT_BUNDLE_PATH, PolicyEngine } from '../../src/policy/engine.js'
 import { forEachDatabase } from '../helpers/databases.js'
 import { bearer, stableHeaders, testServer } from '../helpers/server.js'
 
 const NOT_AUTHENTICATED = '{"message":"Not authenticated","code":"NOT_AUTHENTICATED"}'
 const NOT_AUTHORIZED = '{"message":"Not authorized","code":"NOT_AUTHORIZED"}'
+const NOT_FOUND = '{"message":"Not found","code":"NOT_FOUND"}'
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 t.test('forward-auth', (t) => forEachDatabase(t, async (t, _db, store) => {
   const server = await testServer(t, store)
-  const { app } = server
+  // Over real HTTP: forward-auth checks take the production path (the server's own listener), not Fastify's routes.
+  const { http } = server
   const parent = await server.account()
   const child = await server.account({ parentId: parent.id })
 
   await t.test('nginx auth_request: X-Original-Method and X-Original-URI', async (t) => {
-    const res = await app.inject({
+    const res = await http({
       method: 'GET',
       url: '/v1/forward-auth',
       headers: { ...parent.headers, 'x-original-method': 'POST', 'x-original-uri': '/api/v1/bot/create' }
@@ -33,7 +36,7 @@ t.test('forward-auth', (t) => forEachDatabase(t, async (t, _db, store) => {
 
   await t.test('Traefik and Caddy: X-Forwarded-Method and X-Forwarded-Uri, any method on the check request', async (t) => {
     for (const method of ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'] as const) {
-      const res = await app.inject({
+      const res = await http({
         method,
         url: '/v1/forward-auth',
         headers: { ...parent.headers, 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/api/v1/bot/list', 'x-forwarded-proto': 'https' }
@@ -44,7 +47,7 @@ t.test('forward-auth', (t) => forEachDatabase(t, async (t, _db, store) => {
   })
 
   await t.test('Envoy ext_authz: the original path after the prefix, with the original method and body', async (t) => {
-    const res = await app.inject({
+    const res = await http({
       method: 'POST',
       url: '/v1/forward-auth/api/v1/bot/create?draft=true',
       headers: { ...parent.headers, 'content-type': 'application/x-www-form-urlencoded' },
@@ -56,17 +59,17 @@ t.test('forward-auth', (t) => forEachDatabase(t, async (t, _db, store) => {
 
   await t.test('the query string takes no part in the decision', async (t) => {
     // Outside the query, an encoded dot or slash makes the path invalid for the policy.
-    const allowed = await app.inject({ url: '/v1/forward-auth', headers: { ...parent.headers, 'x-forwarded-uri': '/api/v1/bot/list?next=%2e%2e%2fadmin#x' } })
+    const allowed = await http({ url: '/v1/forward-auth', headers: { ...parent.headers, 'x-forwarded-uri': '/api/v1/bot/list?next=%2e%2e%2fadmin#x' } })
     t.equal(allowed.statusCode, 200)
-    const refused = await app.inject({ url: '/v1/forward-auth', headers: { ...parent.headers, 'x-forwarded-uri': '/api/v1/bot/%2e%2e/list' } })
+    const refused = await http({ url: '/v1/forward-auth', headers: { ...parent.headers, 'x-forwarded-uri': '/api/v1/bot/%2e%2e/list' } })
     t.equal(refused.statusCode, 403)
-    const envoy = await app.inject({ url: '/v1/forward-auth/api/v1/bot/list?next=%2e%2e%2f', headers: parent.headers })
+    const envoy = await http({ url: '/v1/forward-auth/api/v1/bot/list?next=%2e%2e%2f', headers: parent.headers })
     t.equal(envoy.statusCode, 200)
   })
 
   await t.test('impersonation: the child as subject, the parent as actor', async (t) => {
     for (const runAs of [{ 'x-runas-user-id': child.id }, { 'x-runas-child-user-email': ` ${child.email.toUpperCase()} ` }]) {
-      const res = await app.inject({ url: '/v1/forward-auth', headers: { ...parent.headers, ...runAs, 'x-original-uri': '/api/v1/dataset/list' } })
+      const res = await http({ url: '/v1/forward-auth', headers: { ...parent.headers, ...runAs, 'x-original-uri': '/api/v1/dataset/list' } })
       t.equal(res.statusCode, 200, String(Object.keys(runAs)[0]))
       t.equal(res.headers['x-keygate-user-id'], child.id)
       t.equal(res.headers['x-keygate-actor-id'], parent.id)
@@ -76,25 +79,25 @@ t.test('forward-auth', (t) => forEachDatabase(t, async (t, _db, store) => {
 
   await t.test('a session token: its user, credential "session", the session id', async (t) => {
     const session = await server.sessions.mint({ userId: child.id })
-    const res = await app.inject({ url: '/v1/forward-auth', headers: { ...bearer(session.token), 'x-original-uri': '/api/v1/bot/list' } })
+    const res = await http({ url: '/v1/forward-auth', headers: { ...bearer(session.token), 'x-original-uri': '/api/v1/bot/list' } })
     t.equal(res.statusCode, 200)
     t.equal(res.headers['x-keygate-user-id'], child.id)
     t.equal(res.headers['x-keygate-credential'], 'session')
     t.equal(res.headers['x-keygate-key-id'], session.id)
-    const mintKey = await app.inject({ method: 'POST', url: '/api/v1/token/create', headers: bearer(session.token), payload: {} })
+    const mintKey = await http({ method: 'POST', url: '/api/v1/token/create', headers: bearer(session.token), payload: {} })
     t.equal(mintKey.statusCode, 403, 'a session token can never mint keys')
-    const runAs = await app.inject({ url: '/v1/forward-auth', headers: { ...bearer(session.token), 'x-runas-user-id': child.id, 'x-original-uri': '/api/v1/bot/list' } })
+    const runAs = await http({ url: '/v1/forward-auth', headers: { ...bearer(session.token), 'x-runas-user-id': child.id, 'x-original-uri': '/api/v1/bot/list' } })
     t.equal(runAs.statusCode, 403, 'nor impersonate')
     t.equal(runAs.body, NOT_AUTHORIZED)
-    const created = await app.inject({ method: 'POST', url: '/api/v1/session/create', headers: parent.headers, payload: { durationInSeconds: 60 } })
+    const created = await http({ method: 'POST', url: '/api/v1/session/create', headers: parent.headers, payload: { durationInSeconds: 60 } })
     t.equal(created.statusCode, 200, 'the session routes are served')
-    const viaApi = await app.inject({ url: '/v1/forward-auth', headers: { ...bearer(created.json().token), 'x-original-uri': '/api/v1/bot/list' } })
+    const viaApi = await http({ url: '/v1/forward-auth', headers: { ...bearer(created.json().token), 'x-original-uri': '/api/v1/bot/list' } })
     t.equal(viaApi.headers['x-keygate-user-id'], parent.id)
-    t.equal((await app.inject({ url: '/.well-known/jwks.json' })).statusCode, 200, 'the JWKS is public')
+    t.equal((await http({ url: '/.well-known/jwks.json' })).statusCode, 200, 'the JWKS is public')
   })
 
   await t.test('401 without a credential: a challenge without an error', async (t) => {
-    const res = await app.inject({ url: '/v1/forward-auth', headers: { 'x-original-uri': '/api/v1/bot/list' } })
+    const res = await http({ url: '/v1/forward-auth', headers: { 'x-original-uri': '/api/v1/bot/list' } })
     t.equal(res.statusCode, 401)
     t.equal(res.body, NOT_AUTHENTICATED)
     t.equal(res.headers['www-authenticate'], 'Bearer realm="keygate"')
@@ -115,7 +118,7 @@ t.test('forward-auth', (t) => forEachDatabase(t, async (t, _db, store) => {
     }
     const answers = []
     for (const [name, headers] of Object.entries(cases)) {
-      const res = await app.inject({ url: '/v1/forward-auth', headers: { ...headers, 'x-original-uri': '/api/v1/bot/list' } })
+      const res = await http({ url: '/v1/forward-auth', headers: { ...headers, 'x-original-uri': '/api/v1/bot/list' } })
       t.equal(res.statusCode, 401, name)
       t.equal(res.headers['www-authenticate'], 'Bearer realm="keygate", error="invalid_token"', name)
       answers.push({ body: res.body, headers: stableHeaders(res.headers) })
@@ -152,7 +155,7 @@ t.test('forward-auth', (t) => forEachDatabase(t, async (t, _db, store) => {
     }
     const answers = []
     for (const [name, headers] of Object.entries(cases)) {
-      const res = await app.inject({ url: '/v1/forward-auth', headers: { ...headers, 'x-original-uri': '/api/v1/dataset/create', 'x-original-method': 'POST' } })
+      const res = await http({ url: '/v1/forward-auth', headers: { ...headers, 'x-original-uri': '/api/v1/dataset/create', 'x-original-method': 'POST' } })
       t.equal(res.statusCode, 403, name)
       answers.push({ body: res.body, headers: stableHeaders(res.headers) })
     }
@@ -171,15 +174,29 @@ t.test('forward-auth', (t) => forEachDatabase(t, async (t, _db, store) => {
     }
     for (const [name, headers] of Object.entries(cases)) {
       const url = name.includes('Envoy') ? '/v1/forward-auth/api/v1/bot/delete' : '/v1/forward-auth'
-      const res = await app.inject({ url, headers: { ...parent.headers, ...headers } })
+      const res = await http({ url, headers: { ...parent.headers, ...headers } })
       t.equal(res.statusCode, 400, name)
       t.equal(res.json().code, 'INVALID_REQUEST', name)
     }
-    const agreeing = await app.inject({
+    const agreeing = await http({
       url: '/v1/forward-auth',
       headers: { ...parent.headers, 'x-forwarded-uri': '/api/v1/bot/list?a=1', 'x-original-uri': '/api/v1/bot/list?b=2' }
     })
     t.equal(agreeing.statusCode, 200, 'sources that agree on the path are fine')
+  })
+
+  await t.test('the server answers forward-auth URLs itself, under its own trustProxy, and no other URL', async (t) => {
+    for (const url of ['/v1/forward-authz', '/v1/forward-auth-x/api/v1/bot/list']) {
+      const res = await http({ url, headers: { ...parent.headers, 'x-original-uri': '/api/v1/bot/list' } })
+      t.same({ status: res.statusCode, body: res.body }, { status: 404, body: NOT_FOUND }, url)
+    }
+    // The scheme is visible only to a policy that requires HTTPS: X-Forwarded-Proto counts from a trusted peer alone.
+    const strict = await PolicyEngine.fromBundle(DEFAULT_BUNDLE_PATH, { config: { require_https: true } })
+    const forwarded = { ...parent.headers, 'x-forwarded-proto': 'https', 'x-original-uri': '/api/v1/bot/list' }
+    for (const [trustProxy, status] of [[false, 403], [['127.0.0.1'], 200]] as const) {
+      const behind = await testServer(t, store, { trustProxy: trustProxy === false ? false : [...trustProxy], policy: strict })
+      t.equal((await behind.http({ url: '/v1/forward-auth', headers: forwarded })).statusCode, status, `trustProxy ${JSON.stringify(trustProxy)}`)
+    }
   })
 }))
 
