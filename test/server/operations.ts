@@ -1,10 +1,6 @@
 import { request as httpRequest } from 'node:http'
 import { Writable } from 'node:stream'
 import t from 'tap'
-import Fastify from 'fastify'
-import { operationsRoutes } from '../../src/server/routes/operations.js'
-import { createMetrics } from '../../src/server/metrics.js'
-import { staticPolicy } from '../../src/policy/source.js'
 import { BODY_LIMIT_BYTES, HEADER_LIMIT_BYTES } from '../../src/server/app.js'
 import { forEachDatabase } from '../helpers/databases.js'
 import { testServer } from '../helpers/server.js'
@@ -168,14 +164,3 @@ t.test('operations', (t) => forEachDatabase(t, async (t, _db, store) => {
     t.same(answer, { status: 431, body: '{"message":"Request headers too large","code":"HEADERS_TOO_LARGE"}' })
   })
 }))
-
-t.test('/readyz answers 503 when the store hangs', async (t) => {
-  const app = Fastify()
-  const hanging = { database: { query: async () => await new Promise(() => {}) } }
-  const engine = { revision: 'r1' } as never
-  await app.register(operationsRoutes, { authorizer: { store: hanging, policy: engine, policySource: staticPolicy(engine) } as never, metrics: createMetrics() })
-  const res = await app.inject({ url: '/readyz' })
-  t.equal(res.statusCode, 503)
-  t.match(res.json(), { status: 'unavailable', store: 'unavailable', policyRevision: 'r1', policy: { revision: 'r1' } })
-  await app.close()
-})
