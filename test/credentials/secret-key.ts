@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import t from 'tap'
 import {
   displayPrefix, generateSecretKey, hashSecretKey, isWellFormedSecretKey, SECRET_KEY_LENGTH
@@ -10,12 +11,23 @@ t.test('generated keys have the documented shape and a valid checksum', async (t
     t.match(key, /^sk-[0-9A-Za-z]{49}$/)
     t.equal(key.length, SECRET_KEY_LENGTH)
     t.ok(isWellFormedSecretKey(key))
-    t.same(hash, hashSecretKey(key))
+    t.same(hash, createHash('sha256').update(key).digest(), 'the SHA-256 of the key')
+    t.same(hashSecretKey(key), hash)
     t.equal(hash.length, 32)
     t.equal(prefix, key.slice(0, 9))
     seen.add(key)
   }
   t.equal(seen.size, 200, 'no two keys alike')
+})
+
+t.test('known answers: the checksum is the CRC-32 (IEEE) of everything before it, in six base62 digits', async (t) => {
+  // Computed outside Keygate (Python: zlib.crc32(body.encode()), written in 0-9A-Za-z, most significant digit first).
+  for (const [body, checksum] of [
+    ['sk-0000000000000000000000000000000000000000000', '3P9rQy'], // CRC-32 0xb9f9d244
+    ['sk-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ', '0hRJln'] // CRC-32 0x264283b7
+  ] as const) {
+    t.ok(isWellFormedSecretKey(body + checksum), body)
+  }
 })
 
 t.test('a single changed character fails the checksum', async (t) => {
