@@ -4,7 +4,8 @@ import { createAuthorizer } from '../../src/authorizer/index.js'
 import { createAccount, issueKey } from '../../src/manage/index.js'
 import { Sessions } from '../../src/sessions/index.js'
 import { openStore } from '../../src/store/index.js'
-import { createTestDatabase, forEachDatabase, testServerUrl } from '../helpers/databases.js'
+import { createTestDatabase, forEachDatabase } from '../helpers/databases.js'
+import { missing } from '../helpers/requires.js'
 import { testPolicy } from '../helpers/server.js'
 import { until } from '../helpers/until.js'
 
@@ -54,7 +55,8 @@ t.test('a verify-only Sessions refuses to mint or rotate', (t) => forEachDatabas
 }))
 
 // The README's first example (Embedding: the library), word for word: only a database URL.
-t.test('the README example: createAuthorizer({ databaseUrl }) accepts a session token', { skip: testServerUrl === undefined && 'KEYGATE_TEST_DATABASE_URL is not set' }, async (t) => {
+t.test('the README example: createAuthorizer({ databaseUrl }) accepts a session token', async (t) => {
+  if (missing(t, 'postgres')) return
   const databaseUrl = await createTestDatabase(t)
   const authorizer = await createAuthorizer({ databaseUrl, policy: await testPolicy() })
   t.teardown(async () => { await authorizer.close() })
