@@ -2,15 +2,16 @@
  * The standalone server over real HTTP, on PostgreSQL behind a TCP proxy that
  * the tests cut: silent (a partition: connections open, nothing answers) and
  * refusing (the server gone). README "When the store fails": /readyz, the
- * management API and session tokens are a 503 in the documented shape while
+ * management API, session tokens and introspection are a 503 in the documented shape while
  * the store is gone, never a 401 or 403, and all work again once it is back,
  * with no restart.
  */
 import t from 'tap'
+import { generateSecretKey } from '../../src/credentials/secret-key.js'
 import { openStore, StoreUnavailableError } from '../../src/store/index.js'
 import { createTestDatabase } from '../helpers/databases.js'
 import { missing } from '../helpers/requires.js'
-import { bearer, testServer, type HttpAnswer, type HttpRequest, type TestAccount, type TestServer } from '../helpers/server.js'
+import { bearer, testServer, type AccountRequest, type HttpAnswer, type HttpRequest, type TestAccount, type TestServer } from '../helpers/server.js'
 import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 import { until } from '../helpers/until.js'
 
@@ -44,8 +45,8 @@ t.test('a real store outage under the server', async (t) => {
   t.afterEach(() => { proxy.set('up') })
   const resyncs = (): number => server.events.filter((e) => e.type === 'resync').length
   /** A new account, once the store's announcement of its key has come (it would drop the key from the caches at any moment). */
-  const account = async (): Promise<TestAccount> => {
-    const created = await server.account()
+  const account = async (request?: AccountRequest): Promise<TestAccount> => {
+    const created = await server.account(request)
     await until(() => server.events.some((e) => e.type === 'invalidated' && e.change.type === 'key' && e.change.id === created.keyId))
     return created
   }
@@ -115,6 +116,25 @@ t.test('a real store outage under the server', async (t) => {
       await restore(cut)
       const back = await recovers(server, check(minted.token), 200)
       t.same([back.headers['x-keygate-credential'], back.headers['x-keygate-user-id']], ['session', user.id], `${cut}: verified again`)
+    }
+  })
+
+  await t.test('introspection: 503 while the store is cut, never {"active":false}; answered again once it is back', async (t) => {
+    const admin = await account({ role: 'admin' })
+    // A key never seen each time: an unknown key once looked up is answered from the negative cache, store or not.
+    const introspect = (): HttpRequest => ({
+      method: 'POST',
+      url: '/oauth2/introspect',
+      headers: { ...admin.headers, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ token: generateSecretKey().key }).toString()
+    })
+    t.equal((await server.http(introspect())).body, '{"active":false}', 'answered, and the admin\'s key is cached')
+    for (const cut of CUTS) {
+      proxy.set(cut)
+      const res = await server.http(introspect())
+      t.same({ status: res.statusCode, body: res.body }, { status: 503, body: SERVICE_UNAVAILABLE }, cut)
+      await restore(cut)
+      t.equal((await recovers(server, introspect(), 200)).body, '{"active":false}', `${cut}: answered again`)
     }
   })
 })
