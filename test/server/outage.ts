@@ -1,7 +1,7 @@
 /**
  * The standalone server over real HTTP, on PostgreSQL behind a TCP proxy that
  * the tests cut: silent (a partition: connections open, nothing answers) and
- * refusing (the server gone). README "When the store fails": /readyz, the
+ * refusing (the server gone). docs/operations.md, "When the store fails": /readyz, the
  * management API, session tokens and introspection are a 503 in the documented shape while
  * the store is gone, never a 401 or 403, and all work again once it is back,
  * with no restart.
