@@ -31,9 +31,26 @@ export function denialOf (result: AuthorizationResult): HttpAnswer {
     // No error parameter for a request without Bearer credentials (none, or another scheme).
     case 401: return result.credential.type === 'none' || result.credential.type === 'other_scheme' ? NOT_AUTHENTICATED : INVALID_TOKEN
     case 403: return NOT_AUTHORIZED
+    case 429: return rateLimited(result)
     // A malformed or unexpected status fails closed.
     default: return UNAVAILABLE
   }
+}
+
+const RATE_LIMITED_BODY = errorBody('RATE_LIMITED')
+
+/**
+ * 429 with `Retry-After`: the same bytes for every credential refused at the
+ * same moment (the headers name the limit, never the credential).
+ */
+function rateLimited (result: AuthorizationResult): HttpAnswer {
+  const headers: Record<string, string> = {
+    'content-type': JSON_TYPE,
+    'cache-control': 'no-store',
+    'content-length': String(Buffer.byteLength(RATE_LIMITED_BODY)),
+    'retry-after': String(result.retryAfterSeconds ?? 1)
+  }
+  return { status: 429, headers, body: RATE_LIMITED_BODY }
 }
 
 /** The 401 answer, for callers refused outside the policy; `presented`: a credential was sent, but not accepted. */
@@ -47,7 +64,7 @@ export function notAuthenticated (presented: boolean): HttpAnswer {
  * revoked key has an id, an unknown one none). The decision log keeps them.
  */
 export function disclosedResult<T extends AuthorizationResult> (result: T): T {
-  if (result.status !== 401) return result
+  if (result.status !== 401 && result.status !== 429) return result
   return { ...result, credential: { type: result.credential.type, id: null, prefix: null } }
 }
 

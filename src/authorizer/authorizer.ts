@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { parseCredentials } from '../credentials/parse.js'
+import { parseCredentials, type PresentedCredential } from '../credentials/parse.js'
+import { displayPrefix } from '../credentials/secret-key.js'
+import { FailureThrottle, type Throttled } from '../limits/throttle.js'
 import { splitTarget } from '../lib/target.js'
 import { PolicyEngine } from '../policy/engine.js'
-import { POLICY_INPUT_VERSION, type PolicyDecision, type PolicyInput } from '../policy/input.js'
+import { POLICY_INPUT_VERSION, type PolicyDecision, type PolicyInput, type RunAsRequest } from '../policy/input.js'
 import { isPolicySource, staticPolicy, type PolicySource } from '../policy/source.js'
 import { AccountDirectory, type CacheOptions } from '../principal/accounts.js'
 import type { CacheStats } from '../principal/lib/lookup-cache.js'
@@ -11,7 +13,7 @@ import { Sessions } from '../sessions/sessions.js'
 import { openStore, type Store, type StoreChange } from '../store/index.js'
 import { resolveRunAs } from '../target/resolve.js'
 import { DecisionMemo } from './memo.js'
-import { DEFAULT_CACHE, DEFAULT_DECISION_MEMO, DEFAULT_DECISION_TIMEOUT_MS, validateOptions, type AuthorizerEvent, type AuthorizerOptions } from './options.js'
+import { DEFAULT_CACHE, DEFAULT_DECISION_MEMO, DEFAULT_DECISION_TIMEOUT_MS, throttleOptionsOf, validateOptions, type AuthorizerEvent, type AuthorizerOptions } from './options.js'
 import type { AuthorizationResult, AuthorizeRequest, DecisionRecord } from './result.js'
 
 export interface Authorizer {
@@ -75,6 +77,7 @@ class KeygateAuthorizer implements Authorizer {
   readonly #onEvent: ((event: AuthorizerEvent) => void) | undefined
   readonly #decisionTimeoutMs: number
   readonly #memo: DecisionMemo
+  readonly #throttle: FailureThrottle | null
   readonly #unwatchSessions: (() => void) | null
   /** The default verifier, made and closed here; null when the caller passed one (or none). */
   readonly #ownSessions: Sessions | null
@@ -97,6 +100,8 @@ class KeygateAuthorizer implements Authorizer {
     this.#onDecision = options.onDecision
     this.#decisionTimeoutMs = options.decisionTimeoutMs ?? DEFAULT_DECISION_TIMEOUT_MS
     this.#memo = new DecisionMemo(options.decisionMemo ?? DEFAULT_DECISION_MEMO)
+    const throttle = throttleOptionsOf(options.throttle)
+    this.#throttle = throttle === null ? null : new FailureThrottle(throttle)
     this.#unwatchSessions = options.sessions?.onInvalidate?.(() => { this.#memo.clear() }) ?? null
   }
 
@@ -105,8 +110,18 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   async authorize (request: AuthorizeRequest): Promise<AuthorizationResult> {
-    const key = this.#memo.keyOf(request)
-    const record = (key === null ? null : this.#remembered(key)) ?? await this.#decide(request, key)
+    const throttle = this.#throttle
+    const client = request.client?.address ?? null
+    const prefix = throttle === null ? null : presentedPrefix(request)
+    const throttled = throttle === null ? null : throttle.check(client, prefix, this.#clock())
+    let record: DecisionRecord
+    if (throttled !== null) {
+      record = this.#throttledRecord(request, throttled)
+    } else {
+      const key = this.#memo.keyOf(request)
+      record = (key === null ? null : this.#remembered(key)) ?? await this.#decide(request, key)
+      if (throttle !== null && record.result.status === 401) throttle.failed(client, prefix, this.#clock())
+    }
     if (this.#onDecision !== undefined) {
       if (request.client !== undefined) record.client = request.client
       // A promise is the decision log applying backpressure: wait for it.
@@ -133,6 +148,29 @@ class KeygateAuthorizer implements Authorizer {
       durationMs: performance.now() - started,
       policyMs: 0
     }
+  }
+
+  /** The 429 of a throttled client or prefix: decided before any lookup, the same whatever the credential. */
+  #throttledRecord (request: AuthorizeRequest, throttled: Throttled): DecisionRecord {
+    const started = performance.now()
+    const input = this.#inputOf(request, parseCredentials(request.headers), { credential: null, principal: null, actor: null }, [])
+    const result: AuthorizationResult = {
+      allow: false,
+      status: 429,
+      code: 'RATE_LIMITED',
+      reasons: [{
+        code: 'authentication_throttled',
+        msg: `${throttled.rule.failures} failed authentications within ${throttled.rule.windowSeconds} s ${throttled.by === 'client' ? 'from' : 'with key prefix'} ${throttled.value}`
+      }],
+      subject: null,
+      actor: null,
+      credential: { type: input.credential.type, id: null, prefix: null },
+      action: null,
+      decisionId: randomUUID(),
+      policyRevision: this.policySource.current().revision,
+      retryAfterSeconds: throttled.retryAfterSeconds
+    }
+    return { result, input, timestamp: new Date(this.#clock()), durationMs: performance.now() - started, policyMs: 0, throttled }
   }
 
   /** `memoKey`: where to remember the decision (null: nowhere, e.g. for explain()). */
@@ -251,28 +289,45 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   async #buildInput (request: AuthorizeRequest, deadline: number): Promise<PolicyInput> {
-    const { credential, runAs } = parseCredentials(request.headers)
-    const { path, queryAccessToken } = splitTarget(request.path)
+    const parsed = parseCredentials(request.headers)
+    const { credential, runAs } = parsed
     // The policy refuses a malformed run-as header or a second credential
     // method (400) whatever the store says: look nothing up for such a
     // request, so that neither its answer nor its timing depends on an account.
-    const lookups = !queryAccessToken && runAs.every((r) => r.wellFormed)
+    const lookups = !splitTarget(request.path).queryAccessToken && runAs.every((r) => r.wellFormed)
     const resolved = lookups
       ? await this.#principals.resolve(credential, deadline)
-      : { credential: { type: credential.type, found: false }, principal: null, actor: null }
+      : { credential: null, principal: null, actor: null }
     const runAsFacts = resolved.principal === null || runAs.length === 0
-      ? runAs.map(({ via, wellFormed }) => ({ via, wellFormed, account: null }))
+      ? null
       : await resolveRunAs(this.#accounts, resolved.principal, runAs, deadline)
+    return this.#inputOf(request, parsed, resolved, runAsFacts)
+  }
+
+  /** The input from what was resolved; `credential: null`: nothing was looked up. */
+  #inputOf (
+    request: AuthorizeRequest,
+    { credential, runAs }: { credential: PresentedCredential; runAs: Array<{ via: RunAsRequest['via']; wellFormed: boolean }> },
+    resolved: { credential: PolicyInput['credential'] | null; principal: PolicyInput['principal']; actor: PolicyInput['actor'] },
+    runAsFacts: RunAsRequest[] | null
+  ): PolicyInput {
+    const { path, queryAccessToken } = splitTarget(request.path)
     return {
       version: POLICY_INPUT_VERSION,
       now: this.#clock(),
       request: { method: request.method.toUpperCase(), path, scheme: request.scheme ?? 'http', queryAccessToken },
-      credential: resolved.credential,
+      credential: resolved.credential ?? { type: credential.type, found: false },
       principal: resolved.principal,
       actor: resolved.actor,
-      runAs: runAsFacts
+      runAs: runAsFacts ?? runAs.map(({ via, wellFormed }) => ({ via, wellFormed, account: null }))
     }
   }
+}
+
+/** The display prefix of a presented secret key that passes its checksum (what the store would be asked about); else null. */
+function presentedPrefix (request: AuthorizeRequest): string | null {
+  const { credential } = parseCredentials(request.headers)
+  return credential.type === 'secret_key' ? displayPrefix(credential.key) : null
 }
 
 function toResult (decision: PolicyDecision, input: PolicyInput, decisionId: string, revision: string): AuthorizationResult {

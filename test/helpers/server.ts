@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { createAuthorizer, type Authorizer } from '../../src/authorizer/index.js'
+import { createAuthorizer, type Authorizer, type AuthorizerOptions } from '../../src/authorizer/index.js'
 import { createAccount, issueKey } from '../../src/manage/index.js'
 import { DEFAULT_BUNDLE_PATH, PolicyEngine } from '../../src/policy/engine.js'
 import { buildApp, type AppOptions } from '../../src/server/app.js'
@@ -60,12 +60,16 @@ export async function testPolicy (): Promise<PolicyEngine> {
 
 let accounts = 0
 
-export async function testServer (t: Test, store: Store, options: Partial<AppOptions> = {}): Promise<TestServer> {
+/**
+ * `throttle`: the failed-authentication throttle, off unless given (tests
+ * send many bad credentials from one address; test/limits/ tests it).
+ */
+export async function testServer (t: Test, store: Store, { throttle = false, ...options }: Partial<AppOptions> & Pick<AuthorizerOptions, 'throttle'> = {}): Promise<TestServer> {
   let offsetMs = 0
   const clock = (): number => Date.now() + offsetMs
   const metrics = createMetrics()
   const sessions = new Sessions({ db: store.database, secret: randomBytes(32), clock })
-  const authorizer = await createAuthorizer({ store, sessions, policy: await testPolicy(), clock, onDecision: metrics.observeDecision })
+  const authorizer = await createAuthorizer({ store, sessions, policy: await testPolicy(), clock, throttle, onDecision: metrics.observeDecision })
   metrics.watchCaches(authorizer)
   const app = buildApp({ authorizer, metrics, sessions, clock, ...options })
   t.teardown(async () => {
