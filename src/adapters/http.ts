@@ -50,7 +50,15 @@ function rateLimited (result: AuthorizationResult): HttpAnswer {
     'content-length': String(Buffer.byteLength(RATE_LIMITED_BODY)),
     'retry-after': String(result.retryAfterSeconds ?? 1)
   }
+  addRateLimitHeaders(headers, result)
   return { status: 429, headers, body: RATE_LIMITED_BODY }
+}
+
+/** RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers), when the key or its account has limits. */
+export function addRateLimitHeaders (headers: Record<string, string>, result: AuthorizationResult): void {
+  if (result.rateLimit === undefined) return
+  headers['ratelimit-policy'] = result.rateLimit.policy
+  headers.ratelimit = result.rateLimit.state
 }
 
 /** The 401 answer, for callers refused outside the policy; `presented`: a credential was sent, but not accepted. */
@@ -76,6 +84,7 @@ export function notAuthorized (): HttpAnswer {
 /** 200 with the identity headers and an empty body: what a forward-auth proxy passes on. */
 export function allowedAnswer (result: AuthorizationResult): HttpAnswer {
   const headers = identityHeadersOf(result)
+  addRateLimitHeaders(headers, result)
   headers['cache-control'] = 'no-store'
   headers['content-length'] = '0'
   return { status: 200, headers, body: '' }

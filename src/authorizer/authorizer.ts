@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { parseCredentials, type PresentedCredential } from '../credentials/parse.js'
 import { displayPrefix } from '../credentials/secret-key.js'
+import { LimitCounters, rateLimitHeaders, type LimitFacts } from '../limits/limits.js'
 import { FailureThrottle, type Throttled } from '../limits/throttle.js'
 import { splitTarget } from '../lib/target.js'
 import { PolicyEngine } from '../policy/engine.js'
@@ -78,6 +79,7 @@ class KeygateAuthorizer implements Authorizer {
   readonly #decisionTimeoutMs: number
   readonly #memo: DecisionMemo
   readonly #throttle: FailureThrottle | null
+  readonly #limits = new LimitCounters()
   readonly #unwatchSessions: (() => void) | null
   /** The default verifier, made and closed here; null when the caller passed one (or none). */
   readonly #ownSessions: Sessions | null
@@ -119,7 +121,7 @@ class KeygateAuthorizer implements Authorizer {
       record = this.#throttledRecord(request, throttled)
     } else {
       const key = this.#memo.keyOf(request)
-      record = (key === null ? null : this.#remembered(key)) ?? await this.#decide(request, key)
+      record = (key === null ? null : this.#remembered(key)) ?? await this.#decide(request, key, true)
       if (throttle !== null && record.result.status === 401) throttle.failed(client, prefix, this.#clock())
     }
     if (this.#onDecision !== undefined) {
@@ -132,7 +134,7 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   async explain (request: AuthorizeRequest): Promise<DecisionRecord> {
-    return await this.#decide(request, null)
+    return await this.#decide(request, null, false)
   }
 
   /** The decision of the same request made earlier in this second, as a record of its own. */
@@ -173,8 +175,8 @@ class KeygateAuthorizer implements Authorizer {
     return { result, input, timestamp: new Date(this.#clock()), durationMs: performance.now() - started, policyMs: 0, throttled }
   }
 
-  /** `memoKey`: where to remember the decision (null: nowhere, e.g. for explain()). */
-  async #decide (request: AuthorizeRequest, memoKey: string | null): Promise<DecisionRecord> {
+  /** `memoKey`: where to remember the decision (null: nowhere, e.g. for explain()); `counts`: an admitted request counts against its limits (not for explain()). */
+  async #decide (request: AuthorizeRequest, memoKey: string | null, counts: boolean): Promise<DecisionRecord> {
     const started = performance.now()
     // One policy from start to end, whatever the source swaps in meanwhile.
     const policy = this.policySource.current()
@@ -185,11 +187,20 @@ class KeygateAuthorizer implements Authorizer {
     let policyMs = 0
     try {
       input = await this.#buildInput(request, started + this.#decisionTimeoutMs)
+      // From reading the counters to counting this request, synchronously: no other decision comes between.
+      const limits = this.#limits.facts(limitSubjects(input), input.now)
+      if (limits.length > 0) input = { ...input, limits }
       const evaluating = performance.now()
       const decision = policy.evaluate(input)
       policyMs = performance.now() - evaluating
       result = toResult(decision, input, decisionId, policy.revision)
-      if (memoKey !== null) this.#memo.set(memoKey, policy, generation, { result: copyResult(result, ''), input })
+      if (limits.length > 0) {
+        // Counted only when admitted (explain() counts nothing); a decision under limits is never remembered.
+        if (result.allow && counts) this.#limits.admit(limits, input.now)
+        withLimits(result, limits)
+      } else if (memoKey !== null) {
+        this.#memo.set(memoKey, policy, generation, { result: copyResult(result, ''), input })
+      }
     } catch (error) {
       // A fault is never an allow, and never a 401/403 for a credential that may be valid.
       result = unavailable(decisionId, policy.revision, error)
@@ -321,6 +332,25 @@ class KeygateAuthorizer implements Authorizer {
       actor: resolved.actor,
       runAs: runAsFacts ?? runAs.map(({ via, wellFormed }) => ({ via, wellFormed, account: null }))
     }
+  }
+}
+
+/** The key and its owner, with the limits the store has for them. */
+function limitSubjects (input: PolicyInput): Array<{ scope: 'key' | 'account'; id: string; limits: NonNullable<PolicyInput['credential']['limits']> | null }> {
+  const subjects: Array<{ scope: 'key' | 'account'; id: string; limits: NonNullable<PolicyInput['credential']['limits']> | null }> = []
+  const { credential, principal } = input
+  if (credential.limits !== undefined && credential.id !== undefined) subjects.push({ scope: 'key', id: credential.id, limits: credential.limits })
+  if (principal?.limits !== undefined) subjects.push({ scope: 'account', id: principal.id, limits: principal.limits })
+  return subjects
+}
+
+/** The RateLimit headers and, for a 429, Retry-After: when the last exhausted limit resets. */
+function withLimits (result: AuthorizationResult, limits: LimitFacts[]): void {
+  const headers = rateLimitHeaders(limits, result.allow)
+  if (headers !== null) result.rateLimit = headers
+  if (result.status === 429) {
+    const exhausted = limits.filter((l) => l.used >= l.limit)
+    result.retryAfterSeconds = Math.max(1, ...(exhausted.length > 0 ? exhausted : limits).map((l) => l.resetSeconds))
   }
 }
 

@@ -40,6 +40,8 @@ export interface AuthorizationResult {
   policyRevision: string | null
   /** With a 429: whole seconds until the client may try again (the `Retry-After` header). */
   retryAfterSeconds?: number
+  /** The IETF RateLimit-Policy and RateLimit field values, when the key or its account has limits. */
+  rateLimit?: { policy: string; state: string }
 }
 
 /** What the audit stage receives: the result plus what it was decided on. */
