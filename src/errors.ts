@@ -18,6 +18,7 @@ export const ERRORS = {
   CONFLICT: { status: 409, message: 'Conflict', expose: true },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'Request body too large', expose: true },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported media type', expose: true },
+  RATE_LIMITED: { status: 429, message: 'Too many requests', expose: true },
   HEADERS_TOO_LARGE: { status: 431, message: 'Request headers too large', expose: true },
   INTERNAL_ERROR: { status: 500, message: 'Internal error', expose: false },
   SERVICE_UNAVAILABLE: { status: 503, message: 'Service unavailable', expose: false },

@@ -18,7 +18,8 @@ declare module 'fastify' {
 /**
  * Authorizes every request of the scope it is registered in, before the body
  * is read. Allowed requests carry the decision as `request.keygate`; refused
- * ones are answered 401/403/503 exactly as the standalone server answers them.
+ * ones are answered 401/403/429/503 exactly as the standalone server answers them;
+ * under a rate limit or quota, every answer carries the RateLimit headers.
  */
 const keygate: FastifyPluginAsync<KeygatePluginOptions> = async (fastify, options) => {
   if (typeof options?.authorizer?.authorize !== 'function') {
@@ -30,6 +31,7 @@ const keygate: FastifyPluginAsync<KeygatePluginOptions> = async (fastify, option
     const result = await authorizer.authorize(authorizeRequestOf(request))
     request.keygate = result
     if (!result.allow) return sendAnswer(reply, denialOf(result))
+    if (result.rateLimit !== undefined) reply.header('ratelimit-policy', result.rateLimit.policy).header('ratelimit', result.rateLimit.state)
   })
 }
 

@@ -31,9 +31,34 @@ export function denialOf (result: AuthorizationResult): HttpAnswer {
     // No error parameter for a request without Bearer credentials (none, or another scheme).
     case 401: return result.credential.type === 'none' || result.credential.type === 'other_scheme' ? NOT_AUTHENTICATED : INVALID_TOKEN
     case 403: return NOT_AUTHORIZED
+    case 429: return rateLimited(result)
     // A malformed or unexpected status fails closed.
     default: return UNAVAILABLE
   }
+}
+
+const RATE_LIMITED_BODY = errorBody('RATE_LIMITED')
+
+/**
+ * 429 with `Retry-After`: the same bytes for every credential refused at the
+ * same moment (the headers name the limit, never the credential).
+ */
+function rateLimited (result: AuthorizationResult): HttpAnswer {
+  const headers: Record<string, string> = {
+    'content-type': JSON_TYPE,
+    'cache-control': 'no-store',
+    'content-length': String(Buffer.byteLength(RATE_LIMITED_BODY)),
+    'retry-after': String(result.retryAfterSeconds ?? 1)
+  }
+  addRateLimitHeaders(headers, result)
+  return { status: 429, headers, body: RATE_LIMITED_BODY }
+}
+
+/** RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers), when the key or its account has limits. */
+export function addRateLimitHeaders (headers: Record<string, string>, result: AuthorizationResult): void {
+  if (result.rateLimit === undefined) return
+  headers['ratelimit-policy'] = result.rateLimit.policy
+  headers.ratelimit = result.rateLimit.state
 }
 
 /** The 401 answer, for callers refused outside the policy; `presented`: a credential was sent, but not accepted. */
@@ -47,7 +72,7 @@ export function notAuthenticated (presented: boolean): HttpAnswer {
  * revoked key has an id, an unknown one none). The decision log keeps them.
  */
 export function disclosedResult<T extends AuthorizationResult> (result: T): T {
-  if (result.status !== 401) return result
+  if (result.status !== 401 && result.status !== 429) return result
   return { ...result, credential: { type: result.credential.type, id: null, prefix: null } }
 }
 
@@ -59,6 +84,7 @@ export function notAuthorized (): HttpAnswer {
 /** 200 with the identity headers and an empty body: what a forward-auth proxy passes on. */
 export function allowedAnswer (result: AuthorizationResult): HttpAnswer {
   const headers = identityHeadersOf(result)
+  addRateLimitHeaders(headers, result)
   headers['cache-control'] = 'no-store'
   headers['content-length'] = '0'
   return { status: 200, headers, body: '' }

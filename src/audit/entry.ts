@@ -57,6 +57,7 @@ export type SecurityEventName =
   | 'revoked_key_presented'
   | 'expired_key_presented'
   | 'unauthenticated_burst'
+  | 'authentication_throttled'
   | 'impersonation_refused_burst'
   | 'credential_over_plain_http'
 

@@ -25,7 +25,7 @@ export function createAuditMetrics (registry?: Registry): AuditMetrics {
     }),
     securityEvents: new Counter({
       name: 'keygate_security_events_total',
-      help: 'Security events recorded, by event (revoked_key_presented, expired_key_presented, unauthenticated_burst, impersonation_refused_burst, credential_over_plain_http)',
+      help: 'Security events recorded, by event (revoked_key_presented, expired_key_presented, unauthenticated_burst, authentication_throttled, impersonation_refused_burst, credential_over_plain_http)',
       labelNames: ['event'] as const,
       registers
     }),

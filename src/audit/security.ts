@@ -20,6 +20,8 @@ interface Window {
  *   key prefix (a known key that no longer works) or from one client address.
  * - `impersonation_refused_burst`: refused X-RunAs-* requests by one actor or
  *   from one client address.
+ * - `authentication_throttled`: a client address or key prefix reached the
+ *   failed-authentication throttle (src/limits); once per window, with the first 429.
  * - `credential_over_plain_http`: a credential on a request that reached us
  *   over plain HTTP; recorded once per key (or client) per period.
  *
@@ -57,6 +59,18 @@ export class SecurityMonitor {
           event: 'expired_key_presented', msg: `expired (or rolled) key ${credential.id ?? '?'} was presented again`, count: 1, windowSeconds: null, group: keyGroup(credential)
         }))
       }
+    }
+
+    const throttled = record.throttled
+    if (throttled?.first === true) {
+      const { by, value, rule } = throttled
+      events.push(securityEntry(record, {
+        event: 'authentication_throttled',
+        msg: `${rule.failures} failed authentications ${by === 'client' ? 'from' : 'with key prefix'} ${value} within ${rule.windowSeconds} s: answered 429 until the window ends`,
+        count: rule.failures,
+        windowSeconds: rule.windowSeconds,
+        group: by === 'client' ? { client_address: value } : { key_prefix: value }
+      }))
     }
 
     if (result.status === 401) {

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto'
-import { parseCredentials } from '../credentials/parse.js'
+import { parseCredentials, type PresentedCredential } from '../credentials/parse.js'
+import { displayPrefix } from '../credentials/secret-key.js'
+import { LimitCounters, rateLimitHeaders, type LimitFacts } from '../limits/limits.js'
+import { FailureThrottle, type Throttled } from '../limits/throttle.js'
 import { splitTarget } from '../lib/target.js'
 import { PolicyEngine } from '../policy/engine.js'
-import { POLICY_INPUT_VERSION, type PolicyDecision, type PolicyInput } from '../policy/input.js'
+import { POLICY_INPUT_VERSION, type PolicyDecision, type PolicyInput, type RunAsRequest } from '../policy/input.js'
 import { isPolicySource, staticPolicy, type PolicySource } from '../policy/source.js'
 import { AccountDirectory, type CacheOptions } from '../principal/accounts.js'
 import type { CacheStats } from '../principal/lib/lookup-cache.js'
@@ -11,7 +14,7 @@ import { Sessions } from '../sessions/sessions.js'
 import { openStore, type Store, type StoreChange } from '../store/index.js'
 import { resolveRunAs } from '../target/resolve.js'
 import { DecisionMemo } from './memo.js'
-import { DEFAULT_CACHE, DEFAULT_DECISION_MEMO, DEFAULT_DECISION_TIMEOUT_MS, validateOptions, type AuthorizerEvent, type AuthorizerOptions } from './options.js'
+import { DEFAULT_CACHE, DEFAULT_DECISION_MEMO, DEFAULT_DECISION_TIMEOUT_MS, throttleOptionsOf, validateOptions, type AuthorizerEvent, type AuthorizerOptions } from './options.js'
 import type { AuthorizationResult, AuthorizeRequest, DecisionRecord } from './result.js'
 
 export interface Authorizer {
@@ -75,6 +78,8 @@ class KeygateAuthorizer implements Authorizer {
   readonly #onEvent: ((event: AuthorizerEvent) => void) | undefined
   readonly #decisionTimeoutMs: number
   readonly #memo: DecisionMemo
+  readonly #throttle: FailureThrottle | null
+  readonly #limits = new LimitCounters()
   readonly #unwatchSessions: (() => void) | null
   /** The default verifier, made and closed here; null when the caller passed one (or none). */
   readonly #ownSessions: Sessions | null
@@ -97,6 +102,8 @@ class KeygateAuthorizer implements Authorizer {
     this.#onDecision = options.onDecision
     this.#decisionTimeoutMs = options.decisionTimeoutMs ?? DEFAULT_DECISION_TIMEOUT_MS
     this.#memo = new DecisionMemo(options.decisionMemo ?? DEFAULT_DECISION_MEMO)
+    const throttle = throttleOptionsOf(options.throttle)
+    this.#throttle = throttle === null ? null : new FailureThrottle(throttle)
     this.#unwatchSessions = options.sessions?.onInvalidate?.(() => { this.#memo.clear() }) ?? null
   }
 
@@ -105,8 +112,18 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   async authorize (request: AuthorizeRequest): Promise<AuthorizationResult> {
-    const key = this.#memo.keyOf(request)
-    const record = (key === null ? null : this.#remembered(key)) ?? await this.#decide(request, key)
+    const throttle = this.#throttle
+    const client = request.client?.address ?? null
+    const prefix = throttle === null ? null : presentedPrefix(request)
+    const throttled = throttle === null ? null : throttle.check(client, prefix, this.#clock())
+    let record: DecisionRecord
+    if (throttled !== null) {
+      record = this.#throttledRecord(request, throttled)
+    } else {
+      const key = this.#memo.keyOf(request)
+      record = (key === null ? null : this.#remembered(key)) ?? await this.#decide(request, key, true)
+      if (throttle !== null && record.result.status === 401) throttle.failed(client, prefix, this.#clock())
+    }
     if (this.#onDecision !== undefined) {
       if (request.client !== undefined) record.client = request.client
       // A promise is the decision log applying backpressure: wait for it.
@@ -117,7 +134,7 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   async explain (request: AuthorizeRequest): Promise<DecisionRecord> {
-    return await this.#decide(request, null)
+    return await this.#decide(request, null, false)
   }
 
   /** The decision of the same request made earlier in this second, as a record of its own. */
@@ -135,8 +152,31 @@ class KeygateAuthorizer implements Authorizer {
     }
   }
 
-  /** `memoKey`: where to remember the decision (null: nowhere, e.g. for explain()). */
-  async #decide (request: AuthorizeRequest, memoKey: string | null): Promise<DecisionRecord> {
+  /** The 429 of a throttled client or prefix: decided before any lookup, the same whatever the credential. */
+  #throttledRecord (request: AuthorizeRequest, throttled: Throttled): DecisionRecord {
+    const started = performance.now()
+    const input = this.#inputOf(request, parseCredentials(request.headers), { credential: null, principal: null, actor: null }, [])
+    const result: AuthorizationResult = {
+      allow: false,
+      status: 429,
+      code: 'RATE_LIMITED',
+      reasons: [{
+        code: 'authentication_throttled',
+        msg: `${throttled.rule.failures} failed authentications within ${throttled.rule.windowSeconds} s ${throttled.by === 'client' ? 'from' : 'with key prefix'} ${throttled.value}`
+      }],
+      subject: null,
+      actor: null,
+      credential: { type: input.credential.type, id: null, prefix: null },
+      action: null,
+      decisionId: randomUUID(),
+      policyRevision: this.policySource.current().revision,
+      retryAfterSeconds: throttled.retryAfterSeconds
+    }
+    return { result, input, timestamp: new Date(this.#clock()), durationMs: performance.now() - started, policyMs: 0, throttled }
+  }
+
+  /** `memoKey`: where to remember the decision (null: nowhere, e.g. for explain()); `counts`: an admitted request counts against its limits (not for explain()). */
+  async #decide (request: AuthorizeRequest, memoKey: string | null, counts: boolean): Promise<DecisionRecord> {
     const started = performance.now()
     // One policy from start to end, whatever the source swaps in meanwhile.
     const policy = this.policySource.current()
@@ -147,11 +187,20 @@ class KeygateAuthorizer implements Authorizer {
     let policyMs = 0
     try {
       input = await this.#buildInput(request, started + this.#decisionTimeoutMs)
+      // From reading the counters to counting this request, synchronously: no other decision comes between.
+      const limits = this.#limits.facts(limitSubjects(input), input.now)
+      if (limits.length > 0) input = { ...input, limits }
       const evaluating = performance.now()
       const decision = policy.evaluate(input)
       policyMs = performance.now() - evaluating
       result = toResult(decision, input, decisionId, policy.revision)
-      if (memoKey !== null) this.#memo.set(memoKey, policy, generation, { result: copyResult(result, ''), input })
+      if (limits.length > 0) {
+        // Counted only when admitted (explain() counts nothing); a decision under limits is never remembered.
+        if (result.allow && counts) this.#limits.admit(limits, input.now)
+        withLimits(result, limits)
+      } else if (memoKey !== null) {
+        this.#memo.set(memoKey, policy, generation, { result: copyResult(result, ''), input })
+      }
     } catch (error) {
       // A fault is never an allow, and never a 401/403 for a credential that may be valid.
       result = unavailable(decisionId, policy.revision, error)
@@ -251,28 +300,64 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   async #buildInput (request: AuthorizeRequest, deadline: number): Promise<PolicyInput> {
-    const { credential, runAs } = parseCredentials(request.headers)
-    const { path, queryAccessToken } = splitTarget(request.path)
+    const parsed = parseCredentials(request.headers)
+    const { credential, runAs } = parsed
     // The policy refuses a malformed run-as header or a second credential
     // method (400) whatever the store says: look nothing up for such a
     // request, so that neither its answer nor its timing depends on an account.
-    const lookups = !queryAccessToken && runAs.every((r) => r.wellFormed)
+    const lookups = !splitTarget(request.path).queryAccessToken && runAs.every((r) => r.wellFormed)
     const resolved = lookups
       ? await this.#principals.resolve(credential, deadline)
-      : { credential: { type: credential.type, found: false }, principal: null, actor: null }
+      : { credential: null, principal: null, actor: null }
     const runAsFacts = resolved.principal === null || runAs.length === 0
-      ? runAs.map(({ via, wellFormed }) => ({ via, wellFormed, account: null }))
+      ? null
       : await resolveRunAs(this.#accounts, resolved.principal, runAs, deadline)
+    return this.#inputOf(request, parsed, resolved, runAsFacts)
+  }
+
+  /** The input from what was resolved; `credential: null`: nothing was looked up. */
+  #inputOf (
+    request: AuthorizeRequest,
+    { credential, runAs }: { credential: PresentedCredential; runAs: Array<{ via: RunAsRequest['via']; wellFormed: boolean }> },
+    resolved: { credential: PolicyInput['credential'] | null; principal: PolicyInput['principal']; actor: PolicyInput['actor'] },
+    runAsFacts: RunAsRequest[] | null
+  ): PolicyInput {
+    const { path, queryAccessToken } = splitTarget(request.path)
     return {
       version: POLICY_INPUT_VERSION,
       now: this.#clock(),
       request: { method: request.method.toUpperCase(), path, scheme: request.scheme ?? 'http', queryAccessToken },
-      credential: resolved.credential,
+      credential: resolved.credential ?? { type: credential.type, found: false },
       principal: resolved.principal,
       actor: resolved.actor,
-      runAs: runAsFacts
+      runAs: runAsFacts ?? runAs.map(({ via, wellFormed }) => ({ via, wellFormed, account: null }))
     }
   }
+}
+
+/** The key and its owner, with the limits the store has for them. */
+function limitSubjects (input: PolicyInput): Array<{ scope: 'key' | 'account'; id: string; limits: NonNullable<PolicyInput['credential']['limits']> | null }> {
+  const subjects: Array<{ scope: 'key' | 'account'; id: string; limits: NonNullable<PolicyInput['credential']['limits']> | null }> = []
+  const { credential, principal } = input
+  if (credential.limits !== undefined && credential.id !== undefined) subjects.push({ scope: 'key', id: credential.id, limits: credential.limits })
+  if (principal?.limits !== undefined) subjects.push({ scope: 'account', id: principal.id, limits: principal.limits })
+  return subjects
+}
+
+/** The RateLimit headers and, for a 429, Retry-After: when the last exhausted limit resets. */
+function withLimits (result: AuthorizationResult, limits: LimitFacts[]): void {
+  const headers = rateLimitHeaders(limits, result.allow)
+  if (headers !== null) result.rateLimit = headers
+  if (result.status === 429) {
+    const exhausted = limits.filter((l) => l.used >= l.limit)
+    result.retryAfterSeconds = Math.max(1, ...(exhausted.length > 0 ? exhausted : limits).map((l) => l.resetSeconds))
+  }
+}
+
+/** The display prefix of a presented secret key that passes its checksum (what the store would be asked about); else null. */
+function presentedPrefix (request: AuthorizeRequest): string | null {
+  const { credential } = parseCredentials(request.headers)
+  return credential.type === 'secret_key' ? displayPrefix(credential.key) : null
 }
 
 function toResult (decision: PolicyDecision, input: PolicyInput, decisionId: string, revision: string): AuthorizationResult {

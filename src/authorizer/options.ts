@@ -3,6 +3,7 @@ import type { CacheOptions } from '../principal/accounts.js'
 import type { PolicyEngine } from '../policy/engine.js'
 import type { PolicySource } from '../policy/source.js'
 import type { Store, StoreChange } from '../store/store.js'
+import { DEFAULT_THROTTLE, type ThrottleOptions } from '../limits/throttle.js'
 import type { DecisionRecord } from './result.js'
 
 /** What the caches did, for metrics and logs. */
@@ -60,6 +61,13 @@ export interface AuthorizerOptions {
    * decision cache: the policy reads the clock only to the second.
    */
   decisionMemo?: number
+  /**
+   * Failed authentications (401s) per client address and per presented key
+   * prefix after which requests are answered 429 until the window ends
+   * (default DEFAULT_THROTTLE: 50 per client and 20 per prefix within 60 s);
+   * `false` turns it off. The client address is `request.client.address`.
+   */
+  throttle?: Partial<ThrottleOptions> | false
   /** Epoch milliseconds; for tests. */
   clock?: () => number
   /**
@@ -106,9 +114,25 @@ export function validateOptions (options: AuthorizerOptions): void {
   if (options.sessions !== undefined && options.sessions !== false && typeof options.sessions?.verify !== 'function') {
     throw new TypeError('createAuthorizer: sessions must be a Sessions (or a SessionVerifier), or false')
   }
+  throttleOptionsOf(options.throttle)
   for (const name of ['clock', 'onDecision', 'onEvent'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'function') {
       throw new TypeError(`createAuthorizer: ${name} must be a function`)
     }
   }
+}
+
+/** The throttle's settings with the defaults filled in; null: off. Throws TypeError on a malformed rule. */
+export function throttleOptionsOf (throttle: AuthorizerOptions['throttle']): ThrottleOptions | null {
+  if (throttle === false) return null
+  if (throttle !== undefined && (typeof throttle !== 'object' || throttle === null)) throw new TypeError('createAuthorizer: throttle must be an object or false')
+  const options = { ...DEFAULT_THROTTLE, ...throttle }
+  for (const name of ['client', 'prefix'] as const) {
+    const rule = options[name]
+    if (rule !== null && !(Number.isInteger(rule?.failures) && rule.failures > 0 && Number.isInteger(rule.windowSeconds) && rule.windowSeconds > 0)) {
+      throw new TypeError(`createAuthorizer: throttle.${name} must be {failures, windowSeconds} (positive integers) or null`)
+    }
+  }
+  if (!Number.isInteger(options.tracked) || options.tracked <= 0) throw new TypeError('createAuthorizer: throttle.tracked must be a positive integer')
+  return options.client === null && options.prefix === null ? null : options
 }

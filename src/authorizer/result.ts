@@ -1,3 +1,4 @@
+import type { Throttled } from '../limits/throttle.js'
 import type { CredentialType, PolicyDecision, PolicyInput, Reason } from '../policy/input.js'
 
 export interface AuthorizeRequest {
@@ -20,8 +21,8 @@ export interface ClientInfo {
   address?: string | null
 }
 
-export type DecisionStatus = 200 | 400 | 401 | 403 | 503
-export type DecisionCode = PolicyDecision['code'] | 'SERVICE_UNAVAILABLE'
+export type DecisionStatus = 200 | 400 | 401 | 403 | 429 | 503
+export type DecisionCode = PolicyDecision['code'] | 'RATE_LIMITED' | 'SERVICE_UNAVAILABLE'
 
 export interface AuthorizationResult {
   allow: boolean
@@ -37,6 +38,10 @@ export interface AuthorizationResult {
   action: PolicyDecision['action']
   decisionId: string
   policyRevision: string | null
+  /** With a 429: whole seconds until the client may try again (the `Retry-After` header). */
+  retryAfterSeconds?: number
+  /** The IETF RateLimit-Policy and RateLimit field values, when the key or its account has limits. */
+  rateLimit?: { policy: string; state: string }
 }
 
 /** What the audit stage receives: the result plus what it was decided on. */
@@ -53,4 +58,6 @@ export interface DecisionRecord {
   policyMs: number
   /** `request.client`, when the adapter knew it. */
   client?: ClientInfo
+  /** Set when failed authentications throttled the request (429 before any lookup). */
+  throttled?: Throttled
 }

@@ -108,3 +108,11 @@ export function bearerSecret (value: string): string {
   }
   return value
 }
+
+/** `COUNT/SECONDS` (e.g. `50/60`), or `off` (null). */
+export function perWindow (value: string): { count: number; windowSeconds: number } | null {
+  if (/^off$/i.test(value)) return null
+  const match = /^(\d{1,7})\s*\/\s*(\d{1,6})$/.exec(value)
+  if (match === null || Number(match[1]) < 1 || Number(match[2]) < 1) throw new Error('expected COUNT/SECONDS, e.g. 50/60, or off')
+  return { count: Number(match[1]), windowSeconds: Number(match[2]) }
+}

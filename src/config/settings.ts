@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { AuditConfig } from '../audit/config.js'
+import type { ThrottleOptions, ThrottleRule } from '../limits/throttle.js'
 import type { SessionOptions } from '../sessions/options.js'
 import { signingSecretFromFile } from '../sessions/secret.js'
 import { DEFAULT_DATA_DIR } from '../store/database.js'
@@ -26,6 +27,12 @@ export function auditConfigOf (config: Config): AuditConfig {
       tracked: config.securityTracked
     }
   }
+}
+
+/** The failed-authentication throttle (createAuthorizer's `throttle`). */
+export function throttleOf (config: Config): Omit<ThrottleOptions, 'tracked'> {
+  const rule = (r: { count: number; windowSeconds: number } | null): ThrottleRule | null => r === null ? null : { failures: r.count, windowSeconds: r.windowSeconds }
+  return { client: rule(config.throttleClient), prefix: rule(config.throttlePrefix) }
 }
 
 /** Processes serving the port: one per core with a PostgreSQL server, one with the embedded store (which one process may open). */

@@ -2,7 +2,12 @@ import { parseBurst, parseSinks, DEFAULT_AUDIT_CONFIG as AUDIT } from '../audit/
 import { validateEmail } from '../manage/accounts.js'
 import { DEFAULT_BUNDLE_PATH } from '../policy/engine.js'
 import { parseSigningSecret } from '../sessions/secret.js'
+import { DEFAULT_THROTTLE, type ThrottleRule } from '../limits/throttle.js'
 import * as parse from './parse.js'
+
+function perWindow (rule: ThrottleRule | null): { count: number; windowSeconds: number } | null {
+  return rule === null ? null : { count: rule.failures, windowSeconds: rule.windowSeconds }
+}
 
 /** One KEYGATE_* variable: how its text is read, what it is when unset, and what docs/configuration.md's table says of that. */
 export interface Variable<T> {
@@ -49,6 +54,10 @@ export const VARIABLES = {
   decisionReasons: required('KEYGATE_DECISION_REASONS', false, '`false`', parse.boolean),
   requireHttps: required('KEYGATE_REQUIRE_HTTPS', false, '`false`', parse.boolean),
   decisionApiToken: optional('KEYGATE_DECISION_API_TOKEN', parse.bearerSecret, { secret: true }),
+
+  // Abuse protection (src/limits)
+  throttleClient: required('KEYGATE_THROTTLE_CLIENT', perWindow(DEFAULT_THROTTLE.client), '`50/60`', parse.perWindow),
+  throttlePrefix: required('KEYGATE_THROTTLE_PREFIX', perWindow(DEFAULT_THROTTLE.prefix), '`20/60`', parse.perWindow),
 
   // The store
   databaseUrl: optional('KEYGATE_DATABASE_URL', parse.postgresUrl, { secret: true }),

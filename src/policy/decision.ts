@@ -1,7 +1,7 @@
 import { PolicyFault } from './errors.js'
 import type { PolicyDecision } from './input.js'
 
-const CODE_FOR_STATUS: Readonly<Record<number, string>> = { 200: 'OK', 400: 'INVALID_REQUEST', 401: 'NOT_AUTHENTICATED', 403: 'NOT_AUTHORIZED' }
+const CODE_FOR_STATUS: Readonly<Record<number, string>> = { 200: 'OK', 400: 'INVALID_REQUEST', 401: 'NOT_AUTHENTICATED', 403: 'NOT_AUTHORIZED', 429: 'RATE_LIMITED' }
 const ACTION_CLASSES = new Set(['read', 'write', 'manage', 'admin'])
 const DECISION_KEYS = new Set(['allow', 'status', 'code', 'reasons', 'subject', 'actor', 'action'])
 const ACTION_KEYS = 3 // resource, verb, class
@@ -30,7 +30,7 @@ export function toDecision(resultSet: unknown): PolicyDecision {
 
   if (typeof d.allow !== 'boolean') fault('allow is not a boolean')
   const expectedCode = CODE_FOR_STATUS[d.status as number]
-  if (expectedCode === undefined) fault('status is not 200, 400, 401 or 403')
+  if (expectedCode === undefined) fault('status is not 200, 400, 401, 403 or 429')
   if (d.code !== expectedCode) fault('code does not match status')
   if (d.allow !== (d.status === 200)) fault('allow does not match status')
 

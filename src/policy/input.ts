@@ -12,6 +12,8 @@
  * parent. A policy must refuse a version it does not know (the default
  * policy answers 401), and the reloader refuses a bundle that does.
  */
+import type { LimitFacts, Limits } from '../limits/limits.js'
+
 export const POLICY_INPUT_VERSION = 2
 
 /** `other_scheme`: an Authorization header of another scheme than Bearer (Basic, Token, a bare key). */
@@ -46,6 +48,8 @@ export interface CredentialFacts {
    * child, or while acting as it); null for the owner's own credential.
    */
   actorId?: string | null
+  /** The key's rate limit and quota (src/limits), only when it has any. */
+  limits?: Limits
 }
 
 export type AccountStatus = 'active' | 'disabled' | 'deleted'
@@ -56,6 +60,8 @@ export interface AccountFacts {
   role: 'user' | 'admin'
   status: AccountStatus
   restrictions: string[]
+  /** The account's rate limit and quota (src/limits), only when it has any. */
+  limits?: Limits
 }
 
 export type RunAsHeader = 'user_id' | 'email'
@@ -96,6 +102,12 @@ export interface PolicyInput {
   actor: AccountFacts | null
   /** Empty when no X-RunAs-* header was sent. */
   runAs: RunAsRequest[]
+  /**
+   * The limits of the key and of its owner, with what their current windows
+   * have used (counted by TypeScript, src/limits); absent when neither has
+   * any. The policy decides whether a request over a limit is a 429.
+   */
+  limits?: LimitFacts[]
 }
 
 export interface Reason {
@@ -110,8 +122,8 @@ export interface Reason {
  */
 export interface PolicyDecision {
   allow: boolean
-  status: 200 | 400 | 401 | 403
-  code: 'OK' | 'INVALID_REQUEST' | 'NOT_AUTHENTICATED' | 'NOT_AUTHORIZED'
+  status: 200 | 400 | 401 | 403 | 429
+  code: 'OK' | 'INVALID_REQUEST' | 'NOT_AUTHENTICATED' | 'NOT_AUTHORIZED' | 'RATE_LIMITED'
   reasons: Reason[]
   /** The account the request acts as (the child when impersonating). */
   subject: string | null

@@ -123,6 +123,8 @@ export function toAccountFacts (user: UserRecord): AccountFacts {
     parentId: user.parentId,
     role: user.role,
     status: user.status,
-    restrictions: user.restrictions
+    restrictions: user.restrictions,
+    // Only when set: an account without limits has the same facts as before limits existed.
+    ...(user.limits === null ? {} : { limits: user.limits })
   }
 }

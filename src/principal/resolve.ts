@@ -127,7 +127,8 @@ export class PrincipalResolver {
         expiresAt: record.expiresAt === null ? null : record.expiresAt.getTime(),
         revoked: record.revokedAt !== null,
         scopes: record.scopes,
-        actorId: record.actorId
+        actorId: record.actorId,
+        ...(record.limits === null ? {} : { limits: record.limits })
       },
       ...await this.#accounts.ownerAndActor(record.userId, record.actorId, deadline)
     }

@@ -108,9 +108,16 @@ export function createMetrics (): ServerMetrics {
     help: 'Failed attempts to subscribe to change notifications (retried with backoff)',
     registers: [registry]
   })
+  const rateLimited = new Counter({
+    name: 'keygate_rate_limited_total',
+    help: 'Requests answered 429, by reason: throttled_client and throttled_prefix (failed authentications), or the policy\'s reason code for a rate limit or quota',
+    labelNames: ['reason'] as const,
+    registers: [registry]
+  })
   return {
     registry,
-    observeDecision ({ result, durationMs, policyMs }) {
+    observeDecision ({ result, durationMs, policyMs, throttled }) {
+      if (result.status === 429) rateLimited.inc({ reason: throttled !== undefined ? `throttled_${throttled.by}` : result.reasons[0]?.code ?? 'rate_limited' })
       const status = String(result.status)
       const key = `${status} ${result.code}`
       const counted = decisionCounts.get(key)

@@ -114,10 +114,20 @@ export const keyView = {
   required: ['id', 'prefix', 'createdAt', 'updatedAt']
 } as const
 
+/** A rate limit and quota (src/limits), or null to clear them; checked in full by validateLimits. */
+export const limitsSchema = {
+  type: ['object', 'null'],
+  description: '{rate?: {limit, windowSeconds}, quota?: {limit, period: "day"|"month"}}, or null for none; within the parent\'s (accounts) or the account\'s (keys)',
+  properties: {
+    rate: { type: ['object', 'null'], properties: { limit: { type: 'integer' }, windowSeconds: { type: 'integer' } } },
+    quota: { type: ['object', 'null'], properties: { limit: { type: 'integer' }, period: { type: 'string' } } }
+  }
+} as const
+
 export const keyUpdateBody = {
   type: 'object',
   additionalProperties: false,
-  properties: { ...ignoredKeyFields, name: nullableString(200) }
+  properties: { ...ignoredKeyFields, name: nullableString(200), limits: limitsSchema }
 } as const
 
 export const rollBody = {

@@ -2,7 +2,7 @@ import cluster from 'node:cluster'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { Audit, type AuditConfig } from '../audit/index.js'
 import { createAuthorizer } from '../authorizer/authorizer.js'
-import { auditConfigOf, configWarnings, loadConfig, sessionSettingsOf, tlsOf, workersOf, type Config, type SessionSettings } from '../config/index.js'
+import { auditConfigOf, configWarnings, loadConfig, sessionSettingsOf, throttleOf, tlsOf, workersOf, type Config, type SessionSettings } from '../config/index.js'
 import { PolicyReloader } from '../policy/reloader.js'
 import { bootstrap } from '../manage/accounts.js'
 import { Sessions } from '../sessions/index.js'
@@ -156,6 +156,7 @@ export async function start (config: StartConfig, io: Pick<ServeIo, 'stdout'>): 
       sessions,
       policy,
       decisionTimeoutMs: config.decisionTimeoutMs,
+      throttle: throttleOf(config),
       cache: { staleIfErrorMs: Math.round(config.staleIfErrorSeconds * 1000) },
       onEvent: (event) => {
         metrics.observeCacheEvent(event)

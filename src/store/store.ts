@@ -1,4 +1,5 @@
 import { canonicalEmail, isEmail } from '../lib/email.js'
+import type { Limits } from '../limits/limits.js'
 import { isRestriction, RESTRICTION_LIST } from '../policy/restrictions.js'
 import { sqlStateOf } from './driver-shared.js'
 import { InvalidCursorError, InvalidValueError, StoreConflictError, StoreNotFoundError } from './errors.js'
@@ -32,8 +33,8 @@ export interface KeyUsage {
 
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination.js'
 
-const USER_COLUMNS = 'id, email, name, parent_id, role, restrictions, disabled, created_at, updated_at, deleted_at'
-const KEY_COLUMNS = 'id, user_id, actor_id, name, prefix, scopes, created_at, updated_at, expires_at, revoked_at, last_used_at, use_count'
+const USER_COLUMNS = 'id, email, name, parent_id, role, restrictions, disabled, created_at, updated_at, deleted_at, limits'
+const KEY_COLUMNS = 'id, user_id, actor_id, name, prefix, scopes, created_at, updated_at, expires_at, revoked_at, last_used_at, use_count, limits'
 
 const KEY_COLUMNS_OF_K = KEY_COLUMNS.split(', ').map((column) => `k.${column}`).join(', ')
 const USER_COLUMN_NAMES = USER_COLUMNS.split(', ')
@@ -54,6 +55,7 @@ interface UserRow {
   created_at: Date
   updated_at: Date
   deleted_at: Date | null
+  limits: Limits | null
 }
 
 /** A user's columns under a prefix (`owner_`, `actor_`), beside a key's. */
@@ -80,6 +82,7 @@ interface KeyRow {
   last_used_at: Date | null
   /** bigint: a string from pg, a number or bigint from PGlite. */
   use_count: string | number | bigint
+  limits: Limits | null
 }
 
 /**
@@ -215,6 +218,22 @@ export class Store {
   /** Idempotent; null when the user is unknown or deleted. Any flag, so that one set by hand in SQL can be taken off. */
   async removeRestriction(id: string, flag: string): Promise<UserRecord | null> {
     return await this.#setRestrictions(id, flag, 'array_remove(restrictions, $2::text)')
+  }
+
+  /** Sets (or, with null, clears) an account's rate limit and quota; null when the user is unknown or deleted. */
+  async setUserLimits(id: string, limits: Limits | null): Promise<UserRecord | null> {
+    const [row] = await this.#query<UserRow>(
+      `UPDATE keygate_users SET limits = $2::jsonb, updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING ${USER_COLUMNS}`,
+      [id, limits === null ? null : JSON.stringify(limits)])
+    return row === undefined ? null : toUser(row)
+  }
+
+  /** Sets (or clears) a key's rate limit and quota; null when the key is unknown or revoked. */
+  async setKeyLimits(id: string, limits: Limits | null): Promise<KeyRecord | null> {
+    const [row] = await this.#query<KeyRow>(
+      `UPDATE keygate_keys SET limits = $2::jsonb, updated_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING ${KEY_COLUMNS}`,
+      [id, limits === null ? null : JSON.stringify(limits)])
+    return row === undefined ? null : toKey(row)
   }
 
   /** Soft delete: the user stays findable with status 'deleted' and all its keys are revoked. False when unknown or already deleted. */
@@ -419,7 +438,8 @@ function toUser(row: UserRow): UserRecord {
     restrictions: row.restrictions,
     status: row.deleted_at !== null ? 'deleted' : row.disabled ? 'disabled' : 'active',
     createdAt: row.created_at,
-    updatedAt: row.updated_at
+    updatedAt: row.updated_at,
+    limits: row.limits ?? null
   }
 }
 
@@ -436,7 +456,8 @@ function toKey(row: KeyRow): KeyRecord {
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
     lastUsedAt: row.last_used_at,
-    useCount: Number(row.use_count)
+    useCount: Number(row.use_count),
+    limits: row.limits ?? null
   }
 }
 

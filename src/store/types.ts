@@ -1,3 +1,4 @@
+import type { Limits } from '../limits/limits.js'
 import type { AccountStatus } from '../policy/input.js'
 
 /** The smallest surface both drivers (pg, PGlite) provide; all SQL goes through it. */
@@ -42,6 +43,8 @@ export interface UserRecord {
   status: AccountStatus
   createdAt: Date
   updatedAt: Date
+  /** Rate limit and quota of the account (all its credentials together); null: none. */
+  limits: Limits | null
 }
 
 export interface KeyRecord {
@@ -61,6 +64,8 @@ export interface KeyRecord {
   lastUsedAt: Date | null
   /** Requests the key authenticated, written in batches by the audit stage (so it lags a little). */
   useCount: number
+  /** Rate limit and quota of this key; null: none. */
+  limits: Limits | null
 }
 
 export interface NewUser {

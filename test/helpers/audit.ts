@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { Audit, type AuditConfig } from '../../src/audit/index.js'
-import { createAuthorizer, type Authorizer } from '../../src/authorizer/index.js'
+import { createAuthorizer, type Authorizer, type AuthorizerOptions } from '../../src/authorizer/index.js'
 import { createAccount, issueKey } from '../../src/manage/index.js'
 import { buildApp, type AppOptions } from '../../src/server/app.js'
 import { createMetrics, type ServerMetrics } from '../../src/server/metrics.js'
@@ -35,7 +35,8 @@ export interface AuditServer {
 
 let accounts = 0
 
-export async function auditServer (t: Test, store: Store, config: Partial<AuditConfig> = {}, extra: { clock?: () => number; app?: Partial<AppOptions> } = {}): Promise<AuditServer> {
+/** `extra.throttle`: the failed-authentication throttle, off unless given. */
+export async function auditServer (t: Test, store: Store, config: Partial<AuditConfig> = {}, extra: { clock?: () => number; app?: Partial<AppOptions> } & Pick<AuthorizerOptions, 'throttle'> = {}): Promise<AuditServer> {
   const clock = extra.clock ?? Date.now
   const metrics = createMetrics()
   const stdout: string[] = []
@@ -55,6 +56,7 @@ export async function auditServer (t: Test, store: Store, config: Partial<AuditC
     sessions,
     policy: await testPolicy(),
     clock,
+    throttle: extra.throttle ?? false,
     onDecision: (record) => {
       metrics.observeDecision(record)
       return audit.record(record)

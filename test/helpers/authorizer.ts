@@ -25,7 +25,8 @@ export interface Harness {
   authorize(request: Partial<AuthorizeRequest> & { key?: string; headers?: AuthorizeRequest['headers'] }): ReturnType<Authorizer['authorize']>
 }
 
-export async function harness (t: Test, db: Database): Promise<Harness> {
+/** The failed-authentication throttle is off unless `options.throttle` says otherwise. */
+export async function harness (t: Test, db: Database, options: Pick<AuthorizerOptions, 'throttle'> = {}): Promise<Harness> {
   const queries: string[] = []
   const count = <C extends SqlClient>(client: C): SqlClient => ({
     query: async (sql, params) => { queries.push(sql); return await client.query(sql, params) },
@@ -42,7 +43,7 @@ export async function harness (t: Test, db: Database): Promise<Harness> {
   const clock = { now: Date.now() }
   const events: AuthorizerEvent[] = []
   const store = new Store(counted)
-  const authorizer = await createAuthorizer({ store, policy: await testPolicy(), clock: () => clock.now, onEvent: (event) => { events.push(event) } })
+  const authorizer = await createAuthorizer({ store, policy: await testPolicy(), clock: () => clock.now, throttle: options.throttle ?? false, onEvent: (event) => { events.push(event) } })
   t.teardown(async () => { await authorizer.close() })
   // Setup goes through its own Store so it does not count as the authorizer's queries.
   const setup = new Store(db)
@@ -59,9 +60,9 @@ export async function harness (t: Test, db: Database): Promise<Harness> {
       await until(() => events.some((e) => e.type === 'invalidated' && e.change.type === 'key' && e.change.id === issued.id))
       return { user, key: issued.token, keyId: issued.id }
     },
-    async authorize ({ key, headers = {}, method = 'GET', path = '/api/v1/bot/list', scheme = 'https' }) {
+    async authorize ({ key, headers = {}, method = 'GET', path = '/api/v1/bot/list', scheme = 'https', client }) {
       const all = key === undefined ? headers : { authorization: `Bearer ${key}`, ...headers }
-      return await authorizer.authorize({ method, path, headers: all, scheme })
+      return await authorizer.authorize({ method, path, headers: all, scheme, client })
     }
   }
 }

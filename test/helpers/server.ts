@@ -19,7 +19,7 @@ import { Agent, request as httpRequest, type OutgoingHttpHeaders } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { createAuthorizer, type Authorizer } from '../../src/authorizer/index.js'
+import { createAuthorizer, type Authorizer, type AuthorizerOptions } from '../../src/authorizer/index.js'
 import type { AuthorizerEvent } from '../../src/authorizer/options.js'
 import { createAccount, issueKey } from '../../src/manage/index.js'
 import { DEFAULT_BUNDLE_PATH, PolicyEngine } from '../../src/policy/engine.js'
@@ -89,15 +89,19 @@ export async function testPolicy (): Promise<PolicyEngine> {
 
 let accounts = 0
 
-/** `policy`: the authorizer's, instead of the built bundle's. */
-export async function testServer (t: Test, store: Store, { policy, ...options }: Partial<AppOptions> & { policy?: PolicyEngine } = {}): Promise<TestServer> {
+/**
+ * `policy`: the authorizer's, instead of the built bundle's.
+ * `throttle`: the failed-authentication throttle, off unless given (tests
+ * send many bad credentials from one address; test/limits/ tests it).
+ */
+export async function testServer (t: Test, store: Store, { policy, throttle = false, ...options }: Partial<AppOptions> & { policy?: PolicyEngine } & Pick<AuthorizerOptions, 'throttle'> = {}): Promise<TestServer> {
   let offsetMs = 0
   const clock = (): number => Date.now() + offsetMs
   const metrics = createMetrics()
   const sessions = new Sessions({ db: store.database, secret: randomBytes(32), clock })
   const events: AuthorizerEvent[] = []
   const authorizer = await createAuthorizer({
-    store, sessions, policy: policy ?? await testPolicy(), clock, onDecision: metrics.observeDecision,
+    store, sessions, policy: policy ?? await testPolicy(), clock, throttle, onDecision: metrics.observeDecision,
     onEvent: (event) => { metrics.observeCacheEvent(event); events.push(event) }
   })
   metrics.watchCaches(authorizer)

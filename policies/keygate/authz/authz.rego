@@ -17,12 +17,13 @@ import data.keygate.lib.sessions
 # title: Decision
 # description: |
 #   {allow, status, code, reasons, subject, actor, action}: 200 OK,
-#   400 INVALID_REQUEST, 401 NOT_AUTHENTICATED or 403 NOT_AUTHORIZED.
+#   400 INVALID_REQUEST, 401 NOT_AUTHENTICATED, 403 NOT_AUTHORIZED or
+#   429 RATE_LIMITED.
 # entrypoint: true
 decision := {
 	"allow": allow,
 	"status": status,
-	"code": {200: "OK", 400: "INVALID_REQUEST", 401: "NOT_AUTHENTICATED", 403: "NOT_AUTHORIZED"}[status],
+	"code": {200: "OK", 400: "INVALID_REQUEST", 401: "NOT_AUTHENTICATED", 403: "NOT_AUTHORIZED", 429: "RATE_LIMITED"}[status],
 	"reasons": reasons,
 	"subject": subject,
 	"actor": actor,
@@ -31,12 +32,18 @@ decision := {
 
 default allow := false
 
-allow if {
+# Allowed, were it not for a rate limit or quota used up.
+authorized if {
 	well_formed_request
 	authenticated
 	action != null
 	not impersonation_refused
 	count(denials) == 0
+}
+
+allow if {
+	authorized
+	count(limits_exhausted) == 0
 }
 
 default status := 401
@@ -45,6 +52,8 @@ status := 200 if {
 	allow
 } else := 400 if {
 	malformed_request
+} else := 429 if {
+	authorized
 } else := 403 if {
 	authenticated
 }
@@ -59,6 +68,9 @@ reasons := sort([r | some r in malformed_reasons]) if {
 	not authenticated
 } else := sort([r | some r in denials]) if {
 	count(denials) > 0
+} else := sort([r | some r in limits_exhausted]) if {
+	authorized
+	count(limits_exhausted) > 0
 } else := [{"code": "not_authorized", "msg": "not authorized"}] if {
 	not allow
 } else := []
@@ -458,3 +470,15 @@ denials contains {"code": "impersonation_manage_forbidden", "msg": "keys and sub
 # A child's keys and sub-accounts are managed through the partner endpoints, as
 # the parent; only the resources listed here (sessions) are managed as the child.
 impersonation_may_manage if action.resource in data.keygate.impersonation.manage_resources
+
+# ------------------------------------------------------------- rate limits
+# TypeScript counts (input.limits: the key's and its owner's limits, with what
+# the current window has used before this request); the policy decides. An
+# operator writes tiers or exemptions here or in data.keygate.limits:
+# `exempt` lists account and key ids no limit applies to.
+
+limits_exhausted contains {"code": concat("_", ["limit", l.scope, l.kind]), "msg": sprintf("the %s's %s of %d is used up", [l.scope, l.kind, l.limit])} if {
+	some l in input.limits
+	l.used >= l.limit
+	not l.id in data.keygate.limits.exempt
+}

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { createAccount, issueKey, updateAccount } from '../../manage/index.js'
+import { createAccount, issueKey, setAccountLimits, updateAccount } from '../../manage/index.js'
 import { grantableScopes } from '../caller.js'
 import { HttpError } from '../../errors.js'
 import {
-  adminUserView, deniedResponses, emailProperty, errorResponse, idParams, idResponse, issuedKeyResponse, keyRequestBody, restrictionsSchema
+  adminUserView, deniedResponses, emailProperty, errorResponse, idParams, idResponse, issuedKeyResponse, keyRequestBody, limitsSchema, restrictionsSchema
 } from '../schemas.js'
 import * as views from '../views.js'
 import type { ManageContext } from './context.js'
@@ -45,7 +45,7 @@ export const adminRoutes: FastifyPluginAsync<ManageContext> = async (app, { auth
     return views.adminUserView(user)
   })
 
-  app.post<{ Params: { id: string }; Body: { restrictions?: string[]; disabled?: boolean } }>('/admin/v1/user/:id/update', {
+  app.post<{ Params: { id: string }; Body: { restrictions?: string[]; disabled?: boolean; limits?: unknown } }>('/admin/v1/user/:id/update', {
     schema: {
       summary: 'Replace an account\'s restrictions or disable it; takes effect at once',
       tags,
@@ -55,13 +55,16 @@ export const adminRoutes: FastifyPluginAsync<ManageContext> = async (app, { auth
         additionalProperties: false,
         properties: {
           restrictions: restrictionsSchema,
-          disabled: { type: 'boolean' }
+          disabled: { type: 'boolean' },
+          limits: limitsSchema
         }
       },
       response: { 200: adminUserView, ...responses }
     }
   }, async (request) => {
-    const user = await updateAccount(store, request.params.id, request.body)
+    const { limits, ...patch } = request.body
+    let user = await updateAccount(store, request.params.id, patch)
+    if (limits !== undefined) user = await setAccountLimits(store, user.id, limits)
     authorizer.invalidate({ userId: user.id })
     return views.adminUserView(user)
   })

@@ -28,7 +28,7 @@ const listQuery = {
     decisionId: { type: 'string', minLength: 1, maxLength: 64, description: 'a decision and the security events it raised' },
     userId: { type: 'string', minLength: 1, maxLength: 64, description: 'as subject or as actor' },
     keyId: { type: 'string', minLength: 1, maxLength: 64, description: 'key or session id' },
-    status: { type: 'string', enum: ['200', '400', '401', '403', '503'] },
+    status: { type: 'string', enum: ['200', '400', '401', '403', '429', '503'] },
     kind: { type: 'string', enum: ['decision', 'security'] },
     from: { ...time, description: `${time.description}; inclusive` },
     to: { ...time, description: `${time.description}; exclusive` },

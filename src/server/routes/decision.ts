@@ -64,8 +64,14 @@ const decision = {
   type: 'object',
   properties: {
     allow: { type: 'boolean' },
-    status: { type: 'integer', enum: [200, 400, 401, 403, 503] },
-    code: { type: 'string', enum: ['OK', 'INVALID_REQUEST', 'NOT_AUTHENTICATED', 'NOT_AUTHORIZED', 'SERVICE_UNAVAILABLE'] },
+    status: { type: 'integer', enum: [200, 400, 401, 403, 429, 503] },
+    code: { type: 'string', enum: ['OK', 'INVALID_REQUEST', 'NOT_AUTHENTICATED', 'NOT_AUTHORIZED', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE'] },
+    retryAfterSeconds: { type: 'integer', description: 'with a 429: seconds until the client may try again (send it as Retry-After)' },
+    rateLimit: {
+      type: 'object',
+      properties: { policy: { type: 'string' }, state: { type: 'string' } },
+      description: 'when the key or its account has limits: the values of the RateLimit-Policy and RateLimit headers to send the client'
+    },
     reasons: { type: 'array', items: reason, description: 'only with KEYGATE_DECISION_REASONS=true' },
     subject: { type: ['string', 'null'] },
     actor: { type: ['string', 'null'] },

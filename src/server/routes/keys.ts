@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
-import { renameKey, revokeKey, rollKey } from '../../manage/index.js'
+import { renameKey, revokeKey, rollKey, setKeyLimits } from '../../manage/index.js'
 import type { Store } from '../../store/index.js'
 import { grantableScopes, ownChild, ownKey, subjectOf } from '../caller.js'
 import { HttpError } from '../../errors.js'
@@ -53,11 +53,12 @@ function keyRoutes (of: KeyOwner): FastifyPluginAsync<ManageContext> {
       return views.pageView(await store.listKeys(await of.owner(store, request), pageOf(request.query)), views.keyView)
     })
 
-    app.post<{ Params: Record<string, string>; Body: { name?: string | null } }>(`${of.prefix}/token/:${of.keyParam}/update`, {
-      schema: { summary: `Rename one of ${of.whose} keys`, tags: of.tags, params, body: keyUpdateBody, response: { 200: idResponse, ...responses } }
+    app.post<{ Params: Record<string, string>; Body: { name?: string | null; limits?: unknown } }>(`${of.prefix}/token/:${of.keyParam}/update`, {
+      schema: { summary: `Rename one of ${of.whose} keys, or set its limits`, tags: of.tags, params, body: keyUpdateBody, response: { 200: idResponse, ...responses } }
     }, async (request) => {
       const { id } = await key(request as KeyRequest)
-      await renameKey(store, id, { name: request.body.name })
+      if (request.body.name !== undefined || request.body.limits === undefined) await renameKey(store, id, { name: request.body.name })
+      if (request.body.limits !== undefined) await setKeyLimits(store, id, request.body.limits)
       return { id }
     })
 

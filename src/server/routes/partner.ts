@@ -1,9 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { createAccount, deleteAccount, issueKey, updateAccount } from '../../manage/index.js'
+import { createAccount, deleteAccount, issueKey, setAccountLimits, updateAccount } from '../../manage/index.js'
 import { grantableScopes, ownChild, subjectOf } from '../caller.js'
 import {
   deniedResponses, emailProperty as email, errorResponse, idParams, idResponse, ignoredUserFields, issuedKeyResponse, keyRequestBody, listOf, pageOf, pageQuery,
-  partnerUserView, type PageQuery
+  limitsSchema, partnerUserView, type PageQuery
 } from '../schemas.js'
 import * as views from '../views.js'
 import type { ManageContext } from './context.js'
@@ -50,17 +50,18 @@ export const partnerRoutes: FastifyPluginAsync<ManageContext> = async (app, { au
     return views.partnerUserView(await ownChild(store, subjectOf(request), request.params.id))
   })
 
-  app.post<{ Params: { id: string }; Body: { name?: string | null; email?: string } }>('/api/v1/partner/user/:id/update', {
+  app.post<{ Params: { id: string }; Body: { name?: string | null; email?: string; limits?: unknown } }>('/api/v1/partner/user/:id/update', {
     schema: {
-      summary: 'Change a child\'s name or e-mail',
+      summary: 'Change a child\'s name or e-mail, or cap it with limits (within the caller\'s own)',
       tags,
       params: idParams,
-      body: { type: 'object', additionalProperties: false, properties: { ...ignoredUserFields, name, email } },
+      body: { type: 'object', additionalProperties: false, properties: { ...ignoredUserFields, name, email, limits: limitsSchema } },
       response: { 200: idResponse, 409: errorResponse, ...responses }
     }
   }, async (request) => {
     const child = await ownChild(store, subjectOf(request), request.params.id)
     await updateAccount(store, child.id, { name: request.body.name, email: request.body.email })
+    if (request.body.limits !== undefined) await setAccountLimits(store, child.id, request.body.limits)
     authorizer.invalidate({ userId: child.id })
     return { id: child.id }
   })

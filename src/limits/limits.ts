@@ -1,0 +1,165 @@
+import { LRUCache } from 'lru-cache'
+
+/**
+ * The limits set on a key or an account: a rate (requests per window of
+ * seconds, counted in fixed windows aligned on the epoch) and a quota
+ * (requests per calendar day or month, UTC).
+ */
+export interface Limits {
+  rate?: { limit: number; windowSeconds: number }
+  quota?: { limit: number; period: QuotaPeriod }
+}
+
+export type QuotaPeriod = 'day' | 'month'
+export const MAX_RATE_WINDOW_SECONDS = 3600
+const MAX_LIMIT = 1_000_000_000
+
+/** One limit of one key or account as the policy sees it: what it allows, and what the current window has used. */
+export interface LimitFacts {
+  /** e.g. `key:rate`, `account:quota`: also the name in the RateLimit headers. */
+  name: string
+  scope: 'key' | 'account'
+  /** The key or account id. */
+  id: string
+  kind: 'rate' | 'quota'
+  limit: number
+  windowSeconds: number
+  /** Requests admitted in the current window, before this one. */
+  used: number
+  /** Whole seconds until the window ends. */
+  resetSeconds: number
+}
+
+/** Checks untrusted input (API bodies, CLI flags); throws a TypeError-free Error with a safe message. */
+export function validateLimits (value: unknown): Limits | null {
+  if (value === null) return null
+  if (typeof value !== 'object' || Array.isArray(value)) throw new LimitsError('limits must be an object with rate and/or quota, or null')
+  const { rate, quota, ...rest } = value as Record<string, unknown>
+  if (Object.keys(rest).length > 0) throw new LimitsError(`limits: unknown field ${JSON.stringify(Object.keys(rest)[0])}`)
+  const limits: Limits = {}
+  if (rate !== undefined && rate !== null) {
+    const { limit, windowSeconds, ...more } = rate as Record<string, unknown>
+    if (typeof rate !== 'object' || Object.keys(more).length > 0 || !count(limit) || !Number.isInteger(windowSeconds) || (windowSeconds as number) < 1 || (windowSeconds as number) > MAX_RATE_WINDOW_SECONDS) {
+      throw new LimitsError(`limits.rate must be {limit, windowSeconds}: whole numbers, windowSeconds from 1 to ${MAX_RATE_WINDOW_SECONDS}`)
+    }
+    limits.rate = { limit: limit as number, windowSeconds: windowSeconds as number }
+  }
+  if (quota !== undefined && quota !== null) {
+    const { limit, period, ...more } = quota as Record<string, unknown>
+    if (typeof quota !== 'object' || Object.keys(more).length > 0 || !count(limit) || (period !== 'day' && period !== 'month')) {
+      throw new LimitsError('limits.quota must be {limit, period}: a whole number, and "day" or "month"')
+    }
+    limits.quota = { limit: limit as number, period }
+  }
+  return limits.rate === undefined && limits.quota === undefined ? null : limits
+}
+
+export class LimitsError extends Error {
+  override name = 'LimitsError'
+}
+
+function count (value: unknown): boolean {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= MAX_LIMIT
+}
+
+/**
+ * Whether `child` stays within `cap` (a parent's own limits): a rate no
+ * faster per second, a quota no larger over the same period. Null when it
+ * does, else what exceeds.
+ */
+export function exceedsCap (child: Limits | null, cap: Limits | null): string | null {
+  if (cap === null) return null
+  if (cap.rate !== undefined) {
+    if (child?.rate === undefined) return 'a rate is required: the parent has one'
+    if (child.rate.limit / child.rate.windowSeconds > cap.rate.limit / cap.rate.windowSeconds) return 'the rate exceeds the parent\'s'
+  }
+  if (cap.quota !== undefined) {
+    if (child?.quota === undefined) return 'a quota is required: the parent has one'
+    const perDay = (q: NonNullable<Limits['quota']>): number => q.period === 'day' ? q.limit : q.limit / 28
+    if (child.quota.period === cap.quota.period ? child.quota.limit > cap.quota.limit : perDay(child.quota) > perDay(cap.quota)) return 'the quota exceeds the parent\'s'
+  }
+  return null
+}
+
+/** [start, end) of the window holding `now`, epoch ms. */
+export function windowOf (kind: 'rate' | 'quota', size: number | QuotaPeriod, now: number): [number, number] {
+  if (kind === 'rate') {
+    const ms = (size as number) * 1000
+    const start = now - (now % ms)
+    return [start, start + ms]
+  }
+  const d = new Date(now)
+  if (size === 'day') {
+    const start = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate())
+    return [start, start + 86_400_000]
+  }
+  return [Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1), Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)]
+}
+
+interface Subject {
+  scope: 'key' | 'account'
+  id: string
+  limits: Limits | null
+}
+
+/**
+ * Counts admitted requests per key and account limit, in memory (bounded:
+ * the least recently used counters are forgotten, which only ever admits
+ * more). `facts()` reads the counts for the policy input; `admit()` counts a
+ * request the policy allowed. Both are synchronous, so that no other
+ * decision comes between reading and counting.
+ */
+export class LimitCounters {
+  readonly #counts: LRUCache<string, { windowStart: number; used: number }>
+
+  constructor (max = 100_000) {
+    this.#counts = new LRUCache({ max })
+  }
+
+  facts (subjects: Subject[], now: number): LimitFacts[] {
+    const facts: LimitFacts[] = []
+    for (const { scope, id, limits } of subjects) {
+      if (limits === null) continue
+      if (limits.rate !== undefined) facts.push(this.#fact(scope, id, 'rate', limits.rate.limit, limits.rate.windowSeconds, now))
+      if (limits.quota !== undefined) facts.push(this.#fact(scope, id, 'quota', limits.quota.limit, limits.quota.period, now))
+    }
+    return facts
+  }
+
+  admit (facts: LimitFacts[], now: number): void {
+    for (const fact of facts) {
+      const [start] = fact.kind === 'rate' ? windowOf('rate', fact.windowSeconds, now) : windowOf('quota', fact.windowSeconds === 86_400 ? 'day' : 'month', now)
+      const key = counterKey(fact)
+      const counted = this.#counts.get(key)
+      if (counted === undefined || counted.windowStart !== start) this.#counts.set(key, { windowStart: start, used: 1 })
+      else counted.used++
+    }
+  }
+
+  #fact (scope: Subject['scope'], id: string, kind: 'rate' | 'quota', limit: number, size: number | QuotaPeriod, now: number): LimitFacts {
+    const [start, end] = windowOf(kind, size, now)
+    // A month's length varies: the policy and the headers see the period as 86400 (day) or 2592000 (month) seconds.
+    const windowSeconds = kind === 'rate' ? size as number : size === 'day' ? 86_400 : 2_592_000
+    const fact: LimitFacts = { name: `${scope}:${kind}`, scope, id, kind, limit, windowSeconds, used: 0, resetSeconds: Math.max(1, Math.ceil((end - now) / 1000)) }
+    const counted = this.#counts.get(counterKey(fact))
+    fact.used = counted !== undefined && counted.windowStart === start ? counted.used : 0
+    return fact
+  }
+}
+
+function counterKey (fact: Pick<LimitFacts, 'scope' | 'id' | 'kind' | 'windowSeconds'>): string {
+  return `${fact.scope}:${fact.id}:${fact.kind}:${fact.windowSeconds}`
+}
+
+/**
+ * The IETF RateLimit-Policy and RateLimit fields
+ * (draft-ietf-httpapi-ratelimit-headers): one item per limit, e.g.
+ * `"key:rate";q=100;w=1` and `"key:rate";r=57;t=1`. Null without limits.
+ */
+export function rateLimitHeaders (facts: LimitFacts[], admitted: boolean): { policy: string; state: string } | null {
+  if (facts.length === 0) return null
+  return {
+    policy: facts.map((f) => `"${f.name}";q=${f.limit};w=${f.windowSeconds}`).join(', '),
+    state: facts.map((f) => `"${f.name}";r=${Math.max(0, f.limit - f.used - (admitted ? 1 : 0))};t=${f.resetSeconds}`).join(', ')
+  }
+}

@@ -1,0 +1,114 @@
+/** Rate limits and quotas on keys and accounts: counted in TypeScript, decided by the policy (src/limits/limits.ts). */
+import t from 'tap'
+import { setAccountLimits, setKeyLimits } from '../../src/manage/index.js'
+import { harness, type Harness } from '../helpers/authorizer.js'
+import { forEachDatabase } from '../helpers/databases.js'
+import { bearer, testServer } from '../helpers/server.js'
+import { until } from '../helpers/until.js'
+
+/** Sets limits and waits until the authorizer has heard of the change. */
+async function limit (h: Harness, target: { keyId: string } | { userId: string }, limits: unknown): Promise<void> {
+  h.events.length = 0
+  if ('keyId' in target) await setKeyLimits(h.store, target.keyId, limits)
+  else await setAccountLimits(h.store, target.userId, limits)
+  const id = 'keyId' in target ? target.keyId : target.userId
+  await until(() => h.events.some((e) => e.type === 'invalidated' && e.change.id === id))
+}
+
+t.test('a key\'s rate: admitted up to the limit in its window, 429 past it, released in the next window', (t) => forEachDatabase(t, async (t, db) => {
+  const h = await harness(t, db)
+  const alice = await h.account({ email: 'alice@example.com' })
+  // 12:00:00.000 UTC: the start of a 60 s window.
+  h.clock.now = Date.UTC(2030, 0, 15, 12, 0, 0)
+  await limit(h, { keyId: alice.keyId }, { rate: { limit: 3, windowSeconds: 60 } })
+  const seen = []
+  // The same request each time: the decision memo must not let one through uncounted.
+  for (let i = 0; i < 3; i++) seen.push(await h.authorize({ key: alice.key }))
+  t.same(seen.map((d) => d.status), [200, 200, 200])
+  t.same(seen.map((d) => d.rateLimit), [0, 1, 2].map((i) => ({ policy: '"key:rate";q=3;w=60', state: `"key:rate";r=${2 - i};t=60` })))
+  h.clock.now += 45_000
+  const refused = await h.authorize({ key: alice.key })
+  t.match(refused, { allow: false, status: 429, code: 'RATE_LIMITED', retryAfterSeconds: 15, subject: alice.user.id })
+  t.same(refused.reasons.map((r) => r.code), ['limit_key_rate'])
+  t.same(refused.rateLimit, { policy: '"key:rate";q=3;w=60', state: '"key:rate";r=0;t=15' })
+  t.equal((await h.authorize({ key: alice.key })).status, 429, 'refused requests do not count, but the window is used up')
+  const explained = await h.authorizer.explain({ method: 'GET', path: '/api/v1/bot/list', headers: bearer(alice.key) })
+  t.match(explained.input?.limits, [{ name: 'key:rate', scope: 'key', id: alice.keyId, kind: 'rate', limit: 3, windowSeconds: 60, used: 3, resetSeconds: 15 }], 'the policy input carries the counters and limits')
+  h.clock.now += 15_000
+  t.equal((await h.authorize({ key: alice.key })).status, 200, 'the next window')
+  const bob = await h.account({ email: 'bob@example.com' })
+  t.equal((await h.authorize({ key: bob.key })).rateLimit, undefined, 'a key without limits has no RateLimit headers')
+  await limit(h, { keyId: alice.keyId }, null)
+  t.match(await h.authorize({ key: alice.key }), { status: 200, rateLimit: undefined }, 'limits cleared')
+}))
+
+t.test('an account\'s quota: every key of the account counts, exhausted and reset at the month\'s end', (t) => forEachDatabase(t, async (t, db) => {
+  const h = await harness(t, db)
+  const alice = await h.account({ email: 'alice@example.com' })
+  const second = await h.account({ email: 'alice.second@example.com' })
+  h.clock.now = Date.UTC(2030, 0, 31, 23, 59, 58)
+  await limit(h, { userId: alice.user.id }, { quota: { limit: 2, period: 'month' } })
+  t.equal((await h.authorize({ key: alice.key })).status, 200)
+  t.equal((await h.authorize({ key: alice.key, path: '/api/v1/bot/fetch' })).status, 200)
+  const refused = await h.authorize({ key: alice.key })
+  t.match(refused, { status: 429, retryAfterSeconds: 2 })
+  t.same(refused.reasons.map((r) => r.code), ['limit_account_quota'])
+  t.equal((await h.authorize({ key: second.key })).status, 200, 'another account is not concerned')
+  h.clock.now += 2_000
+  t.match(await h.authorize({ key: alice.key }), { status: 200, rateLimit: { state: '"account:quota";r=1;t=2419200' } }, 'February: a new quota (28 days to go)')
+}))
+
+t.test('limits are checked where they are set; a parent caps its children through the partner API', (t) => forEachDatabase(t, async (t, _db, store) => {
+  const server = await testServer(t, store)
+  const parent = await server.account()
+  const child = await server.account({ parentId: parent.id })
+  const admin = await server.account({ role: 'admin' })
+  const post = async (url: string, payload: unknown, headers: Record<string, string>): Promise<{ statusCode: number; json: () => any }> =>
+    await server.app.inject({ method: 'POST', url, payload: payload as object, headers })
+
+  t.equal((await post(`/admin/v1/user/${parent.id}/update`, { limits: { rate: { limit: 10, windowSeconds: 1 }, quota: { limit: 1000, period: 'month' } } }, admin.headers)).statusCode, 200)
+  t.same((await store.findUserById(parent.id))?.limits, { rate: { limit: 10, windowSeconds: 1 }, quota: { limit: 1000, period: 'month' } })
+
+  const capped = `/api/v1/partner/user/${child.id}/update`
+  for (const [limits, problem] of [
+    [{ rate: { limit: 11, windowSeconds: 1 }, quota: { limit: 10, period: 'month' } }, /rate exceeds the parent's/],
+    [{ rate: { limit: 600, windowSeconds: 60 }, quota: { limit: 1001, period: 'month' } }, /quota exceeds the parent's/],
+    [{ quota: { limit: 10, period: 'month' } }, /a rate is required/],
+    [{ rate: { limit: 1, windowSeconds: 0 } }, /windowSeconds/],
+    [{ rate: { limit: 1, windowSeconds: 1 }, burst: 3 }, /./]
+  ] as const) {
+    const res = await post(capped, { limits }, parent.headers)
+    t.equal(res.statusCode, 400, JSON.stringify(limits))
+    t.match(res.json().message, problem)
+  }
+  t.same((await store.findUserById(child.id))?.limits, null, 'nothing refused was written')
+  const within = { rate: { limit: 5, windowSeconds: 1 }, quota: { limit: 1000, period: 'month' } }
+  t.equal((await post(capped, { limits: within }, parent.headers)).statusCode, 200)
+  t.same((await store.findUserById(child.id))?.limits, within)
+  t.equal((await post(`/api/v1/partner/user/${child.id}/update`, { limits: null }, child.headers)).statusCode, 404, 'a child cannot lift its own cap')
+
+  // The child's own key stays within its account's limits.
+  t.equal((await post(`/api/v1/token/${child.keyId}/update`, { limits: { rate: { limit: 6, windowSeconds: 1 }, quota: { limit: 10, period: 'day' } } }, child.headers)).statusCode, 400)
+  t.equal((await post(`/api/v1/token/${child.keyId}/update`, { limits: { rate: { limit: 0, windowSeconds: 1 }, quota: { limit: 10, period: 'day' } } }, child.headers)).statusCode, 200)
+  t.same((await store.findKeyById(child.keyId))?.limits, { rate: { limit: 0, windowSeconds: 1 }, quota: { limit: 10, period: 'day' } })
+
+  // Limit 0: every request of that key is a 429, through each adapter, with the headers.
+  server.authorizer.invalidate('all')
+  const fa = await server.app.inject({ url: '/v1/forward-auth', headers: { ...child.headers, 'x-original-uri': '/api/v1/bot/list' } })
+  t.equal(fa.statusCode, 429)
+  t.same(fa.json(), { message: 'Too many requests', code: 'RATE_LIMITED' })
+  t.match(fa.headers, { 'retry-after': /^\d+$/, 'ratelimit-policy': '"key:rate";q=0;w=1, "key:quota";q=10;w=86400, "account:rate";q=5;w=1, "account:quota";q=1000;w=2592000', ratelimit: /^"key:rate";r=0;t=1, / })
+  const plugin = await server.app.inject({ url: '/api/v1/token/list', headers: child.headers })
+  t.equal(plugin.statusCode, 429, 'the Fastify plugin')
+  t.match(plugin.headers, { 'retry-after': /^\d+$/, 'ratelimit-policy': /"key:rate";q=0;w=1/ })
+  const decided = await server.app.inject({ method: 'POST', url: '/v1/authorize', payload: { method: 'GET', path: '/api/v1/bot/list', headers: child.headers } })
+  t.match(decided.json(), { status: 429, code: 'RATE_LIMITED', retryAfterSeconds: Number, rateLimit: { policy: /"key:rate";q=0;w=1/, state: /"key:rate";r=0/ } })
+
+  // The parent (10/s) is allowed, with its headers, through forward-auth and the plugin.
+  const ok = await server.app.inject({ url: '/v1/forward-auth', headers: { ...parent.headers, 'x-original-uri': '/api/v1/bot/list' } })
+  t.equal(ok.statusCode, 200)
+  t.match(ok.headers, { 'ratelimit-policy': '"account:rate";q=10;w=1, "account:quota";q=1000;w=2592000', ratelimit: /^"account:rate";r=\d+;t=1, "account:quota";r=\d+;t=\d+$/ })
+  const listed = await server.app.inject({ url: '/api/v1/token/list', headers: parent.headers })
+  t.equal(listed.statusCode, 200)
+  t.match(listed.headers, { 'ratelimit-policy': /"account:rate";q=10;w=1/ })
+}))
