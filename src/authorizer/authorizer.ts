@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { parseCredentials } from '../credentials/parse.js'
+import { parseCredentials, type PresentedCredential } from '../credentials/parse.js'
 import { splitTarget } from '../lib/target.js'
 import { PolicyEngine } from '../policy/engine.js'
 import { POLICY_INPUT_VERSION, type PolicyDecision, type PolicyInput } from '../policy/input.js'
@@ -251,7 +251,11 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   async #buildInput (request: AuthorizeRequest, deadline: number): Promise<PolicyInput> {
-    const { credential, runAs } = parseCredentials(request.headers)
+    const parsed = parseCredentials(request.headers)
+    const { runAs } = parsed
+    const credential: PresentedCredential = request.console !== undefined && parsed.credential.type === 'none'
+      ? { type: 'console_session', session: request.console }
+      : parsed.credential
     const { path, queryAccessToken } = splitTarget(request.path)
     // The policy refuses a malformed run-as header or a second credential
     // method (400) whatever the store says: look nothing up for such a
