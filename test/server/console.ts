@@ -115,6 +115,23 @@ t.test('console sessions', (t) => forEachDatabase(t, async (t, _db, store) => {
     t.equal((await app.inject({ url: '/api/v1/token/list', headers: { cookie: busy.cookie } })).statusCode, 401, 'but not past its lifetime')
   })
 
+  await t.test('the authorizer decides a console credential as its key, with the sooner expiry', async (t) => {
+    const parent = await server.account({ expiresInSeconds: 3600 })
+    const now = server.now().getTime()
+    const decide = async (expiresAt: number, keyId = parent.keyId) =>
+      await server.authorizer.authorize({ method: 'GET', path: '/api/v1/token/list', headers: {}, console: { keyId, issuedAt: now, expiresAt } })
+    const allowed = await decide(now + 60_000)
+    t.match(allowed, { allow: true, subject: parent.id, credential: { type: 'console_session', id: parent.keyId } })
+    t.match(await decide(now - 1), { status: 401, reasons: [{ code: 'credential_expired' }] }, 'the session\'s expiry')
+    t.match(await decide(now + 7200_000), { allow: true })
+    server.advance(3601)
+    t.match(await decide(server.now().getTime() + 7200_000), { status: 401, reasons: [{ code: 'credential_expired' }] }, 'the key\'s, when sooner')
+    t.match(await decide(now + 60_000, 'key_00000000000000000000'), { status: 401, reasons: [{ code: 'credential_unknown' }] })
+    t.match(await server.authorizer.authorize({ method: 'GET', path: '/api/v1/token/list', headers: {}, console: null }), { status: 401, reasons: [{ code: 'credential_unknown' }] })
+    const bearerWins = await server.authorizer.authorize({ method: 'GET', path: '/api/v1/token/list', headers: bearer('sk-x'), console: { keyId: parent.keyId, issuedAt: now, expiresAt: now + 60_000 } })
+    t.match(bearerWins, { status: 401, credential: { type: 'malformed' } }, 'an Authorization header decides alone')
+  })
+
   await t.test('the console is served with a strict CSP', async (t) => {
     const page = await app.inject({ url: '/console/' })
     t.equal(page.statusCode, 200)

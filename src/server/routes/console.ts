@@ -32,6 +32,7 @@ const TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml'
 }
 const CSRF_REFUSED = 'the console CSRF token is missing or wrong'
+const tags = ['console']
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 // The API the console's cookie is a credential for: Keygate's own management and operator API.
 const API_PREFIXES = ['/api/', '/admin/']
@@ -83,7 +84,8 @@ const consoleRoutes: FastifyPluginAsync<ConsoleRoutesOptions> = async (app, { au
 
   app.post<{ Body: { key: string } }>('/console/api/session', {
     schema: {
-      hide: true,
+      summary: 'Console sign-in: exchange a full-access secret key for a console session cookie',
+      tags,
       body: { type: 'object', additionalProperties: false, required: ['key'], properties: { key: { type: 'string', minLength: 1, maxLength: 512 } } }
     }
   }, async (request, reply) => {
@@ -101,14 +103,14 @@ const consoleRoutes: FastifyPluginAsync<ConsoleRoutesOptions> = async (app, { au
     return await whoAmI(request, token, session)
   })
 
-  app.get('/console/api/session', { schema: hide }, async (request) => {
+  app.get('/console/api/session', { schema: { summary: 'The signed-in console account and its CSRF token', tags } }, async (request) => {
     const token = cookieOf(request)
     const session = token === null ? null : await sessions.use(token)
     if (token === null || session === null) throw new HttpError('NOT_AUTHENTICATED', 'not signed in')
     return await whoAmI(request, token, session)
   })
 
-  app.post('/console/api/session/end', { schema: hide }, async (request, reply) => {
+  app.post('/console/api/session/end', { schema: { summary: 'Console sign-out: the session ends on the server', tags } }, async (request, reply) => {
     const token = cookieOf(request)
     if (token !== null) {
       if (!csrfMatches(token, request.headers[CSRF_HEADER])) return sendError(reply, 'NOT_AUTHORIZED', CSRF_REFUSED)
