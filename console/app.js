@@ -4,12 +4,14 @@ import { AccountsPage } from './pages/accounts.js'
 import { AuditPage } from './pages/audit.js'
 import { KeysPage } from './pages/keys.js'
 import { SessionsPage } from './pages/sessions.js'
+import { UsagePage } from './pages/usage.js'
 
 const PAGES = [
   { path: 'keys', title: 'Keys', page: KeysPage },
   { path: 'accounts', title: 'Sub-accounts', page: AccountsPage },
   { path: 'sessions', title: 'Sessions', page: SessionsPage },
-  { path: 'audit', title: 'Audit', page: AuditPage, admin: true }
+  { path: 'audit', title: 'Audit', page: AuditPage, admin: true },
+  { path: 'usage', title: 'Usage', page: UsagePage, admin: true }
 ]
 
 function route () {

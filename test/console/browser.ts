@@ -189,6 +189,15 @@ t.test('the console in Chromium', (t) => forEachDatabase(t, async (t, _db, store
     await dialog.getByRole('button', { name: 'Close' }).click()
   })
 
+  await t.test('usage: requests per day, per key', async (t) => {
+    await page.getByRole('link', { name: 'Usage' }).click()
+    const card = page.locator('[data-usage-key]', { hasText: admin.token.slice(0, 9) })
+    await card.waitFor()
+    t.match(await card.textContent(), /[1-9]\d* requests in all/, 'the bootstrap key\'s requests are counted')
+    await noSeriousViolations(t, page, 'the usage page')
+    await screenshot(page, 'usage')
+  })
+
   await t.test('a state-changing call without the CSRF token is refused', async (t) => {
     const status = await page.evaluate(async () => (await fetch('/api/v1/token/create', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status)
     t.equal(status, 403)
