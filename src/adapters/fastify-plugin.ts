@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Authorizer } from '../authorizer/authorizer.js'
 import type { AuthorizationResult, AuthorizeRequest } from '../authorizer/result.js'
+import type { ConsoleCredential } from '../credentials/parse.js'
 import { denialOf, distinctHeaders, type HttpAnswer } from './http.js'
 
 export interface KeygatePluginOptions {
@@ -12,6 +13,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The decision for this request; set before any handler of a protected scope runs. */
     keygate: AuthorizationResult | null
+    /** The console session its cookie opened (`session` null: none live), set by Keygate's own server only; null: no console cookie. */
+    keygateConsole: { session: ConsoleCredential | null } | null
   }
 }
 
@@ -42,7 +45,8 @@ export function authorizeRequestOf (request: FastifyRequest): AuthorizeRequest {
     path: request.url,
     headers: distinctHeaders(request.raw.rawHeaders),
     scheme: schemeOf(request),
-    client: { address: request.ip }
+    client: { address: request.ip },
+    ...(request.keygateConsole == null ? {} : { console: request.keygateConsole.session })
   }
 }
 

@@ -301,7 +301,10 @@ class KeygateAuthorizer implements Authorizer {
 
   async #buildInput (request: AuthorizeRequest, deadline: number): Promise<PolicyInput> {
     const parsed = parseCredentials(request.headers)
-    const { credential, runAs } = parsed
+    const credential: PresentedCredential = request.console !== undefined && parsed.credential.type === 'none'
+      ? { type: 'console_session', session: request.console }
+      : parsed.credential
+    const { runAs } = parsed
     // The policy refuses a malformed run-as header or a second credential
     // method (400) whatever the store says: look nothing up for such a
     // request, so that neither its answer nor its timing depends on an account.
@@ -312,7 +315,7 @@ class KeygateAuthorizer implements Authorizer {
     const runAsFacts = resolved.principal === null || runAs.length === 0
       ? null
       : await resolveRunAs(this.#accounts, resolved.principal, runAs, deadline)
-    return this.#inputOf(request, parsed, resolved, runAsFacts)
+    return this.#inputOf(request, { credential, runAs }, resolved, runAsFacts)
   }
 
   /** The input from what was resolved; `credential: null`: nothing was looked up. */

@@ -45,7 +45,8 @@ export class DecisionMemo {
 
   /** The memo key of a request, or null when the memo is off. */
   keyOf (request: AuthorizeRequest): string | null {
-    if (!this.#cache.enabled) return null
+    // A console session is looked up at every request (its idle timeout moves): never remembered.
+    if (!this.#cache.enabled || request.console !== undefined) return null
     return `${request.scheme ?? 'http'} ${request.method} ${request.path.length}:${request.path}${credentialHeaderValues(request.headers)}`
   }
 

@@ -1,3 +1,4 @@
+import type { ConsoleCredential } from '../credentials/parse.js'
 import type { Throttled } from '../limits/throttle.js'
 import type { CredentialType, PolicyDecision, PolicyInput, Reason } from '../policy/input.js'
 
@@ -14,7 +15,14 @@ export interface AuthorizeRequest {
   scheme?: 'http' | 'https'
   /** Who sent the request, for the decision log only (never part of the policy input). */
   client?: ClientInfo
+  /**
+   * A console session that Keygate's own server found from its cookie (the
+   * authorizer never reads cookies): the credential when the request has no
+   * Authorization header. null: a cookie that opens no live session.
+   */
+  console?: ConsoleCredential | null
 }
+
 
 export interface ClientInfo {
   /** The client's IP address, as the adapter (or a trusted proxy) saw it. */

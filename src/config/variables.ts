@@ -79,6 +79,11 @@ export const VARIABLES = {
   sessionMaxSeconds: optional('KEYGATE_SESSION_MAX_SECONDS', parse.integer(1, MONTH), { shown: '`86400`' }),
   signingKeyRotateDays: optional('KEYGATE_SIGNING_KEY_ROTATE_DAYS', parse.integer(1, 3650)),
 
+  // The console
+  console: required('KEYGATE_CONSOLE', true, '`true`', parse.boolean),
+  consoleIdleSeconds: required('KEYGATE_CONSOLE_IDLE_SECONDS', 1_800, '`1800`', parse.integer(60, 86_400)),
+  consoleLifetimeSeconds: required('KEYGATE_CONSOLE_LIFETIME_SECONDS', 43_200, '`43200`', parse.integer(60, MONTH)),
+
   // The audit
   decisionLog: required('KEYGATE_DECISION_LOG', AUDIT.sinks, '`postgres`', parseSinks),
   decisionLogBuffer: required('KEYGATE_DECISION_LOG_BUFFER', AUDIT.bufferSize, '`10000`', parse.integer(16, 10_000_000)),

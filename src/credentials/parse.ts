@@ -14,6 +14,8 @@ export type PresentedCredential =
   | { type: 'malformed'; reason: MalformedReason }
   | { type: 'secret_key'; key: string }
   | { type: 'session'; token: string }
+  /** Never parsed from headers: Keygate's server finds it from the console cookie (AuthorizeRequest.console). */
+  | { type: 'console_session'; session: ConsoleCredential | null }
 
 export type MalformedReason =
   | 'duplicate_header'
@@ -21,6 +23,16 @@ export type MalformedReason =
   | 'too_long'
   | 'bad_checksum'
   | 'unknown_token_format'
+
+/** A console session as Keygate's server found it from its cookie (see AuthorizeRequest.console). */
+export interface ConsoleCredential {
+  /** The key whose rights the session carries. */
+  keyId: string
+  /** Epoch milliseconds of sign-in. */
+  issuedAt: number
+  /** Epoch milliseconds when the session ends unless used again. */
+  expiresAt: number
+}
 
 /** Every X-RunAs-* header naming the account one way (an id, or an e-mail), all its spellings together. */
 export interface RunAsValue {

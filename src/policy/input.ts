@@ -17,7 +17,8 @@ import type { LimitFacts, Limits } from '../limits/limits.js'
 export const POLICY_INPUT_VERSION = 2
 
 /** `other_scheme`: an Authorization header of another scheme than Bearer (Basic, Token, a bare key). */
-export type CredentialType = 'none' | 'other_scheme' | 'malformed' | 'secret_key' | 'session'
+/** `console_session`: a console cookie, carrying the rights of the secret key that opened it (its id and prefix are the key's). */
+export type CredentialType = 'none' | 'other_scheme' | 'malformed' | 'secret_key' | 'session' | 'console_session'
 
 /**
  * A credential as resolved against the store. `found: false` covers every

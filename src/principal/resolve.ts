@@ -1,5 +1,5 @@
 import { hashSecretKeyBase64url } from '../credentials/secret-key.js'
-import type { PresentedCredential } from '../credentials/parse.js'
+import type { ConsoleCredential, PresentedCredential } from '../credentials/parse.js'
 import type { AccountFacts, CredentialFacts } from '../policy/input.js'
 import type { KeyRecord, UserRecord } from '../store/types.js'
 import type { AccountDirectory, CacheOptions, DirectoryHooks } from './accounts.js'
@@ -8,6 +8,7 @@ import { LookupCache, withDeadline, type CacheStats } from './lib/lookup-cache.j
 export interface KeyStore {
   /** The key, its owner and its actor, in one round trip. */
   findKeyByHash(hash: Buffer): Promise<(KeyRecord & { owner: UserRecord | null; actor: UserRecord | null }) | null>
+  findKeyById(id: string): Promise<KeyRecord | null>
 }
 
 /** Verifies a session token (JWT) and says which session and user it names. */
@@ -79,6 +80,8 @@ export class PrincipalResolver {
         return await this.#resolveKey(presented.key, deadline)
       case 'session':
         return await this.#resolveSession(presented.token, deadline)
+      case 'console_session':
+        return await this.#resolveConsole(presented.session, deadline)
     }
   }
 
@@ -131,6 +134,27 @@ export class PrincipalResolver {
         ...(record.limits === null ? {} : { limits: record.limits })
       },
       ...await this.#accounts.ownerAndActor(record.userId, record.actorId, deadline)
+    }
+  }
+
+  /** The key's facts under the session's kind, its expiry the sooner of both: the rights of the key, never more. */
+  async #resolveConsole (session: ConsoleCredential | null, deadline: number): Promise<ResolvedPrincipal> {
+    const key = session === null ? null : await withDeadline(this.#keys.findKeyById(session.keyId), deadline)
+    if (session === null || key === null) return { credential: { type: 'console_session', found: false }, ...NOT_FOUND }
+    const keyExpiry = key.expiresAt === null ? Infinity : key.expiresAt.getTime()
+    return {
+      credential: {
+        type: 'console_session',
+        found: true,
+        id: key.id,
+        prefix: key.prefix,
+        issuedAt: session.issuedAt,
+        expiresAt: Math.min(keyExpiry, session.expiresAt),
+        revoked: key.revokedAt !== null,
+        scopes: key.scopes,
+        actorId: key.actorId
+      },
+      ...await this.#accounts.ownerAndActor(key.userId, key.actorId, deadline)
     }
   }
 

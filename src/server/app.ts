@@ -11,7 +11,9 @@ import { isForwardAuthUrl } from '../adapters/forward-auth.js'
 import { forwardAuthListener, type RequestListener } from '../adapters/node-http.js'
 import { clientErrorHandler, errorHandler, notFoundHandler } from './error-handler.js'
 import type { ServerMetrics } from './metrics.js'
+import { ConsoleSessions, DEFAULT_CONSOLE_TIMEOUTS, type ConsoleTimeouts } from '../console/sessions.js'
 import { adminRoutes } from './routes/admin.js'
+import { consolePlugin } from './routes/console.js'
 import { auditRoutes } from './routes/audit.js'
 import { decisionRoutes } from './routes/decision.js'
 import { forwardAuthRoutes } from './routes/forward-auth.js'
@@ -45,6 +47,8 @@ export interface AppOptions {
   clock?: () => number
   /** How long a request (headers and body) may take to arrive before it is answered 408. Default REQUEST_TIMEOUT_MS. */
   requestTimeoutMs?: number
+  /** The web console under /console, with its session timeouts (default DEFAULT_CONSOLE_TIMEOUTS); false: off, and its cookie is no credential. */
+  console?: ConsoleTimeouts | false
 }
 
 export const BODY_LIMIT_BYTES = 64 * 1024
@@ -118,6 +122,9 @@ export function buildApp (options: AppOptions): FastifyInstance {
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }
     }
   })
+  if (options.console !== false) {
+    app.register(consolePlugin, { authorizer, sessions: new ConsoleSessions(authorizer.store.database, options.console ?? DEFAULT_CONSOLE_TIMEOUTS, clock) })
+  }
   app.register(operationsRoutes, { authorizer, metrics })
   app.register(decisionRoutes, {
     authorizer, decisionReasons: options.decisionReasons ?? false, policyBundle: options.policyBundle, callerToken: options.decisionApiToken, trustProxy

@@ -37,8 +37,8 @@ export async function grantableScopes (store: Store, request: FastifyRequest, re
 
 async function callerScopes (store: Store, request: FastifyRequest): Promise<string[] | null> {
   const credential = request.keygate?.credential
-  // The policy lets only secret keys manage keys and accounts.
-  if (credential?.type !== 'secret_key' || credential.id === null) throw new HttpError('NOT_AUTHORIZED')
+  // The policy lets only secret keys (and console sessions, which carry one's rights) manage keys and accounts.
+  if ((credential?.type !== 'secret_key' && credential?.type !== 'console_session') || credential.id === null) throw new HttpError('NOT_AUTHORIZED')
   const key = await store.findKeyById(credential.id)
   if (key === null) throw new HttpError('NOT_AUTHORIZED')
   return key.scopes

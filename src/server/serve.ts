@@ -181,7 +181,8 @@ export async function start (config: StartConfig, io: Pick<ServeIo, 'stdout'>): 
       tls: tlsOf(config),
       decisionReasons: config.decisionReasons,
       decisionApiToken: config.decisionApiToken,
-      policyBundle: config.policyBundle
+      policyBundle: config.policyBundle,
+      console: config.console ? { idleSeconds: config.consoleIdleSeconds, lifetimeSeconds: config.consoleLifetimeSeconds } : false
     })
     log = app.log
     for (const warning of config.warnings ?? []) log.warn(`configuration: ${warning}`)

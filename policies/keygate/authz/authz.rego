@@ -151,7 +151,7 @@ authenticated if {
 }
 
 known_credential if {
-	input.credential.type in {"secret_key", "session"}
+	input.credential.type in {"secret_key", "session", "console_session"}
 	input.credential.found == true
 }
 
@@ -185,7 +185,7 @@ authn_reasons contains {"code": "credential_malformed", "msg": "the credential i
 }
 
 authn_reasons contains {"code": "credential_unknown", "msg": "the credential was not found"} if {
-	input.credential.type in {"secret_key", "session"}
+	input.credential.type in {"secret_key", "session", "console_session"}
 	input.credential.found != true
 }
 
@@ -214,7 +214,10 @@ authn_reasons contains {"code": "principal_inactive", "msg": "the credential's a
 # `t := input.x; not f(t)`, which is undefined, not true, when input.x is
 # missing (open-policy-agent/opa#1877), and a deny must not vanish that way.
 
-credential_type_known if input.credential.type in {"none", "other_scheme", "secret_key", "session"}
+credential_type_known if input.credential.type in {"none", "other_scheme", "secret_key", "session", "console_session"}
+
+# A console session carries the rights of the secret key that opened it: it is decided as that key.
+key_credential if input.credential.type in {"secret_key", "console_session"}
 
 credential_facts_complete if {
 	is_boolean(input.credential.revoked)
@@ -279,7 +282,7 @@ impersonation_requested if count(input.runAs) > 0
 
 # The account to act as; defined only when every impersonation rule holds.
 target := t if {
-	input.credential.type == "secret_key"
+	key_credential
 	not delegated
 	t := input.runAs[0].account
 	every r in input.runAs {
@@ -309,7 +312,7 @@ acting if acting_by_credential
 
 # Specific codes for the log only: every refusal yields the same 403 response.
 impersonation_reasons contains {"code": "impersonation_session_token", "msg": "only a secret key may impersonate"} if {
-	input.credential.type != "secret_key"
+	not key_credential
 }
 
 impersonation_reasons contains {"code": "impersonation_delegated", "msg": "a credential minted by a parent for its child cannot impersonate"} if {
@@ -424,7 +427,7 @@ denials contains {"code": rule.reason, "msg": concat("", ["the account is restri
 restriction_permits(rule, act) if act.class in rule.classes
 
 denials contains {"code": "scope_insufficient", "msg": "the key's scopes do not cover this action"} if {
-	input.credential.type == "secret_key"
+	key_credential
 	action != null
 	not key_scopes_allow
 }
@@ -441,7 +444,7 @@ session_routes_allow if sessions.route_allowed(input.credential.allowedRoutes, r
 
 denials contains {"code": "session_not_permitted", "msg": "a session token cannot perform management or admin actions"} if {
 	action.class in {"manage", "admin"}
-	input.credential.type != "secret_key"
+	not key_credential
 }
 
 denials contains {"code": "admin_role_required", "msg": "the action needs an admin account"} if {
