@@ -21,6 +21,7 @@ const SCRIPTS = [
   ['embedded', 'Embedded authorize() and policy evaluation'],
   ['cold-path', 'Cold path on PostgreSQL'],
   ['floods', 'Floods of bad credentials'],
+  ['limits', 'Forward-auth with limits on the key vs without'],
   ['sessions', 'Session-token verification'],
   ['memory', 'Memory']
 ]

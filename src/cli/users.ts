@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { closest } from 'fastest-levenshtein'
-import { createAccount, deleteAccount, NotFoundError, RESTRICTIONS as KNOWN_RESTRICTIONS, setRestriction, updateAccount } from '../manage/index.js'
+import { limitsFromText, LimitsError } from '../limits/limits.js'
+import { createAccount, deleteAccount, InvalidInputError, NotFoundError, RESTRICTIONS as KNOWN_RESTRICTIONS, setAccountLimits, setRestriction, updateAccount } from '../manage/index.js'
 import { adminUserView, pageView } from '../server/views.js'
 import type { UserRecord } from '../store/index.js'
 import { collect, table, time, wholeNumber, type Runner } from './context.js'
@@ -21,6 +22,15 @@ export const operations: Operations = {
     ...(p.email === undefined ? {} : { email: p.email as string }),
     ...(p.disabled === undefined ? {} : { disabled: p.disabled as boolean })
   }))),
+  'user.limit': async ({ store }, p) => {
+    try {
+      const user = await named(p.id, async () => await setAccountLimits(store, p.id as string, p.clear === true ? null : limitsFromText(p.rate as string | undefined, p.quota as string | undefined)))
+      return { id: user.id, limits: user.limits }
+    } catch (error) {
+      if (error instanceof LimitsError || error instanceof InvalidInputError) throw new OperationError(error.message, 'INVALID_INPUT')
+      throw error
+    }
+  },
   'user.delete': async ({ store }, p) => {
     await named(p.id, async () => { await deleteAccount(store, p.id as string) })
     return { id: p.id }
@@ -109,6 +119,16 @@ export function register (program: Command, runner: Runner): void {
       }
       const disabled = o.disable === true ? true : o.enable === true ? false : undefined
       await runner.run(c, 'user.update', { id, name: o.name, email: o.email, disabled }, (u: User) => `updated ${describe(u)}`)
+    })
+
+  user.command('limit').description('set an account\'s rate limit and quota (all its credentials together; a child\'s within its parent\'s), or clear them')
+    .argument('<userId>')
+    .option('--rate <requests/seconds>', 'e.g. 100/1 or 1000/60')
+    .option('--quota <requests/period>', 'e.g. 10000/month or 500/day')
+    .option('--clear', 'no limits')
+    .action(async (id: string, o: { rate?: string; quota?: string; clear?: boolean }, c: Command) => {
+      if ((o.clear === true) === (o.rate !== undefined || o.quota !== undefined)) c.error('error: give --rate and/or --quota, or --clear', { exitCode: 2, code: 'keygate.usage' })
+      await runner.run(c, 'user.limit', { id, ...o }, (u: { id: string; limits: unknown }) => `${u.id}: limits ${JSON.stringify(u.limits)}`)
     })
 
   user.command('delete').description('delete an account: its keys and sessions stop working at once').argument('<userId>')

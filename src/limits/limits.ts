@@ -65,18 +65,22 @@ function count (value: unknown): boolean {
 /**
  * Whether `child` stays within `cap` (a parent's own limits): a rate no
  * faster per second, a quota no larger over the same period. Null when it
- * does, else what exceeds.
+ * does, else what exceeds. `required`: a limit the cap has, the child must
+ * have too (a child account, whose requests the parent's counters do not
+ * see); a key needs none of its own, its account's limits count it anyway.
  */
-export function exceedsCap (child: Limits | null, cap: Limits | null): string | null {
+export function exceedsCap (child: Limits | null, cap: Limits | null, required = true): string | null {
   if (cap === null) return null
   if (cap.rate !== undefined) {
-    if (child?.rate === undefined) return 'a rate is required: the parent has one'
-    if (child.rate.limit / child.rate.windowSeconds > cap.rate.limit / cap.rate.windowSeconds) return 'the rate exceeds the parent\'s'
+    if (child?.rate === undefined) {
+      if (required) return 'a rate is required: the parent has one'
+    } else if (child.rate.limit / child.rate.windowSeconds > cap.rate.limit / cap.rate.windowSeconds) return 'the rate exceeds the parent\'s'
   }
   if (cap.quota !== undefined) {
-    if (child?.quota === undefined) return 'a quota is required: the parent has one'
     const perDay = (q: NonNullable<Limits['quota']>): number => q.period === 'day' ? q.limit : q.limit / 28
-    if (child.quota.period === cap.quota.period ? child.quota.limit > cap.quota.limit : perDay(child.quota) > perDay(cap.quota)) return 'the quota exceeds the parent\'s'
+    if (child?.quota === undefined) {
+      if (required) return 'a quota is required: the parent has one'
+    } else if (child.quota.period === cap.quota.period ? child.quota.limit > cap.quota.limit : perDay(child.quota) > perDay(cap.quota)) return 'the quota exceeds the parent\'s'
   }
   return null
 }
@@ -162,4 +166,20 @@ export function rateLimitHeaders (facts: LimitFacts[], admitted: boolean): { pol
     policy: facts.map((f) => `"${f.name}";q=${f.limit};w=${f.windowSeconds}`).join(', '),
     state: facts.map((f) => `"${f.name}";r=${Math.max(0, f.limit - f.used - (admitted ? 1 : 0))};t=${f.resetSeconds}`).join(', ')
   }
+}
+
+/** Limits from their short text forms, `RATE` = `100/1` (requests per seconds) and `QUOTA` = `10000/month` (or `/day`), as the CLI takes them. */
+export function limitsFromText (rate: string | undefined, quota: string | undefined): Limits | null {
+  const limits: Record<string, unknown> = {}
+  if (rate !== undefined) {
+    const match = /^(\d{1,10})\/(\d{1,5})$/.exec(rate)
+    if (match === null) throw new LimitsError(`rate ${JSON.stringify(rate)}: expected REQUESTS/SECONDS, e.g. 100/1`)
+    limits.rate = { limit: Number(match[1]), windowSeconds: Number(match[2]) }
+  }
+  if (quota !== undefined) {
+    const match = /^(\d{1,10})\/(day|month)$/.exec(quota)
+    if (match === null) throw new LimitsError(`quota ${JSON.stringify(quota)}: expected REQUESTS/day or REQUESTS/month, e.g. 10000/month`)
+    limits.quota = { limit: Number(match[1]), period: match[2] }
+  }
+  return validateLimits(limits)
 }

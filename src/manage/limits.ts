@@ -17,12 +17,12 @@ export async function setAccountLimits (store: Store, id: string, value: unknown
   return updated
 }
 
-/** Sets (null: clears) a key's rate limit and quota; they stay within its account's. */
+/** Sets (null: clears) a key's rate limit and quota; they stay within its account's (which count the key's requests in any case). */
 export async function setKeyLimits (store: Store, keyId: string, value: unknown): Promise<KeyRecord> {
   const limits = checked(value)
   const key = await store.findKeyById(keyId)
   if (key === null || key.revokedAt !== null) throw new NotFoundError('no such key')
-  within(limits, (await store.findUserById(key.userId))?.limits ?? null, 'account')
+  within(limits, (await store.findUserById(key.userId))?.limits ?? null, 'account', false)
   const updated = await store.setKeyLimits(keyId, limits)
   if (updated === null) throw new NotFoundError('no such key')
   return updated
@@ -37,7 +37,7 @@ function checked (value: unknown): Limits | null {
   }
 }
 
-function within (limits: Limits | null, cap: Limits | null, whose: string): void {
-  const problem = exceedsCap(limits, cap)
+function within (limits: Limits | null, cap: Limits | null, whose: string, required = true): void {
+  const problem = exceedsCap(limits, cap, required)
   if (problem !== null) throw new InvalidInputError(`limits: ${problem.replace('parent', whose)}`)
 }

@@ -114,7 +114,10 @@ export const keyView = {
   required: ['id', 'prefix', 'createdAt', 'updatedAt']
 } as const
 
-/** A rate limit and quota (src/limits), or null to clear them; checked in full by validateLimits. */
+/**
+ * `rateLimits`: a rate limit and quota (src/limits), or null to clear them; checked in full by validateLimits.
+ * Not `limits`, which @chatbotkit/sdk sends with a meaning of its own (ignored).
+ */
 export const limitsSchema = {
   type: ['object', 'null'],
   description: '{rate?: {limit, windowSeconds}, quota?: {limit, period: "day"|"month"}}, or null for none; within the parent\'s (accounts) or the account\'s (keys)',
@@ -127,7 +130,7 @@ export const limitsSchema = {
 export const keyUpdateBody = {
   type: 'object',
   additionalProperties: false,
-  properties: { ...ignoredKeyFields, name: nullableString(200), limits: limitsSchema }
+  properties: { ...ignoredKeyFields, name: nullableString(200), rateLimits: limitsSchema }
 } as const
 
 export const rollBody = {

@@ -66,7 +66,7 @@ t.test('limits are checked where they are set; a parent caps its children throug
   const post = async (url: string, payload: unknown, headers: Record<string, string>): Promise<{ statusCode: number; json: () => any }> =>
     await server.app.inject({ method: 'POST', url, payload: payload as object, headers })
 
-  t.equal((await post(`/admin/v1/user/${parent.id}/update`, { limits: { rate: { limit: 10, windowSeconds: 1 }, quota: { limit: 1000, period: 'month' } } }, admin.headers)).statusCode, 200)
+  t.equal((await post(`/admin/v1/user/${parent.id}/update`, { rateLimits: { rate: { limit: 10, windowSeconds: 1 }, quota: { limit: 1000, period: 'month' } } }, admin.headers)).statusCode, 200)
   t.same((await store.findUserById(parent.id))?.limits, { rate: { limit: 10, windowSeconds: 1 }, quota: { limit: 1000, period: 'month' } })
 
   const capped = `/api/v1/partner/user/${child.id}/update`
@@ -77,19 +77,21 @@ t.test('limits are checked where they are set; a parent caps its children throug
     [{ rate: { limit: 1, windowSeconds: 0 } }, /windowSeconds/],
     [{ rate: { limit: 1, windowSeconds: 1 }, burst: 3 }, /./]
   ] as const) {
-    const res = await post(capped, { limits }, parent.headers)
+    const res = await post(capped, { rateLimits: limits }, parent.headers)
     t.equal(res.statusCode, 400, JSON.stringify(limits))
     t.match(res.json().message, problem)
   }
   t.same((await store.findUserById(child.id))?.limits, null, 'nothing refused was written')
   const within = { rate: { limit: 5, windowSeconds: 1 }, quota: { limit: 1000, period: 'month' } }
-  t.equal((await post(capped, { limits: within }, parent.headers)).statusCode, 200)
+  t.equal((await post(capped, { rateLimits: within }, parent.headers)).statusCode, 200)
   t.same((await store.findUserById(child.id))?.limits, within)
-  t.equal((await post(`/api/v1/partner/user/${child.id}/update`, { limits: null }, child.headers)).statusCode, 404, 'a child cannot lift its own cap')
+  t.equal((await post(capped, { limits: { tokens: 10 } }, parent.headers)).statusCode, 200, '@chatbotkit/sdk\'s own `limits` is still accepted and ignored')
+  t.same((await store.findUserById(child.id))?.limits, within)
+  t.equal((await post(`/api/v1/partner/user/${child.id}/update`, { rateLimits: null }, child.headers)).statusCode, 404, 'a child cannot lift its own cap')
 
   // The child's own key stays within its account's limits.
-  t.equal((await post(`/api/v1/token/${child.keyId}/update`, { limits: { rate: { limit: 6, windowSeconds: 1 }, quota: { limit: 10, period: 'day' } } }, child.headers)).statusCode, 400)
-  t.equal((await post(`/api/v1/token/${child.keyId}/update`, { limits: { rate: { limit: 0, windowSeconds: 1 }, quota: { limit: 10, period: 'day' } } }, child.headers)).statusCode, 200)
+  t.equal((await post(`/api/v1/token/${child.keyId}/update`, { rateLimits: { rate: { limit: 6, windowSeconds: 1 }, quota: { limit: 10, period: 'day' } } }, child.headers)).statusCode, 400)
+  t.equal((await post(`/api/v1/token/${child.keyId}/update`, { rateLimits: { rate: { limit: 0, windowSeconds: 1 }, quota: { limit: 10, period: 'day' } } }, child.headers)).statusCode, 200)
   t.same((await store.findKeyById(child.keyId))?.limits, { rate: { limit: 0, windowSeconds: 1 }, quota: { limit: 10, period: 'day' } })
 
   // Limit 0: every request of that key is a 429, through each adapter, with the headers.

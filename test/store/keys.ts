@@ -12,7 +12,7 @@ t.test('creating keys and finding them by hash', (t) => forEachDatabase(t, async
   t.match(key.id, /^key_[0-9A-Za-z]{20}$/)
   t.same(key, {
     id: key.id, userId: user.id, actorId: null, name: 'ci', prefix: 'sk-AbC', scopes: ['bot:read'],
-    createdAt: key.createdAt, updatedAt: key.createdAt, expiresAt, revokedAt: null, lastUsedAt: null, useCount: 0
+    createdAt: key.createdAt, updatedAt: key.createdAt, expiresAt, revokedAt: null, lastUsedAt: null, useCount: 0, limits: null
   })
   t.type(key.createdAt, Date)
 

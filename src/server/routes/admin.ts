@@ -45,7 +45,7 @@ export const adminRoutes: FastifyPluginAsync<ManageContext> = async (app, { auth
     return views.adminUserView(user)
   })
 
-  app.post<{ Params: { id: string }; Body: { restrictions?: string[]; disabled?: boolean; limits?: unknown } }>('/admin/v1/user/:id/update', {
+  app.post<{ Params: { id: string }; Body: { restrictions?: string[]; disabled?: boolean; rateLimits?: unknown } }>('/admin/v1/user/:id/update', {
     schema: {
       summary: 'Replace an account\'s restrictions or disable it; takes effect at once',
       tags,
@@ -56,15 +56,15 @@ export const adminRoutes: FastifyPluginAsync<ManageContext> = async (app, { auth
         properties: {
           restrictions: restrictionsSchema,
           disabled: { type: 'boolean' },
-          limits: limitsSchema
+          rateLimits: limitsSchema
         }
       },
       response: { 200: adminUserView, ...responses }
     }
   }, async (request) => {
-    const { limits, ...patch } = request.body
+    const { rateLimits, ...patch } = request.body
     let user = await updateAccount(store, request.params.id, patch)
-    if (limits !== undefined) user = await setAccountLimits(store, user.id, limits)
+    if (rateLimits !== undefined) user = await setAccountLimits(store, user.id, rateLimits)
     authorizer.invalidate({ userId: user.id })
     return views.adminUserView(user)
   })

@@ -53,12 +53,12 @@ function keyRoutes (of: KeyOwner): FastifyPluginAsync<ManageContext> {
       return views.pageView(await store.listKeys(await of.owner(store, request), pageOf(request.query)), views.keyView)
     })
 
-    app.post<{ Params: Record<string, string>; Body: { name?: string | null; limits?: unknown } }>(`${of.prefix}/token/:${of.keyParam}/update`, {
+    app.post<{ Params: Record<string, string>; Body: { name?: string | null; rateLimits?: unknown } }>(`${of.prefix}/token/:${of.keyParam}/update`, {
       schema: { summary: `Rename one of ${of.whose} keys, or set its limits`, tags: of.tags, params, body: keyUpdateBody, response: { 200: idResponse, ...responses } }
     }, async (request) => {
       const { id } = await key(request as KeyRequest)
-      if (request.body.name !== undefined || request.body.limits === undefined) await renameKey(store, id, { name: request.body.name })
-      if (request.body.limits !== undefined) await setKeyLimits(store, id, request.body.limits)
+      if (request.body.name !== undefined || request.body.rateLimits === undefined) await renameKey(store, id, { name: request.body.name })
+      if (request.body.rateLimits !== undefined) await setKeyLimits(store, id, request.body.rateLimits)
       return { id }
     })
 

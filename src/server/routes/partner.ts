@@ -50,18 +50,18 @@ export const partnerRoutes: FastifyPluginAsync<ManageContext> = async (app, { au
     return views.partnerUserView(await ownChild(store, subjectOf(request), request.params.id))
   })
 
-  app.post<{ Params: { id: string }; Body: { name?: string | null; email?: string; limits?: unknown } }>('/api/v1/partner/user/:id/update', {
+  app.post<{ Params: { id: string }; Body: { name?: string | null; email?: string; rateLimits?: unknown } }>('/api/v1/partner/user/:id/update', {
     schema: {
       summary: 'Change a child\'s name or e-mail, or cap it with limits (within the caller\'s own)',
       tags,
       params: idParams,
-      body: { type: 'object', additionalProperties: false, properties: { ...ignoredUserFields, name, email, limits: limitsSchema } },
+      body: { type: 'object', additionalProperties: false, properties: { ...ignoredUserFields, name, email, rateLimits: limitsSchema } },
       response: { 200: idResponse, 409: errorResponse, ...responses }
     }
   }, async (request) => {
     const child = await ownChild(store, subjectOf(request), request.params.id)
     await updateAccount(store, child.id, { name: request.body.name, email: request.body.email })
-    if (request.body.limits !== undefined) await setAccountLimits(store, child.id, request.body.limits)
+    if (request.body.rateLimits !== undefined) await setAccountLimits(store, child.id, request.body.rateLimits)
     authorizer.invalidate({ userId: child.id })
     return { id: child.id }
   })
