@@ -37,7 +37,11 @@ try {
   let next = 1
   const take = (n) => { const slice = []; for (let i = 0; i < n; i++) slice.push(sample.get(next++)); return slice }
   let nextChild = 0
-  const takeChildren = (n) => children.slice(nextChild, nextChild += n).map((c) => ({ userId: USER_ID(c), parentKey: sample.get(parentKeyOf(c)).key }))
+  const takeChildren = (n) => {
+    const slice = children.slice(nextChild, nextChild + n)
+    nextChild += n
+    return slice.map((c) => ({ userId: USER_ID(c), parentKey: sample.get(parentKeyOf(c)).key }))
+  }
 
   // Nothing cached anywhere in Keygate: a new authorizer, every key and owner seen once.
   const authorizer = await createAuthorizer({ databaseUrl: db.url })

@@ -4,7 +4,7 @@ import { limitsFromText, LimitsError } from '../limits/limits.js'
 import { createAccount, deleteAccount, InvalidInputError, NotFoundError, RESTRICTIONS as KNOWN_RESTRICTIONS, setAccountLimits, setRestriction, updateAccount } from '../manage/index.js'
 import { adminUserView, pageView } from '../server/views.js'
 import type { UserRecord } from '../store/index.js'
-import { collect, table, time, wholeNumber, type Runner } from './context.js'
+import { table, time, wholeNumber, type Runner } from './context.js'
 import { OperationError, type Operations, type OperationContext } from './operations.js'
 
 type User = ReturnType<typeof adminUserView> & { id: string; email: string; role: string; status: string; restrictions: string[] }

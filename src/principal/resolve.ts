@@ -108,17 +108,7 @@ export class PrincipalResolver {
     // The store wants the hash's bytes, the cache its text: bytes only on a miss.
     const cacheKey = hashSecretKeyBase64url(key)
     const cached = this.#keysByHash.fresh(cacheKey)
-    const record = cached !== undefined ? cached : await this.#keysByHash.get(cacheKey, async () => {
-      const accounts = this.#accounts.generation
-      const found = await this.#keys.findKeyByHash(Buffer.from(cacheKey, 'base64url'))
-      if (found === null) return null
-      // The owner and actor come along: their lookups below are then cache hits, not more round trips.
-      if (found.owner !== null) this.#accounts.offer(found.owner, accounts)
-      if (found.actor !== null) this.#accounts.offer(found.actor, accounts)
-      const stripped = stripHash(found)
-      this.#hashByKeyId.set(stripped.id, cacheKey)
-      return stripped
-    }, deadline)
+    const record = cached !== undefined ? cached : await this.#keysByHash.get(cacheKey, async () => await this.#loadKey(cacheKey), deadline)
     if (record === null) return { credential: { type: 'secret_key', found: false }, ...NOT_FOUND }
     return {
       credential: {
@@ -156,6 +146,19 @@ export class PrincipalResolver {
       },
       ...await this.#accounts.ownerAndActor(key.userId, key.actorId, deadline)
     }
+  }
+
+  /** A key's record from the store, on a cache miss; its owner and actor go to the accounts cache. */
+  async #loadKey (cacheKey: string) {
+    const accounts = this.#accounts.generation
+    const found = await this.#keys.findKeyByHash(Buffer.from(cacheKey, 'base64url'))
+    if (found === null) return null
+    // The owner and actor come along: their lookups below are then cache hits, not more round trips.
+    if (found.owner !== null) this.#accounts.offer(found.owner, accounts)
+    if (found.actor !== null) this.#accounts.offer(found.actor, accounts)
+    const stripped = stripHash(found)
+    this.#hashByKeyId.set(stripped.id, cacheKey)
+    return stripped
   }
 
   async #resolveSession (token: string, deadline: number): Promise<ResolvedPrincipal> {

@@ -7,8 +7,7 @@
  * credential, the signing secret and every private signing key.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { bootstrap } from '../../src/manage/index.js'
@@ -19,13 +18,14 @@ import { open as openSealed } from '../../src/sessions/lib/seal.js'
 import { openStore, type Store } from '../../src/store/index.js'
 import { createTestDatabase, testDatabases } from '../helpers/databases.js'
 import { testPolicy } from '../helpers/server.js'
+import { tempDir } from '../helpers/temp.js'
 
 const NOTICE = /Keygate created the first admin account[^\n]*\n {2}user id: usr_\w+\n {2}key: {5}(sk-\w+)\nThis key is shown once: store it now\.\n/
 
 for (const driver of testDatabases()) {
   t.test(`no secret in anything Keygate wrote (${driver.name})`, async (t) => {
     await testPolicy()
-    const dir = mkdtempSync(join(tmpdir(), 'keygate-secrets-'))
+    const dir = tempDir(t, 'secrets')
     const logFile = join(dir, 'decisions.jsonl')
     const env: Record<string, string> = { KEYGATE_PORT: '0', KEYGATE_LOG_LEVEL: 'trace' }
     let adminToken: string | undefined

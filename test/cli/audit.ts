@@ -1,5 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { Audit } from '../../src/audit/index.js'
@@ -9,6 +7,7 @@ import { openStore } from '../../src/store/index.js'
 import { createTestDatabase, testDatabases } from '../helpers/databases.js'
 import { missing, OPA } from '../helpers/requires.js'
 import { testPolicy } from '../helpers/server.js'
+import { tempDir } from '../helpers/temp.js'
 
 interface Run { code: number; stdout: string; stderr: string }
 
@@ -22,8 +21,7 @@ function cli (env: NodeJS.ProcessEnv) {
 }
 
 async function stores (t: Test): Promise<Array<[string, NodeJS.ProcessEnv]>> {
-  const dir = await mkdtemp(join(tmpdir(), 'keygate-audit-cli-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const dir = tempDir(t, 'audit-cli')
   const out: Array<[string, NodeJS.ProcessEnv]> = [['pglite', { KEYGATE_DATA_DIR: join(dir, 'data') }]]
   if (testDatabases().some((driver) => driver.name === 'pg')) out.push(['pg', { KEYGATE_DATABASE_URL: await createTestDatabase(t), KEYGATE_SIGNING_SECRET: 'a'.repeat(64) }])
   return out
@@ -121,8 +119,7 @@ t.test('keygate audit, key usage and policy explain', async (t) => {
 
 t.test('policy explain --trace: opa eval --explain on the Rego source', async (t) => {
   if (missing(t, 'opa')) return
-  const dir = await mkdtemp(join(tmpdir(), 'keygate-explain-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const dir = tempDir(t, 'explain')
   const run = cli({ KEYGATE_DATA_DIR: join(dir, 'data'), KEYGATE_OPA: OPA })
   t.equal((await run('migrate')).code, 0)
   const parent = JSON.parse((await run('user', 'create', '--email', 'p@example.com', '--json')).stdout)

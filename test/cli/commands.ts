@@ -1,10 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { main } from '../../src/cli/main.js'
 import { isWellFormedSecretKey } from '../../src/credentials/secret-key.js'
 import { createTestDatabase, testDatabases } from '../helpers/databases.js'
+import { tempDir } from '../helpers/temp.js'
 
 interface Run { code: number; stdout: string; stderr: string }
 
@@ -22,8 +21,7 @@ function cli (env: NodeJS.ProcessEnv) {
 }
 
 async function stores (t: Test): Promise<Array<[string, NodeJS.ProcessEnv]>> {
-  const dir = await mkdtemp(join(tmpdir(), 'keygate-cli-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const dir = tempDir(t, 'cli')
   const out: Array<[string, NodeJS.ProcessEnv]> = [['pglite', { KEYGATE_DATA_DIR: join(dir, 'data') }]]
   if (testDatabases().some((driver) => driver.name === 'pg')) out.push(['pg', { KEYGATE_DATABASE_URL: await createTestDatabase(t) }])
   return out

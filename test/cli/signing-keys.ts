@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm, stat } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { main } from '../../src/cli/main.js'
 import { createTestDatabase } from '../helpers/databases.js'
 import { missing } from '../helpers/requires.js'
+import { tempDir } from '../helpers/temp.js'
 
 function io (env: NodeJS.ProcessEnv = {}): { stdout: { write(s: string): void }, stderr: { write(s: string): void }, env: NodeJS.ProcessEnv, out: () => string, err: () => string } {
   let out = ''
@@ -15,8 +15,7 @@ function io (env: NodeJS.ProcessEnv = {}): { stdout: { write(s: string): void },
 
 t.test('keygate signing-key on the embedded store', async (t) => {
   // Not t.testdir(): PGlite may still be finishing writes in its folder when tap would remove it.
-  const dir = await mkdtemp(join(tmpdir(), 'keygate-cli-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }) })
+  const dir = tempDir(t, 'cli')
   const dataDir = join(dir, 'state', 'data')
   const run = async (...argv: string[]): Promise<{ code: number, out: string, err: string }> => {
     const streams = io()

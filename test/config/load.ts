@@ -1,10 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { DEFAULT_AUDIT_CONFIG, parseSinks } from '../../src/audit/index.js'
 import { auditConfigOf, ConfigError, configWarnings, loadConfig, tlsOf } from '../../src/config/index.js'
 import { DEFAULT_BUNDLE_PATH } from '../../src/policy/engine.js'
+import { tempDir } from '../helpers/temp.js'
 
 t.test('defaults: loopback, 8080, embedded store, nothing trusted', async (t) => {
   t.match(loadConfig({}), {
@@ -32,7 +32,7 @@ t.test('defaults: loopback, 8080, embedded store, nothing trusted', async (t) =>
 })
 
 t.test('every variable', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'keygate-config-'))
+  const dir = tempDir(t, 'config')
   writeFileSync(join(dir, 'cert.pem'), 'CERT')
   writeFileSync(join(dir, 'key.pem'), 'KEY')
   const config = loadConfig({

@@ -3,15 +3,15 @@
  * the same with another revision, and ones that must be refused.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import type { Test } from 'tap'
 import { extract, pack } from 'tar-stream'
 import { DEFAULT_BUNDLE_PATH } from '../../src/policy/engine.js'
+import { tempDir } from './temp.js'
 
 export function builtBundle (): Buffer {
   return readFileSync(DEFAULT_BUNDLE_PATH)
@@ -46,8 +46,7 @@ export function opaPath (): string {
 
 /** A well-formed bundle whose policy allows everything, even without a credential: the smoke decisions refuse it. */
 export function allowAllBundle (t: Test): Buffer {
-  const dir = mkdtempSync(join(tmpdir(), 'keygate-allow-all-'))
-  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const dir = tempDir(t, 'allow-all')
   mkdirSync(join(dir, 'src'))
   writeFileSync(join(dir, 'src', 'authz.rego'), [
     'package keygate.authz',

@@ -1,10 +1,8 @@
 /** The real `keygate` executable (bin/keygate.js, which runs the sources through tsx), spawned as a user would run it. */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
+import { tempDir } from './temp.js'
 
 export const BIN = fileURLToPath(new URL('../../bin/keygate.js', import.meta.url))
 
@@ -28,8 +26,6 @@ export async function keygate (cwd: string, argv: string[], env: NodeJS.ProcessE
 }
 
 export function folder (t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'keygate-bin-'))
-  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
-  return dir
+  return tempDir(t, 'bin')
 }
 

@@ -15,10 +15,9 @@
  * test/helpers/requires.ts): it skips without one, and fails with CI=true.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { createServer as createNetServer } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { FORWARD_AUTH_PATH } from '../../src/adapters/forward-auth.js'
@@ -26,6 +25,7 @@ import { Store } from '../../src/store/index.js'
 import { testDatabases, type TestDriver } from './databases.js'
 import { findBinary } from './requires.js'
 import { testServer, type TestServer } from './server.js'
+import { tempDir } from './temp.js'
 
 export type ProxyName = 'nginx' | 'caddy'
 
@@ -199,8 +199,7 @@ interface Launch {
  */
 async function startProxy (t: Test, name: string, configure: (dir: string, port: number) => Launch): Promise<Proxy> {
   for (let attempt = 1; ; attempt++) {
-    const dir = mkdtempSync(join(tmpdir(), `keygate-${name}-`))
-    t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+    const dir = tempDir(t, name)
     const port = await freePort()
     const launch = configure(dir, port)
     const child = spawn(launch.command, launch.args, {

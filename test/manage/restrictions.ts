@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { main } from '../../src/cli/main.js'
@@ -7,6 +6,7 @@ import { createAccount, InvalidInputError, NotFoundError, RESTRICTIONS, setRestr
 import { InvalidValueError } from '../../src/store/index.js'
 import { forEachDatabase } from '../helpers/databases.js'
 import { testServer } from '../helpers/server.js'
+import { tempDir } from '../helpers/temp.js'
 
 const KNOWN = /known ones are impersonation, read-only, suspended/
 
@@ -46,8 +46,7 @@ t.test('an unknown restriction flag is refused everywhere, with the known ones',
 }))
 
 t.test('keygate restrict refuses a typo, names the known flags, and changes nothing', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'keygate-restrict-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const dir = tempDir(t, 'restrict')
   const env = { KEYGATE_DATA_DIR: join(dir, 'data') }
   const run = async (...argv: string[]): Promise<{ code: number; out: string }> => {
     let out = ''

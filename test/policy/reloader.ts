@@ -1,5 +1,4 @@
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { createAuthorizer, type AuthorizationResult } from '../../src/authorizer/index.js'
@@ -12,17 +11,13 @@ import { Store } from '../../src/store/index.js'
 import { allowAllBundle, builtBundle, bundleServer, withRevision } from '../helpers/bundles.js'
 import { testDatabases } from '../helpers/databases.js'
 import { until } from '../helpers/until.js'
+import { tempDir } from '../helpers/temp.js'
 
 const pglite = testDatabases()[0]!
 
-function tempDir (t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'keygate-reload-'))
-  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
-  return dir
-}
 
 function builtBundlePath (t: Test): string {
-  const path = join(tempDir(t), 'bundle.tar.gz')
+  const path = join(tempDir(t, 'reload'), 'bundle.tar.gz')
   writeFileSync(path, builtBundle())
   return path
 }
@@ -36,7 +31,7 @@ function replace (path: string, bytes: Uint8Array): void {
 t.test('from a bundle file: a new bundle is picked up, a bad one refused and the last good one kept', async (t) => {
   const good = builtBundle()
   const next = await withRevision(good, 'rev-2')
-  const path = join(tempDir(t), 'bundle.tar.gz')
+  const path = join(tempDir(t, 'reload'), 'bundle.tar.gz')
   writeFileSync(path, good)
   const reloads: string[] = []
   const errors: PolicyBundleError[] = []
@@ -77,10 +72,10 @@ t.test('from a bundle file: a new bundle is picked up, a bad one refused and the
 })
 
 t.test('the first bundle must load', async (t) => {
-  const path = join(tempDir(t), 'broken.tar.gz')
+  const path = join(tempDir(t, 'reload'), 'broken.tar.gz')
   writeFileSync(path, 'garbage')
   await t.rejects(PolicyReloader.open({ bundle: path }), PolicyBundleError)
-  await t.rejects(PolicyReloader.open({ bundle: join(tempDir(t), 'missing.tar.gz') }), { code: 'POLICY_BUNDLE_INVALID' })
+  await t.rejects(PolicyReloader.open({ bundle: join(tempDir(t, 'reload'), 'missing.tar.gz') }), { code: 'POLICY_BUNDLE_INVALID' })
   await t.rejects(PolicyReloader.open({ bundle: builtBundlePath(t), pollSeconds: -1 }), TypeError)
 })
 

@@ -10,7 +10,7 @@ const down = async (): Promise<never> => { throw new StoreUnavailableError('stor
 
 function deferred<T> (): { promise: Promise<T>; resolve: (value: T) => void } {
   let resolve!: (value: T) => void
-  const promise = new Promise<T>((r) => { resolve = r })
+  const promise = new Promise<T>((_resolve) => { resolve = _resolve })
   return { promise, resolve }
 }
 

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadPolicy } from '@open-policy-agent/opa-wasm'
 import fc from 'fast-check'
@@ -9,6 +8,7 @@ import { readBundle } from '../../src/policy/bundle.js'
 import { ENTRYPOINT, PolicyEngine } from '../../src/policy/engine.js'
 import type { AccountFacts, CredentialFacts, PolicyInput, RunAsRequest } from '../../src/policy/input.js'
 import { opaPath } from '../helpers/bundles.js'
+import { tempDir } from '../helpers/temp.js'
 
 /**
  * The compiled WebAssembly and the Rego it was compiled from, run by the OPA
@@ -127,8 +127,7 @@ const inputs = fc.oneof(anything, plausible)
 
 t.test('compiled WebAssembly and opa eval agree on generated inputs', async (t) => {
   // Both sides from one snapshot of policies/, so that a concurrent edit cannot make them differ.
-  const dir = mkdtempSync(join(tmpdir(), 'keygate-differential-'))
-  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const dir = tempDir(t, 'differential')
   cpSync(join(ROOT, 'policies'), join(dir, 'policies'), { recursive: true })
   const opa = opaPath()
   const ignore = ['--ignore', '*_test.rego', '--ignore', 'schema']

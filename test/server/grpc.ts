@@ -14,7 +14,6 @@ import { checkRequest, deniedAnswer, extAuthzClient, setHeaders, type CheckRespo
 import { bearer, testPolicy, testServer, type TestServer } from '../helpers/server.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-const IDENTITY = ['x-keygate-user-id', 'x-keygate-actor-id', 'x-keygate-key-id', 'x-keygate-credential', 'x-keygate-decision-id']
 const OVERWRITE = 2 // HeaderValueOption.HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD
 
 interface Setup {

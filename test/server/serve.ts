@@ -1,9 +1,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { credentials as grpcCredentials, status as grpcStatus } from '@grpc/grpc-js'
 import t from 'tap'
@@ -14,6 +13,7 @@ import { missing } from '../helpers/requires.js'
 import { checkRequest, extAuthzClient } from '../helpers/ext-authz.js'
 import { createTestDatabase } from '../helpers/databases.js'
 import { testPolicy } from '../helpers/server.js'
+import { tempDir } from '../helpers/temp.js'
 
 const CLI = new URL('../../src/cli/main.ts', import.meta.url).href
 const NOTICE = /Keygate created the first admin account \(admin@keygate\.localhost\) in the embedded store\.\n {2}user id: (usr_\w+)\n {2}key: {5}(sk-\w+)\n/
@@ -58,7 +58,8 @@ async function serveProcess (env: Record<string, string>): Promise<Running> {
 }
 
 t.test('keygate serve: bootstrap once, then graceful shutdown on SIGTERM', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'keygate-serve-'))
+  // A folder in the temporary one: the store keeps its lock file beside its own folder.
+  const dataDir = join(tempDir(t, 'serve'), 'data')
   const first = await serveProcess({ KEYGATE_DATA_DIR: dataDir })
   t.teardown(() => { first.child.kill('SIGKILL') })
   const notice = NOTICE.exec(first.output())
@@ -90,7 +91,7 @@ t.test('keygate serve: bootstrap once, then graceful shutdown on SIGTERM', async
 })
 
 t.test('a second signal ends the process at once, without waiting for the requests in flight', async (t) => {
-  const running = await serveProcess({ KEYGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'keygate-serve-')) })
+  const running = await serveProcess({ KEYGATE_DATA_DIR: join(tempDir(t, 'serve'), 'data') })
   t.teardown(() => { running.child.kill('SIGKILL') })
   // Never finished: a graceful shutdown would wait for it (until the request timeout answers it 408, and then exit 0).
   const stuck = slowRequest(running.url, JSON.stringify({ method: 'GET', path: '/api/v1/bot/list', headers: {} }))
@@ -118,7 +119,7 @@ t.test('a bad configuration stops serve before it starts, saying why', async (t)
 
 t.test('HTTPS with KEYGATE_TLS_CERT and KEYGATE_TLS_KEY, and gRPC with the same certificate', async (t) => {
   if (missing(t, 'openssl')) return
-  const dir = mkdtempSync(join(tmpdir(), 'keygate-tls-'))
+  const dir = tempDir(t, 'tls')
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost',
     '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
   const config = loadConfig({
