@@ -14,12 +14,12 @@
  * (git-ignored).
  */
 import { accessSync, constants, mkdirSync } from 'node:fs'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import { tempDir } from './temp.js'
 
 export const CHROMIUM = '/usr/bin/chromium'
 export const SCREENSHOTS = fileURLToPath(new URL('../../.browser-screenshots/', import.meta.url))
@@ -46,7 +46,8 @@ export async function launchBrowser (t: Test, viewport = { width: 1280, height: 
     else t.plan(0, why)
     return null
   }
-  const profile = await mkdtemp(join(tmpdir(), 'keygate-chromium-'))
+  // tempDir removes the profile after the teardown below has closed the browser.
+  const profile = tempDir(t, 'chromium')
   // A persistent context is how playwright passes --user-data-dir.
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -56,7 +57,6 @@ export async function launchBrowser (t: Test, viewport = { width: 1280, height: 
   })
   t.teardown(async () => {
     await context.close()
-    await rm(profile, { recursive: true, force: true })
   })
   return context
 }

@@ -1,13 +1,11 @@
 /** `keygate user limit` and `keygate key limit`. */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { main } from '../../src/cli/main.js'
+import { tempDir } from '../helpers/temp.js'
 
 t.test('limits set, capped and cleared from the CLI', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'keygate-limits-cli-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const dir = tempDir(t, 'limits-cli')
   const env = { KEYGATE_DATA_DIR: join(dir, 'data') }
   const run = async (...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
     let stdout = ''
