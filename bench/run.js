@@ -22,7 +22,8 @@ const SCRIPTS = [
   ['cold-path', 'Cold path on PostgreSQL'],
   ['floods', 'Floods of bad credentials'],
   ['sessions', 'Session-token verification'],
-  ['memory', 'Memory']
+  ['memory', 'Memory'],
+  ['decision-log', 'The default decision log: defaults vs log off vs hello world']
 ]
 
 const { values } = parseArgs({ options: { small: { type: 'boolean', default: false }, only: { type: 'string' }, write: { type: 'boolean' } } })
