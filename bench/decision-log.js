@@ -4,6 +4,7 @@
 // KEYGATE_DECISION_LOG=off and a Fastify hello world, alternating rounds.
 // CPU per decision is split between Keygate's processes and the PostgreSQL
 // backends of its database (the WAL writer and checkpointer are not counted).
+// One more server has the defaults but the spool off: what its fdatasync costs.
 import { availableParallelism, loadavg } from 'node:os'
 import pg from 'pg'
 import { throwawayDatabase } from './lib/db.js'
@@ -28,6 +29,8 @@ try {
   servers.push(off)
   const full = await startKeygate({ databaseUrl: db.url, secret: fx.secret, ...defaults })
   servers.push(full)
+  const noSpool = await startKeygate({ databaseUrl: db.url, secret: fx.secret, ...defaults, env: { KEYGATE_DECISION_LOG_SPOOL: 'off' } })
+  servers.push(noSpool)
   const hello = await startHello({ workers: cores })
   servers.push(hello)
   await client.connect()
@@ -42,7 +45,8 @@ try {
   const targets = [
     { name: 'hello', server: hello },
     { name: 'log off', server: off },
-    { name: 'default', server: full }
+    { name: 'default', server: full },
+    { name: 'spool off', server: noSpool }
   ]
   for (const target of targets) target.request = { url: `${target.server.url}/v1/forward-auth`, headers }
   let pgBefore = 0
@@ -84,6 +88,14 @@ try {
       note: `PostgreSQL CPU ${pgCpu('default')} µs/req (log off: ${pgCpu('log off')}); decision-log rows per answered request ${round(med(samples.default, 'rowsPerRequest'), 3)}; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`
     }
   ]
+  result.push({
+    figure: 9,
+    name: 'forward-auth, cached key, defaults but KEYGATE_DECISION_LOG_SPOOL=off (no crash guarantee) vs log off: what the spool\'s fdatasync costs',
+    ...line('spool off'),
+    baseline: { name: 'KEYGATE_DECISION_LOG=off', value: round(rps('log off')), p99: p99('log off'), cpuUsPerRequest: cpu('log off') },
+    ratio: round(rps('spool off') / rps('log off'), 2),
+    note: `PostgreSQL CPU ${pgCpu('spool off')} µs/req; not a target`
+  })
   report('decision-log', result, { rounds: ROUNDS, durationSeconds: DURATION, connections: CONNECTIONS, cores, samples })
 } finally {
   await client.end().catch(() => {})

@@ -47,7 +47,8 @@ CREATE TABLE keygate_decision_inputs (
 ) PARTITION BY RANGE (day);
 
 -- Creates the partitions of one UTC day in both tables unless they exist; true when it did.
--- Instances may call it at once: an advisory lock serializes them.
+-- Instances may call it at once: an advisory lock serializes them, and one that
+-- still finds the table made meanwhile (its catalog snapshot predates the lock) returns false.
 CREATE FUNCTION keygate_decision_log_partition(d date) RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
   suffix text := to_char(d, 'YYYYMMDD');
@@ -56,13 +57,14 @@ BEGIN
     RETURN false;
   END IF;
   PERFORM pg_advisory_xact_lock(1801676902); -- "kgpf"
-  IF to_regclass('keygate_decision_log_p' || suffix) IS NOT NULL THEN
+  BEGIN
+    EXECUTE format('CREATE TABLE %I PARTITION OF keygate_decision_log FOR VALUES FROM (%L) TO (%L)',
+      'keygate_decision_log_p' || suffix, d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00');
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF keygate_decision_inputs FOR VALUES FROM (%L) TO (%L)',
+      'keygate_decision_inputs_p' || suffix, d::text, (d + 1)::text);
+  EXCEPTION WHEN duplicate_table OR unique_violation THEN
     RETURN false;
-  END IF;
-  EXECUTE format('CREATE TABLE %I PARTITION OF keygate_decision_log FOR VALUES FROM (%L) TO (%L)',
-    'keygate_decision_log_p' || suffix, d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00');
-  EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF keygate_decision_inputs FOR VALUES FROM (%L) TO (%L)',
-    'keygate_decision_inputs_p' || suffix, d::text, (d + 1)::text);
+  END;
   RETURN true;
 END
 $$;

@@ -6,6 +6,8 @@ import type { LogEntry } from './entry.js'
 /** A segment is closed and a new one begun past this size; a closed one is deleted once all it holds is written. */
 const SEGMENT_BYTES = 8 * 2 ** 20
 const NAME = /^(\d+)-([0-9a-f]{16})-(\d+)\.spool$/
+/** The ids of the spools open in this process. */
+const OPEN = new Set<string>()
 
 export interface SpoolOptions {
   /** This instance's spool folder (created with mode 0700 if missing). */
@@ -23,11 +25,13 @@ interface Segment {
   last: number
 }
 
+/** A group: the entries of one write, and the one promise their answers wait on. */
 interface Pending {
   text: string
   last: number
-  resolve: Array<() => void>
-  reject: Array<(error: unknown) => void>
+  written: Promise<void>
+  resolve: () => void
+  reject: (error: unknown) => void
 }
 
 /**
@@ -61,6 +65,7 @@ export class Spool {
     await mkdir(options.directory, { recursive: true, mode: 0o700 })
     const spool = new Spool(options)
     spool.#current = await spool.#newSegment()
+    OPEN.add(spool.#id)
     return spool
   }
 
@@ -74,7 +79,7 @@ export class Spool {
     const claimed: string[] = []
     for (const name of (await readdir(this.#directory)).sort()) {
       const match = NAME.exec(name)
-      if (match === null || `${match[1]}-${match[2]}` === this.#id || alive(Number(match[1]))) continue
+      if (match === null || OPEN.has(`${match[1]}-${match[2]}`) || alive(Number(match[1]))) continue
       const path = join(this.#directory, `${this.#id}-${String(this.#sequence++).padStart(6, '0')}.spool`)
       try {
         await rename(join(this.#directory, name), path)
@@ -101,14 +106,11 @@ export class Spool {
 
   /** Appends the entry; resolves once it is on disk. `accepted`: the decision log's accepted count with it. */
   append (entry: LogEntry, accepted: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const pending = this.#pending ??= { text: '', last: 0, resolve: [], reject: [] }
-      pending.text += JSON.stringify(entry) + '\n'
-      pending.last = Math.max(pending.last, accepted)
-      pending.resolve.push(resolve)
-      pending.reject.push(reject)
-      this.#flushing ??= this.#flush().finally(() => { this.#flushing = null })
-    })
+    const pending = this.#pending ??= newGroup()
+    pending.text += JSON.stringify(entry) + '\n'
+    pending.last = Math.max(pending.last, accepted)
+    this.#flushing ??= this.#flush()
+    return pending.written
   }
 
   /** Deletes the closed segments whose entries have all been written. */
@@ -124,6 +126,7 @@ export class Spool {
   async close (): Promise<void> {
     this.#closing = true
     await this.#flushing
+    OPEN.delete(this.#id)
     const current = this.#current
     this.#current = null
     if (current !== null) {
@@ -133,11 +136,15 @@ export class Spool {
     await this.release()
   }
 
+  /** Writes groups until none is waiting; #flushing is cleared in the same turn as the last look (a later append starts a new one). */
   async #flush (): Promise<void> {
     for (;;) {
       const batch = this.#pending
       this.#pending = null
-      if (batch === null) return
+      if (batch === null) {
+        this.#flushing = null
+        return
+      }
       try {
         const segment = this.#current
         if (segment === null) throw new Error('the spool is closed')
@@ -145,7 +152,7 @@ export class Spool {
         await segment.file.datasync()
         segment.bytes += Buffer.byteLength(batch.text)
         segment.last = Math.max(segment.last, batch.last)
-        for (const resolve of batch.resolve) resolve()
+        batch.resolve()
         if (segment.bytes >= SEGMENT_BYTES && !this.#closing) {
           this.#current = await this.#newSegment()
           await segment.file.close()
@@ -153,7 +160,7 @@ export class Spool {
         }
         await this.release()
       } catch (error) {
-        for (const reject of batch.reject) reject(error)
+        batch.reject(error)
       }
     }
   }
@@ -164,10 +171,19 @@ export class Spool {
   }
 }
 
+function newGroup (): Pending {
+  let resolve = (): void => {}
+  let reject = (_error: unknown): void => {}
+  const written = new Promise<void>((res, rej) => { resolve = res; reject = rej })
+  // Nobody may be waiting when a write fails: a rejection no one awaits must not end the process.
+  written.catch(() => {})
+  return { text: '', last: 0, written, resolve, reject }
+}
+
 /**
  * Whether a process with this pid is running and is not this one: a pid
  * reused by this very process (pid 1 in a container, restarted) is a
- * previous instance's, so gone.
+ * previous instance's, so gone (this process's own spools are in OPEN).
  */
 function alive (pid: number): boolean {
   if (pid === process.pid) return false

@@ -81,3 +81,11 @@ t.test('inputs stored once per day and content; escapes; entries read back whole
   t.same(byId.get(third.id)?.entry, third)
   t.same((await store.list({ decisionId: second.id })).items, [second])
 }))
+
+t.test('instances making the same day\'s partitions at once: one makes them, none fails', (t) => forEachDatabase(t, async (t, db) => {
+  const made = await Promise.all(Array.from({ length: 8 }, async () =>
+    (await db.query<{ made: boolean }>("SELECT keygate_decision_log_partition('2031-03-04') AS made")).rows[0]?.made))
+  t.equal(made.filter((m) => m === true).length, 1)
+  await new AuditStore(db).insert([decision({ timestamp: '2031-03-04T10:00:00.000Z' })])
+  t.equal((await db.query('SELECT 1 FROM keygate_decision_log_p20310304')).rows.length, 1)
+}))
