@@ -38,7 +38,7 @@ try {
   const rps = med(samples.limited, 'rps')
   const baseRps = med(samples.unlimited, 'rps')
   report('limits', [{
-    figure: 'limits',
+    figure: 11,
     name: 'forward-auth, cached key with a rate limit and a quota (1 process, decision log off)',
     value: round(rps),
     unit: 'req/s',

@@ -23,7 +23,8 @@ const SCRIPTS = [
   ['floods', 'Floods of bad credentials'],
   ['limits', 'Forward-auth with limits on the key vs without'],
   ['sessions', 'Session-token verification'],
-  ['memory', 'Memory']
+  ['memory', 'Memory'],
+  ['decision-log', 'The default decision log: defaults vs log off vs hello world']
 ]
 
 const { values } = parseArgs({ options: { small: { type: 'boolean', default: false }, only: { type: 'string' }, write: { type: 'boolean' } } })

@@ -14,16 +14,22 @@ export async function measure (target, { connections, duration }) {
   const result = await load({ ...target.request, connections, duration }, target.loader)
   const cpu = cpuMs(target.server.pid) - before
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${target.name}: ${result.non2xx} non-2xx answers, ${result.errors} errors`)
-  return { rps: result.rps, p99: result.latency.p99, p50: result.latency.p50, cpuUsPerRequest: cpu * 1000 / result.requests }
+  return { rps: result.rps, requests: result.requests, p99: result.latency.p99, p50: result.latency.p50, cpuUsPerRequest: cpu * 1000 / result.requests }
 }
 
-/** A one-second warm-up of every target, then `rounds` alternating runs; every sample per target name. */
-export async function loadRounds (targets, { rounds, duration, connections }) {
+/**
+ * A one-second warm-up of every target, then `rounds` alternating runs; every
+ * sample per target name. `before(target)` and `after(target, sample)`, when
+ * given, run around each measured run (e.g. to add other processes' CPU).
+ */
+export async function loadRounds (targets, { rounds, duration, connections, before, after }) {
   log(`warming up ${targets.length} targets`)
   for (const target of targets) await measure(target, { connections, duration: 1 })
   const width = Math.max(...targets.map((t) => t.name.length)) + 2
   return await alternate(targets, rounds, async (target, r) => {
+    await before?.(target)
     const s = await measure(target, { connections, duration })
+    await after?.(target, s)
     log(`round ${r} ${target.name.padEnd(width)} ${String(Math.round(s.rps)).padStart(6)} req/s  p99 ${s.p99} ms  server CPU ${s.cpuUsPerRequest.toFixed(1)} µs/req`)
     return s
   })

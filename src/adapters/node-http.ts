@@ -17,17 +17,21 @@ export interface ForwardAuthListenerOptions {
   authorizer: Pick<Authorizer, 'authorize'>
   /** Default false: the peer is the client, and the scheme is the connection's. */
   trustProxy?: TrustProxy
-  /** A pino-style logger: a line per check at `info`, failures at `error`. */
+  /**
+   * A pino-style logger: failures at `error`; a line per check at `debug` only,
+   * since the decision log already records every check (with its decision id).
+   */
   log?: RequestLog
 }
 
 export interface RequestLog {
   level: string
-  info(object: object, message: string): void
+  debug(object: object, message: string): void
   error(object: object, message: string): void
 }
 
-const LOGS_INFO = new Set(['info', 'debug', 'trace'])
+/** The levels at which a line per check is written. */
+export const LOGS_CHECKS: ReadonlySet<string> = new Set(['debug', 'trace'])
 
 export type RequestListener = (request: IncomingMessage, response: ServerResponse) => void
 
@@ -56,7 +60,7 @@ export function forwardAuthListener (options: ForwardAuthListenerOptions): Reque
     forwardAuth(authorizer, check).then(
       (answer) => {
         send(response, answer)
-        if (log !== undefined && LOGS_INFO.has(log.level)) logCompleted(log, check, response, started)
+        if (log !== undefined && LOGS_CHECKS.has(log.level)) logCompleted(log, check, response, started)
       },
       (error: unknown) => {
         log?.error({ err: error }, 'request failed')
@@ -67,7 +71,7 @@ export function forwardAuthListener (options: ForwardAuthListenerOptions): Reque
 }
 
 function logCompleted (log: RequestLog, check: ForwardAuthCheck, response: ServerResponse, started: number): void {
-  log.info({
+  log.debug({
     // Never the query string: it may carry secrets.
     req: { method: check.method, url: check.url.split('?')[0], hostname: check.headers.host?.[0], ip: check.client.address },
     res: { statusCode: response.statusCode },

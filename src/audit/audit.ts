@@ -3,9 +3,10 @@ import type { DecisionRecord } from '../authorizer/result.js'
 import type { Store } from '../store/store.js'
 import { DEFAULT_AUDIT_CONFIG, type AuditConfig } from './config.js'
 import { DecisionLog } from './decision-log.js'
-import { decisionEntry } from './entry.js'
+import { decisionEntry, type LogEntry } from './entry.js'
 import { createAuditMetrics, type AuditMetrics } from './metrics.js'
 import { SecurityMonitor } from './security.js'
+import { Spool } from './spool.js'
 import { openSinks } from './sinks.js'
 import { AuditStore } from './store.js'
 import { KeyUsageRecorder } from './usage.js'
@@ -21,6 +22,8 @@ export interface AuditOptions {
   /** Write failures and retention runs; must not throw. */
   onError?: (error: unknown, context: string) => void
   onCleanup?: (deleted: number) => void
+  /** Entries a previous process left in the spool, now in the store. */
+  onReplay?: (replayed: number) => void
   /** How often the retention job runs, ms (default one hour; the first run is a minute after start). */
   cleanupIntervalMs?: number
   clock?: () => number
@@ -43,11 +46,15 @@ export class Audit {
   readonly #clock: () => number
   readonly #onError: (error: unknown, context: string) => void
   readonly #onCleanup: (deleted: number) => void
+  readonly #spool: Spool | null
+  #replaying: Promise<void> | null = null
+  #closing = false
   #cleanupTimer: NodeJS.Timeout | null = null
   #cleaning: Promise<number> | null = null
 
-  private constructor (options: AuditOptions, config: AuditConfig, store: AuditStore, log: DecisionLog | null, metrics: AuditMetrics) {
+  private constructor (options: AuditOptions, config: AuditConfig, store: AuditStore, log: DecisionLog | null, metrics: AuditMetrics, spool: Spool | null) {
     this.config = config
+    this.#spool = spool
     this.store = store
     this.metrics = metrics
     this.log = log
@@ -77,8 +84,14 @@ export class Audit {
         metrics,
         onError: options.onError
       })
-    const audit = new Audit(options, config, store, log, metrics)
-    if (config.retentionDays > 0 && options.cleanupIntervalMs !== 0) audit.#scheduleCleanup(options.cleanupIntervalMs ?? 3_600_000)
+    const inStore = config.sinks.some((sink) => sink.type === 'postgres')
+    const spool = log !== null && inStore && config.spoolDirectory !== null
+      ? await Spool.open({ directory: config.spoolDirectory, written: () => log.written, onError: options.onError ?? (() => {}) })
+      : null
+    const audit = new Audit(options, config, store, log, metrics, spool)
+    if (inStore) await store.prepareDaysAround(audit.#clock())
+    if (spool !== null) audit.#replaying = audit.#replay(spool, options.onReplay ?? (() => {}))
+    if (options.cleanupIntervalMs !== 0 && (inStore || config.retentionDays > 0)) audit.#scheduleMaintenance(options.cleanupIntervalMs ?? 3_600_000, inStore)
     return audit
   }
 
@@ -101,12 +114,19 @@ export class Audit {
       // Allowed reads may be sampled or dropped under pressure; nothing else may.
       const droppable = record.result.allow && !impersonating && record.result.action?.class === 'read'
       const waits: Array<Promise<void>> = []
-      const waited = log.append(entry, !droppable)
-      if (waited !== undefined) waits.push(waited)
-      for (const event of events) {
-        const w = log.append(event, true)
-        if (w !== undefined) waits.push(w)
+      const append = (entry: LogEntry, keep: boolean): void => {
+        const waited = log.append(entry, keep)
+        const spool = this.#spool
+        if (!keep || spool === null) {
+          if (waited !== undefined) waits.push(waited)
+          return
+        }
+        // On disk before the answer; a spool that fails leaves the entry to the buffer alone (logged).
+        const spooled = waited === undefined ? spool.append(entry, log.accepted) : waited.then(async () => { await spool.append(entry, log.accepted) })
+        waits.push(spooled.catch((error: unknown) => { this.#onError(error, 'writing the spool') }))
       }
+      append(entry, !droppable)
+      for (const event of events) append(event, true)
       if (waits.length > 0) return Promise.all(waits).then(() => {})
     } catch (error) {
       this.#onError(error, 'recording a decision')
@@ -119,29 +139,58 @@ export class Audit {
     await this.usage.flush()
   }
 
-  /** Deletes decision-log rows and daily usage past the retention period, in bounded batches. */
+  /** Drops the days of the decision log past the retention period, and deletes daily usage past it in bounded batches. */
   async cleanup (options: { batchSize?: number } = {}): Promise<number> {
     if (this.config.retentionDays <= 0) return 0
     if (this.#cleaning !== null) return await this.#cleaning
     const before = new Date(this.#clock() - this.config.retentionDays * 86_400_000)
-    this.#cleaning = this.store.deleteOlderThan(before, { batchSize: options.batchSize ?? 1_000, pauseMs: 50 })
+    this.#cleaning = this.store.deleteOlderThan(before, { batchSize: options.batchSize ?? 1_000 })
       .finally(() => { this.#cleaning = null })
     return await this.#cleaning
   }
 
   async close (): Promise<void> {
+    this.#closing = true
     if (this.#cleanupTimer !== null) clearTimeout(this.#cleanupTimer)
     this.#cleanupTimer = null
     await this.#cleaning?.catch(() => 0)
     await this.usage.close().catch((error: unknown) => { this.#onError(error, 'writing key usage') })
     await this.log?.close()
+    await this.#replaying
+    await this.#spool?.close().catch((error: unknown) => { this.#onError(error, 'closing the spool') })
   }
 
-  #scheduleCleanup (intervalMs: number): void {
+  /** Writes what processes that died left in the spool into the store, retrying until it is written or the audit closes. */
+  async #replay (spool: Spool, onReplay: (replayed: number) => void): Promise<void> {
+    let delay = 100
+    try {
+      const { entries, done } = await spool.claimOrphans()
+      if (entries.length === 0) return await done()
+      for (;;) {
+        try {
+          for (let start = 0; start < entries.length; start += 5_000) await this.store.insert(entries.slice(start, start + 5_000))
+          await done()
+          onReplay(entries.length)
+          return
+        } catch (error) {
+          this.#onError(error, `replaying ${entries.length} spooled entries (kept for the next start if this process stops first)`)
+          if (this.#closing) return
+          await new Promise((resolve) => setTimeout(resolve, delay))
+          delay = Math.min(30_000, delay * 2)
+        }
+      }
+    } catch (error) {
+      this.#onError(error, 'reading the spool')
+    }
+  }
+
+  /** Hourly by default: tomorrow's partitions (when the log is in the store), then retention. */
+  #scheduleMaintenance (intervalMs: number, inStore: boolean): void {
     const run = (delay: number): void => {
       this.#cleanupTimer = setTimeout(() => {
-        this.cleanup()
-          .then((deleted) => { this.#onCleanup(deleted) })
+        Promise.resolve(inStore ? this.store.prepareDaysAround(this.#clock()) : undefined)
+          .catch((error: unknown) => { this.#onError(error, 'creating the decision log\'s next partitions') })
+          .then(async () => { this.#onCleanup(await this.cleanup()) })
           .catch((error: unknown) => { this.#onError(error, 'deleting old decision-log rows') })
           .finally(() => { if (this.#cleanupTimer !== null) run(intervalMs) })
       }, delay)

@@ -19,6 +19,12 @@ export interface AuditConfig {
   flushIntervalMs: number
   /** Under pressure, one allowed read in this many is kept (KEYGATE_DECISION_LOG_SAMPLE). */
   sampleEvery: number
+  /**
+   * Folder of the local spool of never-dropped entries, replayed into the store
+   * at start after a crash; null: none (KEYGATE_DECISION_LOG_SPOOL). Used with
+   * the postgres sink only.
+   */
+  spoolDirectory: string | null
   /** Decision-log rows and daily usage older than this are deleted; 0 keeps them (KEYGATE_DECISION_LOG_RETENTION_DAYS). */
   retentionDays: number
   /** How often key usage is written, ms (KEYGATE_KEY_USAGE_FLUSH_MS). */
@@ -41,6 +47,7 @@ export const DEFAULT_AUDIT_CONFIG: AuditConfig = {
   batchSize: 500,
   flushIntervalMs: 1_000,
   sampleEvery: 10,
+  spoolDirectory: null,
   retentionDays: 30,
   usageFlushIntervalMs: 10_000,
   security: {

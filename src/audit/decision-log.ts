@@ -94,6 +94,16 @@ export class DecisionLog {
     return this.#queue.length + (this.#inflight?.entries.length ?? 0)
   }
 
+  /** Entries accepted so far; with `written`, the position of an entry in the log's FIFO order. */
+  get accepted (): number {
+    return this.#stats.logged
+  }
+
+  /** Entries written to every sink so far: in FIFO order, so every one of the first `written` accepted. */
+  get written (): number {
+    return this.#stats.written
+  }
+
   get stats (): Readonly<DecisionLogStats> {
     return { ...this.#stats }
   }

@@ -10,7 +10,7 @@ export interface Sink {
   close(): Promise<void>
 }
 
-/** Rows of keygate_decisions, batched multi-row inserts; a retried batch does not duplicate rows. */
+/** Rows of keygate_decision_log, a batch in one COPY; a retried batch does not duplicate rows. */
 export class PostgresSink implements Sink {
   readonly name = 'postgres'
   readonly #store: AuditStore

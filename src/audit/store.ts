@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+import { sqlStateOf } from '../store/driver-shared.js'
 import { InvalidCursorError, InvalidValueError } from '../store/errors.js'
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../store/store.js'
 import type { Database, Page } from '../store/types.js'
@@ -36,44 +38,119 @@ export interface KeyUsageReport {
   days: Array<{ day: string; requests: number; denied: number; lastUsedAt: Date }>
 }
 
-/** Rows per INSERT, which bounds the size of one statement's parameter. */
+/** Rows per INSERT (the embedded store's path, and the fallback), which bounds the size of one statement's parameter. */
 const MAX_ROWS_PER_INSERT = 4_000
+const DAY_MS = 86_400_000
+const COLUMNS = '"timestamp", id, kind, event, decision_id, status, code, credential_type, key_id, key_prefix, subject, actor, client_address, reason_codes, input_hash, entry'
+/** unique_violation: a retried or replayed entry already written; check_violation: no partition for a row. */
+const UNIQUE_VIOLATION = '23505'
+const NO_PARTITION = '23514'
+/** (day, hash) of inputs written lately, so that a repeated input costs nothing but its reference. */
+const KNOWN_INPUTS_MAX = 50_000
+
+/** One entry as a row of keygate_decision_log, and its input when stored apart. */
+interface Row {
+  /** UTC day of the entry, YYYY-MM-DD. */
+  day: string
+  columns: Array<string | number | null | string[]>
+  input: { hash: string; text: string } | null
+}
 
 /**
- * The audit tables (migrations/003_audit.sql): decision log and security
- * events in keygate_decisions, daily key usage in keygate_key_usage_daily.
+ * The audit tables (migrations/003_audit.sql, 008_decision_log_partitions.sql):
+ * decision log and security events in keygate_decision_log, one partition per
+ * UTC day, their policy inputs once per day and content in
+ * keygate_decision_inputs; daily key usage in keygate_key_usage_daily.
  */
 export class AuditStore {
   readonly #db: Database
+  /** Days whose partitions exist (or were created by this process). */
+  readonly #days = new Set<string>()
+  readonly #inputs = new Set<string>()
 
   constructor (db: Database) {
     this.#db = db
   }
 
   /**
-   * Inserts in one statement per MAX_ROWS_PER_INSERT entries, each chunk sent
-   * as a single JSON parameter and unpacked by the server (a VALUES list of
-   * 15 parameters a row cost more to encode here and to parse and plan there);
-   * an entry already written (same id, a retried batch) is skipped.
+   * Writes the entries, all or none: new inputs first, then the rows in one
+   * COPY (PostgreSQL) or one INSERT per MAX_ROWS_PER_INSERT entries (PGlite).
+   * An entry already written (same id and time: a retried batch, a replayed
+   * spool) is kept once: COPY refuses the batch, which is then inserted
+   * skipping those.
    */
   async insert (entries: readonly LogEntry[]): Promise<void> {
-    for (let start = 0; start < entries.length; start += MAX_ROWS_PER_INSERT) {
-      const chunk = entries.slice(start, start + MAX_ROWS_PER_INSERT)
-      // PostgreSQL text and jsonb cannot hold NUL (rarely there: look before replacing).
-      let json = JSON.stringify(chunk)
-      if (json.includes('\\u0000')) json = json.replace(/\\u0000/g, '')
-      await this.#db.query(
-        `INSERT INTO keygate_decisions (id, kind, event, decision_id, "timestamp", status, code, credential_type, key_id,
-           key_prefix, subject, actor, client_address, reason_codes, entry)
-         SELECT e->>'id', e->>'kind', CASE WHEN e->>'kind' = 'security' THEN e->>'event' END, e->>'decision_id',
-                (e->>'timestamp')::timestamptz, (e->>'status')::smallint, e->>'code', e->>'credential_type', e->>'key_id',
-                e->>'key_prefix', e->>'subject', e->>'actor', e->>'client_address',
-                ARRAY(SELECT r.code FROM jsonb_array_elements_text(e->'reason_codes') WITH ORDINALITY AS r (code, n) ORDER BY r.n),
-                e
-         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS batch (e, n)
+    if (entries.length === 0) return
+    const rows = entries.map(rowOf)
+    await this.preparePartitions(new Set(rows.map((r) => r.day)))
+    await this.#insertInputs(rows)
+    try {
+      await this.#insertRows(rows)
+    } catch (error) {
+      if (sqlStateOf(error) !== NO_PARTITION) throw error
+      // Another instance dropped a day we knew of (retention of old entries): look again.
+      this.#days.clear()
+      this.#inputs.clear()
+      await this.preparePartitions(new Set(rows.map((r) => r.day)))
+      await this.#insertInputs(rows)
+      await this.#insertRows(rows)
+    }
+  }
+
+  /** Creates the partitions of these UTC days (YYYY-MM-DD) that do not exist yet. */
+  async preparePartitions (days: Iterable<string>): Promise<void> {
+    for (const day of days) {
+      if (this.#days.has(day)) continue
+      await this.#db.query('SELECT keygate_decision_log_partition($1::date)', [day])
+      this.#days.add(day)
+    }
+  }
+
+  /** The partitions of `at`'s UTC day and of the next: created ahead, so that no batch waits on DDL at midnight. */
+  async prepareDaysAround (at: number): Promise<void> {
+    await this.preparePartitions([utcDay(at), utcDay(at + DAY_MS)])
+  }
+
+  async #insertInputs (rows: readonly Row[]): Promise<void> {
+    const fresh = new Map<string, { day: string; hash: string; input: string }>()
+    for (const row of rows) {
+      if (row.input === null) continue
+      const known = `${row.day}|${row.input.hash}`
+      if (!this.#inputs.has(known)) fresh.set(known, { day: row.day, hash: row.input.hash, input: row.input.text })
+    }
+    if (fresh.size === 0) return
+    await this.#db.query(
+      `INSERT INTO keygate_decision_inputs (day, hash, input)
+       SELECT day, hash, input FROM json_to_recordset($1::json) AS i (day date, hash text, input text)
+       ON CONFLICT (day, hash) DO NOTHING`,
+      [JSON.stringify([...fresh.values()])])
+    if (this.#inputs.size + fresh.size > KNOWN_INPUTS_MAX) this.#inputs.clear()
+    for (const known of fresh.keys()) this.#inputs.add(known)
+  }
+
+  async #insertRows (rows: readonly Row[]): Promise<void> {
+    const db = this.#db
+    if (db.copyFrom !== undefined) {
+      let data = ''
+      for (const row of rows) data += copyLine(row.columns)
+      try {
+        await db.copyFrom(`COPY keygate_decision_log (${COLUMNS}) FROM STDIN`, data)
+        return
+      } catch (error) {
+        if (sqlStateOf(error) !== UNIQUE_VIOLATION) throw error
+      }
+    }
+    for (let start = 0; start < rows.length; start += MAX_ROWS_PER_INSERT) {
+      const chunk = rows.slice(start, start + MAX_ROWS_PER_INSERT).map((r) => r.columns)
+      await db.query(
+        `INSERT INTO keygate_decision_log (${COLUMNS})
+         SELECT (r->>0)::timestamptz, r->>1, r->>2, r->>3, r->>4, (r->>5)::smallint, r->>6, r->>7, r->>8, r->>9, r->>10, r->>11, r->>12,
+                ARRAY(SELECT c.code FROM json_array_elements_text(r->13) WITH ORDINALITY AS c (code, n) ORDER BY c.n),
+                r->>14, r->>15
+         FROM json_array_elements($1::json) WITH ORDINALITY AS batch (r, n)
          ORDER BY batch.n
-         ON CONFLICT (id) DO NOTHING`,
-        [json])
+         ON CONFLICT DO NOTHING`,
+        [JSON.stringify(chunk)])
     }
   }
 
@@ -84,10 +161,6 @@ export class AuditStore {
     const params: unknown[] = []
     const bind = (value: unknown): string => { params.push(value); return `$${params.length}` }
     if (filter.decisionId !== undefined) where.push(`decision_id = ${bind(filter.decisionId)}`)
-    if (filter.userId !== undefined) {
-      const user = bind(filter.userId)
-      where.push(`(subject = ${user} OR actor = ${user})`)
-    }
     if (filter.keyId !== undefined) where.push(`key_id = ${bind(filter.keyId)}`)
     if (filter.status !== undefined) where.push(`status = ${bind(filter.status)}::smallint`)
     if (filter.kind !== undefined) where.push(`kind = ${bind(filter.kind)}`)
@@ -95,41 +168,62 @@ export class AuditStore {
     if (filter.to !== undefined) where.push(`"timestamp" < ${bind(filter.to)}::timestamptz`)
     const after = decodeCursor(filter.cursor)
     if (after !== null) where.push(`("timestamp", id) < (${bind(after.timestamp)}::timestamptz, ${bind(after.id)}::text)`)
-    const rows = (await this.#db.query<{ id: string; timestamp: Date; entry: LogEntry | string }>(
-      `SELECT id, "timestamp", entry FROM keygate_decisions
-       ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`}
-       ORDER BY "timestamp" DESC, id DESC
-       LIMIT ${bind(take + 1)}`,
+    const limit = bind(take + 1)
+    const select = (extra: string[]): string => {
+      const all = [...where, ...extra]
+      return `SELECT "timestamp", id, input_hash, entry FROM keygate_decision_log
+        ${all.length === 0 ? '' : `WHERE ${all.join(' AND ')}`}
+        ORDER BY "timestamp" DESC, id DESC LIMIT ${limit}`
+    }
+    let page: string
+    if (filter.userId === undefined) {
+      page = select([])
+    } else {
+      // Subject or actor: two ordered index scans merged, rather than every row of the user sorted.
+      const user = bind(filter.userId)
+      page = `SELECT DISTINCT ON ("timestamp", id) * FROM ((${select([`subject = ${user}`])}) UNION ALL (${select([`actor = ${user}`])})) AS u
+        ORDER BY "timestamp" DESC, id DESC LIMIT ${limit}`
+    }
+    const rows = (await this.#db.query<{ id: string; timestamp: Date; entry: string; input: string | null }>(
+      `SELECT p.id, p."timestamp", p.entry, i.input FROM (${page}) AS p
+       LEFT JOIN keygate_decision_inputs i ON i.day = (p."timestamp" AT TIME ZONE 'UTC')::date AND i.hash = p.input_hash
+       ORDER BY p."timestamp" DESC, p.id DESC`,
       params)).rows
-    const page = rows.slice(0, take)
-    const last = page.at(-1)
+    const items = rows.slice(0, take)
+    const last = items.at(-1)
     return {
-      items: page.map((row) => typeof row.entry === 'string' ? JSON.parse(row.entry) as LogEntry : row.entry),
+      items: items.map((row) => entryOf(row.entry, row.input)),
       nextCursor: rows.length > take && last !== undefined ? encodeCursor(new Date(last.timestamp), last.id) : null
     }
   }
 
   /**
-   * Deletes decision-log rows and daily usage older than `before`, at most
-   * `batchSize` rows per statement so that no statement holds locks for long.
-   * Returns how many decision-log rows were deleted.
+   * Drops the days of the decision log that ended by `before` (whole UTC
+   * days: a day is kept until all of it is past), then deletes daily usage
+   * older than `before`, at most `batchSize` rows per statement. Returns how
+   * many decision-log rows were dropped.
    */
-  async deleteOlderThan (before: Date, options: { batchSize?: number; maxBatches?: number; pauseMs?: number } = {}): Promise<number> {
-    const batchSize = options.batchSize ?? 1_000
-    const maxBatches = options.maxBatches ?? 1_000
+  async deleteOlderThan (before: Date, options: { batchSize?: number } = {}): Promise<number> {
+    const { rows: partitions } = await this.#db.query<{ name: string }>(
+      `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+       WHERE i.inhparent = 'keygate_decision_log'::regclass ORDER BY c.relname`)
     let deleted = 0
-    for (let batch = 0; batch < maxBatches; batch++) {
-      const { rows } = await this.#db.query<{ id: string }>(
-        `DELETE FROM keygate_decisions WHERE id IN (
-           SELECT id FROM keygate_decisions WHERE "timestamp" < $1::timestamptz ORDER BY "timestamp" LIMIT $2
-         ) RETURNING id`,
-        [before, batchSize])
-      deleted += rows.length
-      if (rows.length < batchSize) break
-      if (options.pauseMs !== undefined && options.pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, options.pauseMs))
+    for (const { name } of partitions) {
+      const match = /^keygate_decision_log_p(\d{4})(\d{2})(\d{2})$/.exec(name)
+      if (match === null) continue
+      const day = `${match[1]}-${match[2]}-${match[3]}`
+      if (Date.parse(`${day}T00:00:00Z`) + DAY_MS > before.getTime()) break
+      deleted += await this.#db.transaction(async (tx) => {
+        const { rows } = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${name}`)
+        await tx.query(`DROP TABLE ${name}`)
+        await tx.query(`DROP TABLE IF EXISTS keygate_decision_inputs_p${match[1]}${match[2]}${match[3]}`)
+        return rows[0]?.n ?? 0
+      })
+      this.#days.delete(day)
     }
+    const batchSize = options.batchSize ?? 1_000
     const day = before.toISOString().slice(0, 10)
-    for (let batch = 0; batch < maxBatches; batch++) {
+    for (;;) {
       const { rows } = await this.#db.query<{ key_id: string }>(
         `DELETE FROM keygate_key_usage_daily WHERE (key_id, day) IN (
            SELECT key_id, day FROM keygate_key_usage_daily WHERE day < $1::date LIMIT $2
@@ -194,4 +288,76 @@ function decodeCursor (cursor: string | null | undefined): { timestamp: string; 
   const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)\|([A-Za-z0-9_-]{1,64})$/.exec(text)
   if (match === null || Number.isNaN(Date.parse(match[1] as string))) throw new InvalidCursorError('malformed cursor')
   return { timestamp: match[1] as string, id: match[2] as string }
+}
+
+function utcDay (at: number): string {
+  return new Date(at).toISOString().slice(0, 10)
+}
+
+/**
+ * The row of an entry. A decision's input is stored apart, with its `now`
+ * set to 0 (the rest repeats from one decision to the next); the entry keeps
+ * `input: {"now": …}` in its place, so that reading it back restores the
+ * field order too. PostgreSQL text cannot hold NUL: it is dropped.
+ */
+function rowOf (entry: LogEntry): Row {
+  let input: Row['input'] = null
+  let text: string
+  if (entry.kind === 'decision' && entry.input !== null) {
+    const inputText = withoutNul(JSON.stringify({ ...entry.input, now: 0 }))
+    input = { hash: createHash('sha256').update(inputText).digest('base64url').slice(0, 22), text: inputText }
+    text = JSON.stringify({ ...entry, input: { now: entry.input.now } })
+  } else {
+    text = JSON.stringify(entry)
+  }
+  return {
+    day: entry.timestamp.slice(0, 10),
+    input,
+    columns: [
+      entry.timestamp, entry.id, entry.kind, entry.kind === 'security' ? entry.event : null, entry.decision_id, entry.status,
+      entry.code, entry.credential_type, entry.key_id, entry.key_prefix, entry.subject, entry.actor, entry.client_address,
+      entry.reason_codes, input?.hash ?? null, withoutNul(text)
+    ].map((value) => typeof value === 'string' ? noNul(value) : Array.isArray(value) ? value.map(noNul) : value)
+  }
+}
+
+function entryOf (text: string, input: string | null): LogEntry {
+  const entry = JSON.parse(text) as LogEntry
+  if (input !== null && entry.kind === 'decision' && entry.input !== null) {
+    const full = JSON.parse(input) as NonNullable<typeof entry.input>
+    full.now = entry.input.now
+    entry.input = full
+  }
+  return entry
+}
+
+function noNul (text: string): string {
+  return text.includes('\0') ? text.replaceAll('\0', '') : text
+}
+
+/** JSON text without the escape of NUL (rarely there: look before replacing). */
+function withoutNul (json: string): string {
+  return json.includes('\\u0000') ? json.replace(/\\u0000/g, '') : json
+}
+
+const COPY_SPECIAL = /[\\\t\n\r]/
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
+
+/** One line of COPY's text format: tab-separated, \N for null, backslash escapes; an array as its literal. */
+function copyLine (columns: Row['columns']): string {
+  let line = ''
+  for (let i = 0; i < columns.length; i++) {
+    const value = columns[i]
+    let text: string
+    if (value === null || value === undefined) text = '\\N'
+    else if (typeof value === 'number') text = String(value)
+    else if (Array.isArray(value)) text = copyText(`{${value.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`)
+    else text = copyText(value)
+    line += i === 0 ? text : `\t${text}`
+  }
+  return line + '\n'
+}
+
+function copyText (text: string): string {
+  return COPY_SPECIAL.test(text) ? text.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c] as string) : text
 }

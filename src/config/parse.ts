@@ -12,6 +12,11 @@ export function text (value: string): string {
   return value
 }
 
+/** A path, or `off` (null). */
+export function pathOrOff (value: string): string | null {
+  return value.toLowerCase() === 'off' ? null : value
+}
+
 export function integer (min: number, max: number, unit = ''): Parse<number> {
   return (value) => {
     if (!/^\d{1,10}$/.test(value) || Number(value) < min || Number(value) > max) {

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import type { AuditConfig } from '../audit/config.js'
 import type { ThrottleOptions, ThrottleRule } from '../limits/throttle.js'
 import type { SessionOptions } from '../sessions/options.js'
@@ -18,6 +18,7 @@ export function auditConfigOf (config: Config): AuditConfig {
     batchSize: config.decisionLogBatch,
     flushIntervalMs: config.decisionLogFlushMs,
     sampleEvery: config.decisionLogSample,
+    spoolDirectory: spoolDirectoryOf(config),
     retentionDays: config.decisionLogRetentionDays,
     usageFlushIntervalMs: config.keyUsageFlushMs,
     security: {
@@ -33,6 +34,25 @@ export function auditConfigOf (config: Config): AuditConfig {
 export function throttleOf (config: Config): Omit<ThrottleOptions, 'tracked'> {
   const rule = (r: { count: number; windowSeconds: number } | null): ThrottleRule | null => r === null ? null : { failures: r.count, windowSeconds: r.windowSeconds }
   return { client: rule(config.throttleClient), prefix: rule(config.throttlePrefix) }
+}
+
+/**
+ * The spool folder of this store: a folder of its own per database under
+ * KEYGATE_DECISION_LOG_SPOOL, so that instances of different stores sharing a
+ * machine never replay each other's entries; none for an in-memory store.
+ */
+export function spoolDirectoryOf (config: Config): string | null {
+  if (config.decisionLogSpool === null) return null
+  let target: string
+  if (config.databaseUrl !== undefined) {
+    const url = new URL(config.databaseUrl)
+    url.password = ''
+    target = `${url.username}@${url.host}${url.pathname}`
+  } else {
+    target = resolve(config.dataDir ?? DEFAULT_DATA_DIR)
+    if (target.startsWith('memory:') || (config.dataDir ?? '').startsWith('memory://')) return null
+  }
+  return join(resolve(config.decisionLogSpool), createHash('sha256').update(target).digest('hex').slice(0, 16))
 }
 
 /** Processes serving the port: one per core with a PostgreSQL server, one with the embedded store (which one process may open). */

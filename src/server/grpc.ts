@@ -12,7 +12,7 @@ import { Server, ServerCredentials, status, type ServiceDefinition, type ServerU
 import { loadSync } from '@grpc/proto-loader'
 import type { Authorizer } from '../authorizer/authorizer.js'
 import { checkFailed, extAuthzCheck, type CheckRequest, type CheckResponse } from '../adapters/ext-authz.js'
-import type { RequestLog, TrustProxy } from '../adapters/node-http.js'
+import { LOGS_CHECKS, type RequestLog, type TrustProxy } from '../adapters/node-http.js'
 import { storeAnswers } from './readiness.js'
 
 export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url))
@@ -31,7 +31,7 @@ export interface GrpcServerOptions {
   /** As the HTTP server's: who may state the scheme and the client address. */
   trustProxy?: TrustProxy
   removeAuthorization?: boolean
-  /** A line per check at `info`, as forward-auth logs; faults at `error`, a store that does not answer the health service at `warn`. */
+  /** A line per check at `debug` only, as forward-auth logs; faults at `error`, a store that does not answer the health service at `warn`. */
   log?: RequestLog & { warn(object: object, message: string): void }
   watchIntervalMs?: number
 }
@@ -64,7 +64,6 @@ export function grpcServices (): { authorization: ServiceDefinition; health: Ser
   return definitions
 }
 
-const LOGS_INFO = new Set(['info', 'debug', 'trace'])
 
 export async function listenGrpc (options: GrpcServerOptions): Promise<GrpcListener> {
   const { authorizer, log } = options
@@ -79,7 +78,7 @@ export async function listenGrpc (options: GrpcServerOptions): Promise<GrpcListe
       check(call.request, { address: peerAddress(call.getPeer()), tls }).then(
         (response) => {
           callback(null, response)
-          if (log !== undefined && LOGS_INFO.has(log.level)) logCheck(log, call, response, started)
+          if (log !== undefined && LOGS_CHECKS.has(log.level)) logCheck(log, call, response, started)
         },
         (error: unknown) => {
           log?.error({ err: error }, 'check failed')
@@ -150,7 +149,7 @@ function peerAddress (peer: string): string | null {
 
 function logCheck (log: RequestLog, call: ServerUnaryCall<CheckRequest, CheckResponse>, response: CheckResponse, started: number): void {
   const http = call.request.attributes?.request?.http
-  log.info({
+  log.debug({
     // Never the query string: it may carry secrets.
     req: { method: http?.method, url: http?.path?.split('?')[0], hostname: http?.host, ip: peerAddress(call.getPeer()), grpc: 'Check' },
     res: { statusCode: response.denied_response?.status.code ?? 200, grpcStatus: response.status.code },

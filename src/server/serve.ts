@@ -124,13 +124,15 @@ export async function start (config: StartConfig, io: Pick<ServeIo, 'stdout'>): 
     if (config.sessions.rotateAfterSeconds !== null) sessions.scheduleRotation(config.sessions.rotateAfterSeconds)
     const metrics = createMetrics()
     let log: FastifyBaseLogger | null = null
+    let replayedEarly: number | null = null
     const audit = await Audit.open({
       store,
       config: config.audit,
       registry: metrics.registry,
       stdout: io.stdout,
       onError: (error, context) => { log?.error({ err: error }, `audit: ${context}`) },
-      onCleanup: (deleted) => { if (deleted > 0) log?.info({ deleted }, 'audit: deleted decision-log rows past their retention') }
+      onCleanup: (deleted) => { if (deleted > 0) log?.info({ deleted }, 'audit: deleted decision-log rows past their retention') },
+      onReplay: (replayed) => { if (log === null) replayedEarly = replayed; else logReplay(log, replayed) }
     })
     closers.push(async () => { await audit.close() })
     // Watched (a file) or polled (a bundle server); a bundle that fails to load leaves the last good one deciding.
@@ -185,6 +187,7 @@ export async function start (config: StartConfig, io: Pick<ServeIo, 'stdout'>): 
       console: config.console ? { idleSeconds: config.consoleIdleSeconds, lifetimeSeconds: config.consoleLifetimeSeconds } : false
     })
     log = app.log
+    if (replayedEarly !== null) logReplay(log, replayedEarly)
     for (const warning of config.warnings ?? []) log.warn(`configuration: ${warning}`)
     if (empty) {
       log.warn('the store has no accounts yet: create the first admin account and its key with ' +
@@ -211,6 +214,10 @@ export async function start (config: StartConfig, io: Pick<ServeIo, 'stdout'>): 
     await closeAll()
     throw error
   }
+}
+
+function logReplay (log: FastifyBaseLogger, replayed: number): void {
+  log.info({ replayed }, 'audit: the spool of a process that stopped is in the decision log')
 }
 
 /**

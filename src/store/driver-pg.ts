@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { from as copyFromStdin } from 'pg-copy-streams'
 import { StoreUnavailableError } from './errors.js'
 import { assertChannel, deliver, guard, parseInt8, toStoreError } from './driver-shared.js'
 import type { Database, ListenOptions, SqlClient } from './types.js'
@@ -69,6 +70,19 @@ export class PgDatabase implements Database {
       }
       await execOn(client, 'COMMIT')
       return result
+    })
+  }
+
+  async copyFrom(sql: string, data: string): Promise<void> {
+    await this.#withClient(async (client) => {
+      await guard(async () => {
+        const stream = client.query(copyFromStdin(sql))
+        await new Promise<void>((resolve, reject) => {
+          stream.once('finish', resolve)
+          stream.once('error', reject)
+          stream.end(data)
+        })
+      })
     })
   }
 

@@ -28,6 +28,11 @@ export interface Database extends SqlClient {
    * would wait for the transaction to end, forever.
    */
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>
+  /**
+   * `COPY … FROM STDIN` with `data` in COPY's text format, one statement (all
+   * rows or none). The pg driver only: PGlite has none.
+   */
+  copyFrom?(sql: string, data: string): Promise<void>
   /** LISTEN on a channel; returns an unsubscribe function. */
   listen(channel: string, onPayload: (payload: string) => void, options?: ListenOptions): Promise<() => Promise<void>>
   close(): Promise<void>

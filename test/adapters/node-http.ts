@@ -28,8 +28,8 @@ async function listening (t: Test, options: Partial<ForwardAuthListenerOptions> 
   const listener = forwardAuthListener({
     authorizer: { authorize: async (request) => { seen.push(request); return await answer() } },
     log: {
-      level: 'info',
-      info: (object, message) => { logs.push({ level: 'info', object: object as Record<string, unknown>, message }) },
+      level: 'debug',
+      debug: (object, message) => { logs.push({ level: 'debug', object: object as Record<string, unknown>, message }) },
       error: (object, message) => { logs.push({ level: 'error', object: object as Record<string, unknown>, message }) }
     },
     ...options
@@ -123,13 +123,19 @@ t.test('a fault outside the decision is a 500, logged; the log never holds the c
 
   const ok = await listening(t)
   await fetch(`${ok.url}/v1/forward-auth?token=abc`, { headers: { ...FORWARDED, authorization: 'Bearer sk-secretvalue' } })
-  t.match(ok.logs[0], { level: 'info', message: 'request completed', object: { req: { method: 'GET', url: '/v1/forward-auth', ip: '127.0.0.1' }, res: { statusCode: 200 } } })
+  t.match(ok.logs[0], { level: 'debug', message: 'request completed', object: { req: { method: 'GET', url: '/v1/forward-auth', ip: '127.0.0.1' }, res: { statusCode: 200 } } })
   t.notMatch(JSON.stringify(ok.logs), /secretvalue|token=abc/)
 })
 
-t.test('no line per request below info', async (t) => {
+t.test('no line per check at info, the default (the decision log has each one), nor above', async (t) => {
+  for (const level of ['info', 'warn']) {
+    const { url } = await listening(t, {
+      log: { level, debug: () => { throw new Error(`debug logged at ${level}`) }, error: () => {} }
+    })
+    t.equal((await fetch(`${url}/v1/forward-auth`, { headers: FORWARDED })).status, 200)
+  }
   const { url, logs } = await listening(t, {
-    log: { level: 'warn', info: () => { throw new Error('info logged at warn') }, error: () => {} }
+    log: { level: 'warn', debug: () => { throw new Error('debug logged at warn') }, error: () => {} }
   })
   const res = await fetch(`${url}/v1/forward-auth`, { headers: FORWARDED })
   t.equal(res.status, 200)

@@ -52,3 +52,40 @@ t.test('columns, NUL, order of reason codes, duplicates', (t) => forEachDatabase
   t.equal(re.kind, 'security')
   t.equal(re.event, 'unauthenticated_burst')
 }))
+
+t.test('inputs stored once per day and content; escapes; entries read back whole and in order', (t) => forEachDatabase(t, async (t, db) => {
+  const store = new AuditStore(db)
+  const input = (now: number, path: string): unknown => ({
+    version: 2, now, request: { method: 'GET', path, scheme: 'https' },
+    credential: { type: 'secret_key', found: true }, principal: null, actor: null, runAs: []
+  })
+  const tricky = '/a\tb\nc\r\\d"{e},\u00e9'
+  const first = decision({ timestamp: '2030-01-01T12:00:00.001Z', input: input(1, '/same'), reason_codes: ['x"y', 'b\\c', 'd,e', '{f}'] })
+  const second = decision({ timestamp: '2030-01-01T12:00:00.002Z', input: input(2, '/same') })
+  const third = decision({ timestamp: '2030-01-01T12:00:00.003Z', input: input(3, tricky), client_address: tricky })
+  const nextDay = decision({ timestamp: '2030-01-02T00:00:00.000Z', input: input(4, '/same') })
+  await store.insert([first, second, third, nextDay])
+
+  const inputs = (await db.query<{ day: string; n: number }>(
+    "SELECT to_char(day, 'YYYY-MM-DD') AS day, count(*)::int AS n FROM keygate_decision_inputs GROUP BY day ORDER BY day")).rows
+  t.same(inputs, [{ day: '2030-01-01', n: 2 }, { day: '2030-01-02', n: 1 }], 'one input row per day and content (now aside)')
+
+  const page = await store.list({ take: 10 })
+  t.equal(JSON.stringify(page.items), JSON.stringify([nextDay, third, second, first]), 'every entry as written, fields in order')
+  const { rows } = await db.query<{ id: string; entry: unknown; reason_codes: string[]; client_address: string }>(
+    'SELECT id, entry, reason_codes, client_address FROM keygate_decisions')
+  const byId = new Map(rows.map((r) => [r.id, r]))
+  t.same(byId.get(first.id)?.entry, first, 'the view keygate_decisions gives the whole entry as jsonb')
+  t.same(byId.get(first.id)?.reason_codes, ['x"y', 'b\\c', 'd,e', '{f}'], 'array elements quoted')
+  t.equal(byId.get(third.id)?.client_address, tricky, 'tabs, newlines, backslashes survive COPY')
+  t.same(byId.get(third.id)?.entry, third)
+  t.same((await store.list({ decisionId: second.id })).items, [second])
+}))
+
+t.test('instances making the same day\'s partitions at once: one makes them, none fails', (t) => forEachDatabase(t, async (t, db) => {
+  const made = await Promise.all(Array.from({ length: 8 }, async () =>
+    (await db.query<{ made: boolean }>("SELECT keygate_decision_log_partition('2031-03-04') AS made")).rows[0]?.made))
+  t.equal(made.filter((m) => m === true).length, 1)
+  await new AuditStore(db).insert([decision({ timestamp: '2031-03-04T10:00:00.000Z' })])
+  t.equal((await db.query('SELECT 1 FROM keygate_decision_log_p20310304')).rows.length, 1)
+}))

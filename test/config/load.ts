@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import t from 'tap'
 import { DEFAULT_AUDIT_CONFIG, parseSinks } from '../../src/audit/index.js'
 import { auditConfigOf, ConfigError, configWarnings, loadConfig, tlsOf } from '../../src/config/index.js'
@@ -128,7 +128,17 @@ t.test('every problem at once, each naming its variable', async (t) => {
 })
 
 t.test('the audit settings: the decision log in the store, 30 days, by default', async (t) => {
-  t.same(auditConfigOf(loadConfig({})), DEFAULT_AUDIT_CONFIG)
+  t.same({ ...auditConfigOf(loadConfig({})), spoolDirectory: null }, DEFAULT_AUDIT_CONFIG)
+  // The spool: a folder per database under KEYGATE_DECISION_LOG_SPOOL (never the password in its name), none in memory.
+  const spoolOf = (env: NodeJS.ProcessEnv): string | null => auditConfigOf(loadConfig(env, { sessions: false })).spoolDirectory
+  t.match(spoolOf({}), new RegExp(`^${resolve('.keygate/spool')}/[0-9a-f]{16}$`))
+  const db = (password: string, name = 'k'): string => spoolOf({ KEYGATE_DATABASE_URL: `postgres://u:${password}@db/${name}`, KEYGATE_DECISION_LOG_SPOOL: '/var/spool/keygate' }) as string
+  t.match(db('a'), /^\/var\/spool\/keygate\/[0-9a-f]{16}$/)
+  t.equal(db('a'), db('b'), 'the same database, whatever the password')
+  t.not(db('a'), db('a', 'other'), 'another database, another folder')
+  t.not(spoolOf({ KEYGATE_DATA_DIR: '/srv/a' }), spoolOf({ KEYGATE_DATA_DIR: '/srv/b' }))
+  t.equal(spoolOf({ KEYGATE_DATA_DIR: 'memory://' }), null, 'nothing outlives an in-memory store')
+  t.equal(spoolOf({ KEYGATE_DECISION_LOG_SPOOL: 'off' }), null)
   t.match(auditConfigOf(loadConfig({
     KEYGATE_DECISION_LOG: 'stdout',
     KEYGATE_DECISION_LOG_BUFFER: '2000',

@@ -78,7 +78,8 @@ t.test('workers share the port, are replaced when they die, and stop on SIGTERM'
   const { token } = await issueKey(store, { userId: user.id })
   await store.close()
 
-  const primary = startPrimary({ KEYGATE_DATABASE_URL: databaseUrl, KEYGATE_WORKERS: '2', KEYGATE_GRPC_PORT: '0' })
+  // At debug, a line per check says which worker answered it.
+  const primary = startPrimary({ KEYGATE_DATABASE_URL: databaseUrl, KEYGATE_WORKERS: '2', KEYGATE_GRPC_PORT: '0', KEYGATE_LOG_LEVEL: 'debug' })
   t.teardown(() => { primary.child.kill('SIGKILL') })
   await until(() => listening(primary.output()).length === 2 && grpcListening(primary.output()).length === 2, 60_000)
   const workers = listening(primary.output())

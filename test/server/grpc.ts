@@ -309,7 +309,7 @@ t.test('a store cut: 503 and UNAVAILABLE, NOT_SERVING, then recovery with no res
 
 t.test('a fault outside the decision: a 500 denial (INTERNAL), never an OK or a failed call', async (t) => {
   const errors: unknown[] = []
-  const log = { level: 'info', info: () => {}, warn: () => {}, error: (object: object) => { errors.push(object) } }
+  const log = { level: 'info', debug: () => {}, warn: () => {}, error: (object: object) => { errors.push(object) } }
   const authorizer = { store: {} as never, authorize: async (): Promise<never> => { throw new Error('a bug') } }
   const listener = await listenGrpc({ authorizer, host: '127.0.0.1', port: 0, log })
   t.teardown(listener.close)

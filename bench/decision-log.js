@@ -1,0 +1,104 @@
+// Figure 9. What the default decision log costs: forward-auth with a cached key
+// on `keygate serve` as a newcomer starts it (PostgreSQL store, PostgreSQL
+// decision log, default workers and log level), against the same server with
+// KEYGATE_DECISION_LOG=off and a Fastify hello world, alternating rounds.
+// CPU per decision is split between Keygate's processes and the PostgreSQL
+// backends of its database (the WAL writer and checkpointer are not counted).
+// One more server has the defaults but the spool off: what its fdatasync costs.
+import { availableParallelism, loadavg } from 'node:os'
+import pg from 'pg'
+import { throwawayDatabase } from './lib/db.js'
+import { forwardHeaders, smallFixture } from './lib/fixture.js'
+import { startHello, startKeygate } from './lib/keygate.js'
+import { cpuMs } from './lib/proc.js'
+import { med, report, round, SMALL } from './lib/report.js'
+import { loadRounds } from './lib/rounds.js'
+
+const ROUNDS = SMALL ? 3 : 5
+const DURATION = SMALL ? 3 : 8
+const CONNECTIONS = 50
+const cores = availableParallelism()
+
+const db = await throwawayDatabase('dlog')
+const servers = []
+const client = new pg.Client({ connectionString: db.url })
+try {
+  const fx = await smallFixture(db.url)
+  const defaults = { logLevel: 'info' }
+  const off = await startKeygate({ databaseUrl: db.url, secret: fx.secret, ...defaults, env: { KEYGATE_DECISION_LOG: 'off' } })
+  servers.push(off)
+  const full = await startKeygate({ databaseUrl: db.url, secret: fx.secret, ...defaults })
+  servers.push(full)
+  const noSpool = await startKeygate({ databaseUrl: db.url, secret: fx.secret, ...defaults, env: { KEYGATE_DECISION_LOG_SPOOL: 'off' } })
+  servers.push(noSpool)
+  const hello = await startHello({ workers: cores })
+  servers.push(hello)
+  await client.connect()
+
+  // The CPU of this database's backends other than ours: Keygate's pool connections.
+  const backends = async () => (await client.query(
+    'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')).rows.map((r) => r.pid)
+  const pgCpuMs = async () => { let sum = 0; for (const pid of await backends()) sum += cpuMs(pid); return sum }
+  const rows = async () => Number((await client.query('SELECT count(*) AS n FROM keygate_decisions')).rows[0].n)
+
+  const headers = forwardHeaders(fx.key)
+  const targets = [
+    { name: 'hello', server: hello },
+    { name: 'log off', server: off },
+    { name: 'default', server: full },
+    { name: 'spool off', server: noSpool }
+  ]
+  for (const target of targets) target.request = { url: `${target.server.url}/v1/forward-auth`, headers }
+  let pgBefore = 0
+  let rowsBefore = 0
+  const samples = await loadRounds(targets, {
+    rounds: ROUNDS,
+    duration: DURATION,
+    connections: CONNECTIONS,
+    async before () { pgBefore = await pgCpuMs(); rowsBefore = await rows() },
+    async after (target, sample) {
+      const requests = sample.requests
+      sample.pgCpuUsPerRequest = (await pgCpuMs() - pgBefore) * 1000 / requests
+      sample.rowsPerRequest = (await rows() - rowsBefore) / requests
+    }
+  })
+  const rps = (name) => med(samples[name], 'rps')
+  const p99 = (name) => med(samples[name], 'p99')
+  const cpu = (name) => round(med(samples[name], 'cpuUsPerRequest'), 1)
+  const pgCpu = (name) => round(med(samples[name], 'pgCpuUsPerRequest'), 1)
+  const line = (name) => ({ value: round(rps(name)), unit: 'req/s', p99: p99(name), cpuUsPerRequest: cpu(name), note: `PostgreSQL CPU ${pgCpu(name)} µs/req` })
+  const result = [
+    {
+      figure: 9,
+      name: `forward-auth, cached key, defaults (${cores} workers, log level info, decision log to PostgreSQL) vs hello world`,
+      ...line('default'),
+      baseline: { name: `Fastify hello world (${cores} workers)`, value: round(rps('hello')), p99: p99('hello'), cpuUsPerRequest: cpu('hello') },
+      ratio: round(rps('default') / rps('hello'), 2),
+      target: '≥ 0.6×',
+      met: rps('default') / rps('hello') >= 0.6
+    },
+    {
+      figure: 9,
+      name: 'forward-auth, cached key, defaults vs the same server with KEYGATE_DECISION_LOG=off',
+      ...line('default'),
+      baseline: { name: 'KEYGATE_DECISION_LOG=off', value: round(rps('log off')), p99: p99('log off'), cpuUsPerRequest: cpu('log off'), note: `PostgreSQL CPU ${pgCpu('log off')} µs/req` },
+      ratio: round(rps('default') / rps('log off'), 2),
+      target: '≥ 0.8×, p99 ≤ 2× its p99',
+      met: rps('default') / rps('log off') >= 0.8 && p99('default') <= 2 * Math.max(1, p99('log off')),
+      note: `PostgreSQL CPU ${pgCpu('default')} µs/req (log off: ${pgCpu('log off')}); decision-log rows per answered request ${round(med(samples.default, 'rowsPerRequest'), 3)}; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`
+    }
+  ]
+  result.push({
+    figure: 9,
+    name: 'forward-auth, cached key, defaults but KEYGATE_DECISION_LOG_SPOOL=off (no crash guarantee) vs log off: what the spool\'s fdatasync costs',
+    ...line('spool off'),
+    baseline: { name: 'KEYGATE_DECISION_LOG=off', value: round(rps('log off')), p99: p99('log off'), cpuUsPerRequest: cpu('log off') },
+    ratio: round(rps('spool off') / rps('log off'), 2),
+    note: `PostgreSQL CPU ${pgCpu('spool off')} µs/req; not a target`
+  })
+  report('decision-log', result, { rounds: ROUNDS, durationSeconds: DURATION, connections: CONNECTIONS, cores, samples })
+} finally {
+  await client.end().catch(() => {})
+  for (const server of servers) await server.stop()
+  await db.drop()
+}

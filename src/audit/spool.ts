@@ -1,0 +1,196 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { LogEntry } from './entry.js'
+
+/** A segment is closed and a new one begun past this size; a closed one is deleted once all it holds is written. */
+const SEGMENT_BYTES = 8 * 2 ** 20
+const NAME = /^(\d+)-([0-9a-f]{16})-(\d+)\.spool$/
+/** The ids of the spools open in this process. */
+const OPEN = new Set<string>()
+
+export interface SpoolOptions {
+  /** This instance's spool folder (created with mode 0700 if missing). */
+  directory: string
+  /** How many entries the decision log has written to every sink so far (FIFO: all up to that count). */
+  written: () => number
+  onError: (error: unknown, context: string) => void
+}
+
+interface Segment {
+  path: string
+  file: FileHandle
+  bytes: number
+  /** The decision log's accepted count after the last entry appended here. */
+  last: number
+}
+
+/** A group: the entries of one write, and the one promise their answers wait on. */
+interface Pending {
+  text: string
+  last: number
+  written: Promise<void>
+  resolve: () => void
+  reject: (error: unknown) => void
+}
+
+/**
+ * An append-only file of the decision-log entries that must never be lost
+ * (denials, impersonations, writes, security events), with group commit:
+ * entries appended while a write is under way go together in the next one,
+ * one write and one fdatasync each, and `append()` resolves once its entry is
+ * on disk, so that an answer waits for its entry. A process killed before its
+ * log reached the store leaves its segments behind; the next instance to open
+ * the folder replays them into the store (`claimOrphans`).
+ */
+export class Spool {
+  readonly #directory: string
+  readonly #written: () => number
+  readonly #onError: (error: unknown, context: string) => void
+  readonly #id = `${process.pid}-${randomBytes(8).toString('hex')}`
+  readonly #closed: Segment[] = []
+  #current: Segment | null = null
+  #sequence = 0
+  #pending: Pending | null = null
+  #flushing: Promise<void> | null = null
+  #closing = false
+
+  private constructor (options: SpoolOptions) {
+    this.#directory = options.directory
+    this.#written = options.written
+    this.#onError = options.onError
+  }
+
+  static async open (options: SpoolOptions): Promise<Spool> {
+    await mkdir(options.directory, { recursive: true, mode: 0o700 })
+    const spool = new Spool(options)
+    spool.#current = await spool.#newSegment()
+    OPEN.add(spool.#id)
+    return spool
+  }
+
+  /**
+   * The segments of processes that are gone, renamed as this one's (a rename
+   * is atomic: two instances starting at once never both take a file), read
+   * back. `done()` deletes them once their entries are in the store. A torn
+   * last line (a write cut by the crash, never acknowledged) is skipped.
+   */
+  async claimOrphans (): Promise<{ entries: LogEntry[]; done: () => Promise<void> }> {
+    const claimed: string[] = []
+    for (const name of (await readdir(this.#directory)).sort()) {
+      const match = NAME.exec(name)
+      if (match === null || OPEN.has(`${match[1]}-${match[2]}`) || alive(Number(match[1]))) continue
+      const path = join(this.#directory, `${this.#id}-${String(this.#sequence++).padStart(6, '0')}.spool`)
+      try {
+        await rename(join(this.#directory, name), path)
+        claimed.push(path)
+      } catch (error) {
+        // Another instance claimed it first.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+      }
+    }
+    const entries: LogEntry[] = []
+    for (const path of claimed) {
+      for (const line of (await readFile(path, 'utf8')).split('\n')) {
+        if (line === '') continue
+        try {
+          entries.push(JSON.parse(line) as LogEntry)
+        } catch {}
+      }
+    }
+    return {
+      entries,
+      done: async () => { for (const path of claimed) await unlink(path).catch(() => {}) }
+    }
+  }
+
+  /** Appends the entry; resolves once it is on disk. `accepted`: the decision log's accepted count with it. */
+  append (entry: LogEntry, accepted: number): Promise<void> {
+    const pending = this.#pending ??= newGroup()
+    pending.text += JSON.stringify(entry) + '\n'
+    pending.last = Math.max(pending.last, accepted)
+    this.#flushing ??= this.#flush()
+    return pending.written
+  }
+
+  /** Deletes the closed segments whose entries have all been written. */
+  async release (): Promise<void> {
+    const written = this.#written()
+    while (this.#closed.length > 0 && (this.#closed[0] as Segment).last <= written) {
+      const segment = this.#closed.shift() as Segment
+      await unlink(segment.path).catch((error: unknown) => { this.#onError(error, 'deleting a spool segment') })
+    }
+  }
+
+  /** After the decision log has closed: deletes every segment whose entries were all written, keeps the others for the next start. */
+  async close (): Promise<void> {
+    this.#closing = true
+    await this.#flushing
+    OPEN.delete(this.#id)
+    const current = this.#current
+    this.#current = null
+    if (current !== null) {
+      await current.file.close()
+      this.#closed.push(current)
+    }
+    await this.release()
+  }
+
+  /** Writes groups until none is waiting; #flushing is cleared in the same turn as the last look (a later append starts a new one). */
+  async #flush (): Promise<void> {
+    for (;;) {
+      const batch = this.#pending
+      this.#pending = null
+      if (batch === null) {
+        this.#flushing = null
+        return
+      }
+      try {
+        const segment = this.#current
+        if (segment === null) throw new Error('the spool is closed')
+        await segment.file.write(batch.text)
+        await segment.file.datasync()
+        segment.bytes += Buffer.byteLength(batch.text)
+        segment.last = Math.max(segment.last, batch.last)
+        batch.resolve()
+        if (segment.bytes >= SEGMENT_BYTES && !this.#closing) {
+          this.#current = await this.#newSegment()
+          await segment.file.close()
+          this.#closed.push(segment)
+        }
+        await this.release()
+      } catch (error) {
+        batch.reject(error)
+      }
+    }
+  }
+
+  async #newSegment (): Promise<Segment> {
+    const path = join(this.#directory, `${this.#id}-${String(this.#sequence++).padStart(6, '0')}.spool`)
+    return { path, file: await open(path, 'a', 0o600), bytes: 0, last: 0 }
+  }
+}
+
+function newGroup (): Pending {
+  let resolve = (): void => {}
+  let reject = (_error: unknown): void => {}
+  const written = new Promise<void>((res, rej) => { resolve = res; reject = rej })
+  // Nobody may be waiting when a write fails: a rejection no one awaits must not end the process.
+  written.catch(() => {})
+  return { text: '', last: 0, written, resolve, reject }
+}
+
+/**
+ * Whether a process with this pid is running and is not this one: a pid
+ * reused by this very process (pid 1 in a container, restarted) is a
+ * previous instance's, so gone (this process's own spools are in OPEN).
+ */
+function alive (pid: number): boolean {
+  if (pid === process.pid) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The spool: `keygate serve` on PostgreSQL is killed with SIGKILL while it
+ * answers a stream of allowed writes and denials; once it starts again, every
+ * one that was answered is in the decision log.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { createAccount, issueKey } from '../../src/manage/index.js'
+import { openStore } from '../../src/store/index.js'
+import { createTestDatabase } from '../helpers/databases.js'
+import { missing } from '../helpers/requires.js'
+import { testPolicy } from '../helpers/server.js'
+import { until } from '../helpers/until.js'
+
+const BIN = new URL('../../bin/keygate.js', import.meta.url).pathname
+
+interface Server { child: ChildProcess; output: () => string; exit: Promise<unknown>; url: Promise<string> }
+
+function serve (env: Record<string, string>): Server {
+  const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout?.on('data', (chunk) => { output += String(chunk) })
+  child.stderr?.on('data', (chunk) => { output += String(chunk) })
+  const exit = new Promise((resolve) => child.on('exit', resolve))
+  const url = until(() => /Server listening at (http:\/\/\S+?)"/.test(output), 120_000)
+    .then(() => (/Server listening at (http:\/\/\S+?)"/.exec(output) as RegExpExecArray)[1] as string)
+  return { child, output: () => output, exit, url }
+}
+
+t.test('SIGKILL under load: every answered write and denial is in the log once the server is back', async (t) => {
+  if (missing(t, 'postgres')) return
+  await testPolicy() // the bundle exists
+  const databaseUrl = await createTestDatabase(t)
+  const store = await openStore({ databaseUrl })
+  const user = await createAccount(store, { email: 'crash@example.com' })
+  const { token } = await issueKey(store, { userId: user.id })
+  const spool = await mkdtemp(join(tmpdir(), 'keygate-spool-'))
+  t.teardown(async () => { await store.close(); await rm(spool, { recursive: true, force: true }) })
+  const env = {
+    KEYGATE_DATABASE_URL: databaseUrl,
+    KEYGATE_SIGNING_SECRET: randomBytes(32).toString('base64'),
+    KEYGATE_PORT: '0',
+    KEYGATE_WORKERS: '1',
+    KEYGATE_DECISION_LOG_SPOOL: spool,
+    // Long enough that the buffer holds entries not yet in the store whenever the kill comes.
+    KEYGATE_DECISION_LOG_FLUSH_MS: '5000',
+    KEYGATE_DECISION_LOG_BATCH: '5000'
+  }
+
+  const first = serve(env)
+  t.teardown(() => { first.child.kill('SIGKILL') })
+  const url = await first.url
+  const writes = new Set<string>()
+  let denials = 0
+  let stopped = false
+  let killed = false
+  const loop = async (n: number): Promise<void> => {
+    for (let i = 0; !stopped; i++) {
+      const bad = (i + n) % 3 === 0
+      try {
+        const res = await fetch(`${url}/v1/forward-auth`, {
+          headers: { authorization: `Bearer ${bad ? 'sk-' + 'x'.repeat(40) : token}`, 'x-forwarded-method': 'POST', 'x-forwarded-uri': '/api/v1/bot/bot_1/update' }
+        })
+        await res.arrayBuffer()
+        if (res.status === 401) denials++
+        else if (res.status === 200) writes.add(res.headers.get('x-keygate-decision-id') as string)
+        else throw new Error(`unexpected ${res.status}`)
+      } catch (error) {
+        if (!killed) throw error
+        return
+      }
+    }
+  }
+  const loops = Array.from({ length: 16 }, async (_, n) => { await loop(n) })
+  await until(() => writes.size >= 600 && denials >= 300, 240_000)
+  killed = true
+  first.child.kill('SIGKILL')
+  await first.exit
+  stopped = true
+  await Promise.all(loops)
+  const leftBehind = await readdir(spool)
+
+  const second = serve(env)
+  t.teardown(() => { second.child.kill('SIGKILL') })
+  await second.url
+  // The replay runs in the background: poll the log until it holds every answered write (or give up after a while).
+  const read = async (): Promise<{ missing: string[]; denied: number; rows: number; distinct: number }> => {
+    const { rows } = await store.database.query<{ decision_id: string; status: number }>(
+      "SELECT decision_id, status FROM keygate_decision_log WHERE kind = 'decision'")
+    const logged = new Set(rows.filter((r) => r.status === 200).map((r) => r.decision_id))
+    return {
+      missing: [...writes].filter((id) => !logged.has(id)),
+      denied: rows.filter((r) => r.status === 401).length,
+      rows: rows.length,
+      distinct: new Set(rows.map((r) => r.decision_id)).size
+    }
+  }
+  let log = await read()
+  for (const deadline = Date.now() + 60_000; (log.missing.length > 0 || log.denied < denials) && Date.now() < deadline;) {
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    log = await read()
+  }
+  t.same(log.missing, [], `all ${writes.size} answered writes are in the log`)
+  t.ok(log.denied >= denials, `all ${denials} answered denials are in the log (${log.denied})`)
+  t.equal(log.distinct, log.rows, 'none twice (the replay overlaps what was written)')
+  t.equal(leftBehind.length, 1, 'the killed process left its spool, in a folder for its database')
+  await until(() => second.output().includes('the spool of a process that stopped is in the decision log'), 60_000)
+  second.child.kill('SIGTERM')
+  await second.exit
+})
