@@ -8,6 +8,11 @@ export default [
     ignores: ['dist/**', 'build/**', 'coverage/**', '.tap/**', '.tools/**', 'node_modules/**']
   }),
   {
+    // The console's modules run in the browser.
+    files: ['console/**/*.js'],
+    languageOptions: { globals: { location: 'readonly', addEventListener: 'readonly', removeEventListener: 'readonly', dispatchEvent: 'readonly' } }
+  },
+  {
     rules: {
       // `void promise` as a statement marks a promise deliberately not awaited.
       'no-void': ['error', { allowAsStatement: true }],

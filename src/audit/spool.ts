@@ -172,9 +172,7 @@ export class Spool {
 }
 
 function newGroup (): Pending {
-  let resolve = (): void => {}
-  let reject = (_error: unknown): void => {}
-  const written = new Promise<void>((res, rej) => { resolve = res; reject = rej })
+  const { promise: written, resolve, reject } = withResolvers<void>()
   // Nobody may be waiting when a write fails: a rejection no one awaits must not end the process.
   written.catch(() => {})
   return { text: '', last: 0, written, resolve, reject }
@@ -193,4 +191,12 @@ function alive (pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+/** Promise.withResolvers, which Node 20 lacks. */
+function withResolvers<T> (): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
+  let resolve!: (value: T) => void
+  let reject!: (error: unknown) => void
+  const promise = new Promise<T>((_resolve, _reject) => { resolve = _resolve; reject = _reject })
+  return { promise, resolve, reject }
 }
