@@ -121,7 +121,7 @@ export async function listenGrpcTransport (options: GrpcTransportOptions): Promi
       accept(socket, true)
     })
   // A failed TLS handshake concerns that client only.
-  server.on('tlsClientError', () => {})
+  if (options.tls !== undefined) server.on('tlsClientError', () => {})
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(options.port, options.host, () => { server.off('error', reject); resolve() })
@@ -203,7 +203,6 @@ class Connection {
     socket.on('error', () => { this.destroy() })
     socket.on('close', () => { this.#teardown() })
     socket.on('end', () => { this.destroy() })
-    this.#write(OUR_SETTINGS, CONNECTION_WINDOW)
   }
 
   /** Graceful close: no new streams; the socket ends once the streams in flight are over. */
@@ -241,6 +240,8 @@ class Connection {
       }
       if (data.length < PREFACE.length) { this.#buffer = data; return }
       this.#prefaceSeen = true
+      // Only now: an HTTP/1 client must get an HTTP/1 answer, not a SETTINGS frame.
+      this.#write(OUR_SETTINGS, CONNECTION_WINDOW)
       data = data.subarray(PREFACE.length)
     }
     let at = 0

@@ -7,7 +7,9 @@
 import { HUFFMAN_CODES, HUFFMAN_LENGTHS, STATIC_TABLE } from './hpack-tables.js'
 
 /** A block that breaks the compression state: a connection error (COMPRESSION_ERROR) for HTTP/2. */
-export class HpackError extends Error {}
+export class HpackError extends Error {
+  override name = 'HpackError'
+}
 
 /**
  * The Huffman decoder as a state machine over nibbles (as nghttp2 does): a
