@@ -429,7 +429,7 @@ class Connection {
       body: [],
       bodyLength: 0,
       unacknowledged: 0,
-      remoteEnded: false,
+      remoteEnded: endStream,
       headersSent: false,
       done: false,
       active: true,
