@@ -90,8 +90,8 @@ t.test('unary and server-streaming calls from grpc-js', async (t) => {
   const client = grpcClient(t, address)
   t.same(await unary(client, '/test.T/Echo', Buffer.from('hello')), Buffer.from('hello'))
   t.same(await unary(client, '/test.T/Echo', Buffer.alloc(0)), Buffer.alloc(0), 'an empty message')
-  const large = Buffer.alloc(300_000, 7)
-  t.same(await unary(client, '/test.T/Echo', large), large, 'a message larger than every initial window, both ways')
+  const large = Buffer.alloc(1_500_000, 7)
+  t.same(await unary(client, '/test.T/Echo', large), large, 'a message larger than every window, both ways (the server tops up the stream and the connection)')
   const many = await Promise.all(Array.from({ length: 300 }, async (_, i) => await unary(client, '/test.T/Echo', Buffer.from(String(i)))))
   t.same(many.map(String), Array.from({ length: 300 }, (_, i) => String(i)), '300 calls at once on one connection, each its own answer')
   const metadata = new Metadata()
@@ -159,6 +159,8 @@ t.test('not a gRPC call: an answer that says why', async (t) => {
     t.equal(answer.body.length, 0, `${name}: no message`)
   }
   t.same((await h2Request(session, GRPC, framed(Buffer.from('still fine')))).body, framed(Buffer.from('still fine')), 'the connection serves on')
+  const ping = await new Promise<Buffer>((resolve, reject) => { session.ping(Buffer.from('12345678'), (error, _ms, payload) => { error === null ? resolve(payload) : reject(error) }) })
+  t.same(ping, Buffer.from('12345678'), 'PING answered with its payload')
 })
 
 t.test('flow control: an answer larger than the client\'s window waits for its WINDOW_UPDATEs', async (t) => {
