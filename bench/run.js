@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util'
 const SCRIPTS = [
   ['forward-auth', 'HTTP forward-auth vs Fastify hello world'],
   ['ext-authz', 'gRPC ext_authz Check vs HTTP forward-auth'],
+  ['introspection', 'RFC 7662 introspection vs HTTP forward-auth'],
   ['opa', 'Keygate vs opa run --server'],
   ['embedded', 'Embedded authorize() and policy evaluation'],
   ['cold-path', 'Cold path on PostgreSQL'],

@@ -32,11 +32,11 @@ export const GRPC_CODE = {
 /** The namespace Envoy files CheckResponse.dynamic_metadata under. */
 export const METADATA_NAMESPACE = 'envoy.filters.http.ext_authz'
 
-// The decoded messages: fields absent from the wire are absent here.
+// The decoded messages: a field absent from the wire is absent, null (a message) or its type's default.
 export interface HeaderValue { key?: string; value?: string; raw_value?: Uint8Array }
 export interface CheckRequest {
   attributes?: {
-    source?: { address?: { socket_address?: { address?: string } } }
+    source?: { address?: { socket_address?: { address?: string } | null } | null } | null
     request?: {
       http?: {
         method?: string
@@ -44,16 +44,17 @@ export interface CheckRequest {
         host?: string
         scheme?: string
         headers?: Record<string, string>
-        header_map?: { headers?: HeaderValue[] }
-      }
-    }
-  }
+        header_map?: { headers?: HeaderValue[] } | null
+      } | null
+    } | null
+  } | null
 }
 
 interface HeaderValueOption {
   header: { key: string; value: string }
   append: { value: false }
-  append_action: 'OVERWRITE_IF_EXISTS_OR_ADD'
+  /** HeaderValueOption.HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD */
+  append_action: 2
 }
 type MetadataStruct = { fields: Record<string, { stringValue: string }> }
 export interface CheckResponse {
@@ -93,7 +94,7 @@ export function extAuthzCheck (options: ExtAuthzOptions): CheckHandler {
   const pick = headerPicker(CREDENTIAL_HEADERS)
   return async (request, peer) => {
     const http = request.attributes?.request?.http
-    if (http === undefined || !http.method || !http.path) return denied(MALFORMED, null)
+    if (http == null || !http.method || !http.path) return denied(MALFORMED, null)
     const headers = pick(flatHeaders(http))
     const trusted = trust !== null && peer.address !== null && trust(peer.address, 0)
     const result = await authorizer.authorize({
@@ -101,7 +102,7 @@ export function extAuthzCheck (options: ExtAuthzOptions): CheckHandler {
       path: decisionTarget(http.path),
       headers,
       scheme: (trusted ? http.scheme === 'https' : peer.tls) ? 'https' : 'http',
-      client: { address: (trusted ? request.attributes?.source?.address?.socket_address?.address : undefined) ?? peer.address }
+      client: { address: (trusted ? request.attributes?.source?.address?.socket_address?.address : undefined) || peer.address }
     })
     if (!result.allow) return denied(denialOf(result), result)
     return { status: { code: GRPC_CODE.OK }, ok_response: allowedResponse(result, removeAuthorization), dynamic_metadata: metadataOf(result) }
@@ -172,7 +173,7 @@ function grpcCodeOf (status: number): number {
 
 function overwrite (key: string, value: string): HeaderValueOption {
   // `append: false` is what every Envoy version reads first; append_action says the same to newer readers.
-  return { header: { key, value }, append: { value: false }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }
+  return { header: { key, value }, append: { value: false }, append_action: 2 }
 }
 
 /** For Envoy's access logs and rate-limit descriptors (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:subject)%`). */

@@ -1,6 +1,7 @@
 /**
  * The gRPC listener (KEYGATE_GRPC_PORT): Envoy's ext_authz `Authorization/Check`
- * and gRPC's health service, on @grpc/grpc-js. It decides with the HTTP
+ * and gRPC's health service, on Keygate's own gRPC transport (grpc-transport.ts,
+ * for the speed of the hot path) with protobufjs codecs. It decides with the HTTP
  * server's authorizer (same caches, memo and decision log). In a cluster
  * (KEYGATE_WORKERS) every worker binds the same port and node:cluster shares
  * it, as for the HTTP port: each new connection goes to one worker. Envoy
@@ -8,11 +9,11 @@
  * Envoy opens several (one per Envoy worker thread at least).
  */
 import { fileURLToPath } from 'node:url'
-import { Server, ServerCredentials, status, type ServiceDefinition, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js'
-import { loadSync } from '@grpc/proto-loader'
+import protobuf from 'protobufjs'
 import type { Authorizer } from '../authorizer/authorizer.js'
 import { checkFailed, extAuthzCheck, type CheckRequest, type CheckResponse } from '../adapters/ext-authz.js'
 import { LOGS_CHECKS, type RequestLog, type TrustProxy } from '../adapters/node-http.js'
+import { listenGrpcTransport, STATUS, type GrpcCall } from './grpc-transport.js'
 import { storeAnswers } from './readiness.js'
 
 export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url))
@@ -22,6 +23,8 @@ const HEALTH_SERVICE = 'grpc.health.v1.Health'
 const WATCH_INTERVAL_MS = 5_000
 /** How long a shutdown waits for calls in flight before it cuts the connections. */
 const SHUTDOWN_GRACE_MS = 10_000
+/** grpc.health.v1.HealthCheckResponse.ServingStatus */
+const SERVING = { UNKNOWN: 0, SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 } as const
 
 export interface GrpcServerOptions {
   authorizer: Pick<Authorizer, 'authorize' | 'store'>
@@ -44,114 +47,133 @@ export interface GrpcListener {
   close(): Promise<void>
 }
 
-/** The service definitions, loaded once per process from proto/. */
-let definitions: { authorization: ServiceDefinition; health: ServiceDefinition } | undefined
+interface Codecs {
+  checkRequest: protobuf.Type
+  checkResponse: protobuf.Type
+  healthRequest: protobuf.Type
+  healthResponse: protobuf.Type
+}
 
-export function grpcServices (): { authorization: ServiceDefinition; health: ServiceDefinition } {
-  definitions ??= (() => {
-    const loaded = loadSync(['envoy/service/auth/v3/external_auth.proto', 'grpc/health/v1/health.proto'], {
-      includeDirs: [PROTO_DIR],
-      keepCase: true,
-      longs: String,
-      enums: String,
-      defaults: false
-    })
+/** The message types, loaded once per process from proto/ (protobufjs compiles a decoder and an encoder per type). */
+let codecs: Codecs | undefined
+
+function loadCodecs (): Codecs {
+  codecs ??= (() => {
+    const root = new protobuf.Root()
+    root.resolvePath = (_origin, target) => PROTO_DIR + target
+    root.loadSync(['envoy/service/auth/v3/external_auth.proto', 'grpc/health/v1/health.proto'], { keepCase: true })
+    root.resolveAll()
     return {
-      authorization: loaded[AUTHORIZATION_SERVICE] as ServiceDefinition,
-      health: loaded[HEALTH_SERVICE] as ServiceDefinition
+      checkRequest: root.lookupType('envoy.service.auth.v3.CheckRequest'),
+      checkResponse: root.lookupType('envoy.service.auth.v3.CheckResponse'),
+      healthRequest: root.lookupType('grpc.health.v1.HealthCheckRequest'),
+      healthResponse: root.lookupType('grpc.health.v1.HealthCheckResponse')
     }
   })()
-  return definitions
+  return codecs
 }
 
 
 export async function listenGrpc (options: GrpcServerOptions): Promise<GrpcListener> {
   const { authorizer, log } = options
-  const services = grpcServices()
-  const tls = options.tls !== undefined
+  const types = loadCodecs()
   const check = extAuthzCheck({ authorizer, trustProxy: options.trustProxy, removeAuthorization: options.removeAuthorization })
-  const server = new Server()
-
-  server.addService(services.authorization, {
-    Check (call: ServerUnaryCall<CheckRequest, CheckResponse>, callback: sendUnaryData<CheckResponse>) {
-      const started = performance.now()
-      check(call.request, { address: peerAddress(call.getPeer()), tls }).then(
-        (response) => {
-          callback(null, response)
-          if (log !== undefined && LOGS_CHECKS.has(log.level)) logCheck(log, call, response, started)
-        },
-        (error: unknown) => {
-          log?.error({ err: error }, 'check failed')
-          callback(null, checkFailed())
-        }
-      )
+  const encode = (type: protobuf.Type, message: object): Uint8Array => type.encode(message as protobuf.Message).finish()
+  const decode = <T>(type: protobuf.Type, bytes: Buffer, call: GrpcCall): T | null => {
+    try {
+      return type.decode(bytes) as T
+    } catch {
+      call.end(STATUS.INTERNAL, `the request is no ${type.name}`)
+      return null
     }
-  })
+  }
 
-  const probe = async (): Promise<'SERVING' | 'NOT_SERVING'> =>
-    await storeAnswers(authorizer.store, (error) => { log?.warn({ err: error }, 'health: the store did not answer') }) ? 'SERVING' : 'NOT_SERVING'
-  const known = (service: string | undefined): boolean => service === undefined || service === '' || service === AUTHORIZATION_SERVICE
+  const authorize = (bytes: Buffer, call: GrpcCall): void => {
+    const request = decode<CheckRequest>(types.checkRequest, bytes, call)
+    if (request === null) return
+    const started = performance.now()
+    const peer = call.peer
+    check(request, peer).then(
+      (response) => {
+        call.reply(encode(types.checkResponse, response))
+        if (log !== undefined && LOGS_CHECKS.has(log.level)) logCheck(log, request, peer.address, response, started)
+      },
+      (error: unknown) => {
+        log?.error({ err: error }, 'check failed')
+        call.reply(encode(types.checkResponse, checkFailed()))
+      }
+    )
+  }
+
+  const probe = async (): Promise<number> =>
+    await storeAnswers(authorizer.store, (error) => { log?.warn({ err: error }, 'health: the store did not answer') }) ? SERVING.SERVING : SERVING.NOT_SERVING
+  const known = (service: string): boolean => service === '' || service === AUTHORIZATION_SERVICE
   const watchIntervalMs = options.watchIntervalMs ?? WATCH_INTERVAL_MS
-  server.addService(services.health, {
-    Check (call: ServerUnaryCall<{ service?: string }, { status: string }>, callback: sendUnaryData<{ status: string }>) {
-      if (!known(call.request.service)) {
-        callback({ code: status.NOT_FOUND, details: 'unknown service' })
-        return
-      }
-      void probe().then((serving) => { callback(null, { status: serving }) })
-    },
-    Watch (call: ServerWritableStream<{ service?: string }, { status: string }>) {
-      if (!known(call.request.service)) {
-        call.write({ status: 'SERVICE_UNKNOWN' })
-        return
-      }
-      let last: string | null = null
-      let timer: NodeJS.Timeout | undefined
-      const update = async (): Promise<void> => {
-        const serving = await probe()
-        if (call.cancelled) return
-        if (serving !== last) call.write({ status: serving })
-        last = serving
-        timer = setTimeout(() => { void update() }, watchIntervalMs)
-      }
-      call.on('cancelled', () => { clearTimeout(timer) })
-      void update()
+  /** The watches open, each by what ends it with a status. */
+  const watches = new Set<(code: number, details?: string) => void>()
+
+  const healthCheck = (bytes: Buffer, call: GrpcCall): void => {
+    const request = decode<{ service: string }>(types.healthRequest, bytes, call)
+    if (request === null) return
+    if (!known(request.service)) { call.end(STATUS.NOT_FOUND, 'unknown service'); return }
+    void probe().then((status) => { call.reply(encode(types.healthResponse, { status })) })
+  }
+
+  const healthWatch = (bytes: Buffer, call: GrpcCall): void => {
+    const request = decode<{ service: string }>(types.healthRequest, bytes, call)
+    if (request === null) return
+    if (!known(request.service)) {
+      // The call stays open: the service may appear (gRPC's health protocol).
+      call.send(encode(types.healthResponse, { status: SERVING.SERVICE_UNKNOWN }))
+    }
+    let last: number | null = null
+    let timer: NodeJS.Timeout | undefined
+    const stop = (code: number, details?: string): void => {
+      clearTimeout(timer)
+      watches.delete(stop)
+      call.end(code, details)
+    }
+    watches.add(stop)
+    call.onAbort(() => { stop(STATUS.CANCELLED) })
+    if (!known(request.service)) return
+    const update = async (): Promise<void> => {
+      const status = await probe()
+      if (call.done) return
+      if (status !== last) call.send(encode(types.healthResponse, { status }))
+      last = status
+      timer = setTimeout(() => { void update() }, watchIntervalMs)
+    }
+    void update()
+  }
+
+  const transport = await listenGrpcTransport({
+    host: options.host,
+    port: options.port,
+    tls: options.tls,
+    methods: {
+      [`/${AUTHORIZATION_SERVICE}/Check`]: authorize,
+      [`/${HEALTH_SERVICE}/Check`]: healthCheck,
+      [`/${HEALTH_SERVICE}/Watch`]: healthWatch
     }
   })
-
-  const credentials = options.tls === undefined
-    ? ServerCredentials.createInsecure()
-    : ServerCredentials.createSsl(null, [{ private_key: options.tls.key, cert_chain: options.tls.cert }], false)
   const host = options.host.includes(':') ? `[${options.host}]` : options.host
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${options.port}`, credentials, (error, bound) => { error === null ? resolve(bound) : reject(error) })
-  })
   return {
-    address: `${host}:${port}`,
-    port,
+    address: `${host}:${transport.port}`,
+    port: transport.port,
     async close () {
-      await new Promise<void>((resolve) => {
-        const cut = setTimeout(() => { server.forceShutdown() }, SHUTDOWN_GRACE_MS)
-        server.tryShutdown(() => {
-          clearTimeout(cut)
-          resolve()
-        })
+      // A watch never ends by itself: it ends with the server, as the service going away.
+      await transport.close(SHUTDOWN_GRACE_MS, () => {
+        for (const stop of watches) stop(STATUS.UNAVAILABLE, 'the server is shutting down')
       })
     }
   }
 }
 
-/** grpc-js names its peer `address:port`. */
-function peerAddress (peer: string): string | null {
-  const match = /^(.+):\d+$/.exec(peer)
-  return match === null ? null : (match[1] as string)
-}
-
-function logCheck (log: RequestLog, call: ServerUnaryCall<CheckRequest, CheckResponse>, response: CheckResponse, started: number): void {
-  const http = call.request.attributes?.request?.http
+function logCheck (log: RequestLog, request: CheckRequest, ip: string | null, response: CheckResponse, started: number): void {
+  const http = request.attributes?.request?.http
   log.debug({
     // Never the query string: it may carry secrets.
-    req: { method: http?.method, url: http?.path?.split('?')[0], hostname: http?.host, ip: peerAddress(call.getPeer()), grpc: 'Check' },
+    req: { method: http?.method, url: http?.path?.split('?')[0], hostname: http?.host, ip, grpc: 'Check' },
     res: { statusCode: response.denied_response?.status.code ?? 200, grpcStatus: response.status.code },
     responseTime: performance.now() - started
   }, 'check completed')
