@@ -54,6 +54,11 @@ export class PgliteDatabase implements Database {
     return await guard(async () => await this.#pglite.query<R>(sql, params))
   }
 
+  /** One database, no replicas: the same as query. */
+  async read<R>(sql: string, params?: unknown[]): Promise<{ rows: R[] }> {
+    return await this.query<R>(sql, params)
+  }
+
   async exec(sql: string): Promise<void> {
     await guard(async () => await this.#pglite.exec(sql))
   }

@@ -92,6 +92,11 @@ export function spy (t: Test, db: Database): Spies {
     counts.queries++
     return await query.apply(db, args)
   } as Database['query']
+  const read = db.read
+  db.read = async function (...args: Parameters<Database['read']>) {
+    counts.queries++
+    return await read.apply(db, args)
+  } as Database['read']
   const fetch = globalThis.fetch
   globalThis.fetch = async () => { counts.outbound++; throw new Error('no outbound requests in tests') }
   const patched: Array<[typeof http, 'request' | 'get', unknown]> = []
@@ -104,6 +109,7 @@ export function spy (t: Test, db: Database): Spies {
   t.teardown(() => {
     subtle.verify = verify
     db.query = query
+    db.read = read
     globalThis.fetch = fetch
     for (const [module, name, original] of patched) module[name] = original as never
   })
