@@ -54,9 +54,9 @@ export class PgliteDatabase implements Database {
     return await guard(async () => await this.#pglite.query<R>(sql, params))
   }
 
-  /** One database, no replicas: the same as query. */
+  /** One database, no replicas: what query does (not through it, so that a spy on either counts a statement once). */
   async read<R>(sql: string, params?: unknown[]): Promise<{ rows: R[] }> {
-    return await this.query<R>(sql, params)
+    return await guard(async () => await this.#pglite.query<R>(sql, params))
   }
 
   async exec(sql: string): Promise<void> {
