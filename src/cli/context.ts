@@ -120,7 +120,7 @@ async function withStore<T> (
 }
 
 async function open<T> (config: Config, fn: (context: OperationContext) => Promise<T>): Promise<T> {
-  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, migrate: true })
+  const store = await openStore({ databaseUrl: config.databaseUrl, listenUrl: config.listenDatabaseUrl, dataDir: config.dataDir, migrate: true })
   let sessions: Sessions | undefined
   try {
     return await fn({

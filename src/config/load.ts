@@ -20,6 +20,9 @@ const CHECKS: Array<(config: Config, given: (field: Field) => boolean) => string
   (c) => c.databaseUrl !== undefined && c.dataDir !== undefined
     ? 'KEYGATE_DATA_DIR is for the embedded store: unset it or KEYGATE_DATABASE_URL'
     : null,
+  (c) => c.databaseUrl === undefined && (c.databaseReplicaUrls.length > 0 || c.listenDatabaseUrl !== undefined)
+    ? 'KEYGATE_DATABASE_REPLICA_URLS and KEYGATE_LISTEN_DATABASE_URL need KEYGATE_DATABASE_URL (the primary)'
+    : null,
   (_c, given) => given('tlsCert') !== given('tlsKey')
     ? 'KEYGATE_TLS_CERT and KEYGATE_TLS_KEY go together: set both (PEM file paths) or neither'
     : null,

@@ -68,6 +68,18 @@ export function postgresUrl (value: string): string {
   return value
 }
 
+/** One or more postgres:// URLs, separated by commas. */
+export function postgresUrls (value: string): string[] {
+  return value.split(',').map((entry, i) => {
+    try {
+      return postgresUrl(entry.trim())
+    } catch (error) {
+      // The URL holds a password: say which entry, never what it is.
+      throw new Error(`entry ${i + 1} ${(error as Error).message}`)
+    }
+  })
+}
+
 /** A file path, or an http(s) URL. */
 export function pathOrHttpUrl (value: string): string {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {

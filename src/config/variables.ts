@@ -61,6 +61,8 @@ export const VARIABLES = {
 
   // The store
   databaseUrl: optional('KEYGATE_DATABASE_URL', parse.postgresUrl, { secret: true }),
+  databaseReplicaUrls: required<string[]>('KEYGATE_DATABASE_REPLICA_URLS', [], '—', parse.postgresUrls, true),
+  listenDatabaseUrl: optional('KEYGATE_LISTEN_DATABASE_URL', parse.postgresUrl, { shown: '`KEYGATE_DATABASE_URL`', secret: true }),
   dataDir: optional('KEYGATE_DATA_DIR', parse.text, { shown: '`.keygate/data`' }),
   bootstrapEmail: required('KEYGATE_BOOTSTRAP_EMAIL', 'admin@keygate.localhost', '`admin@keygate.localhost`', validateEmail),
 
@@ -101,7 +103,7 @@ export const VARIABLES = {
 
 /** Read by the test suite and the benchmarks, not by Keygate: known, so never warned about, and not in docs/configuration.md. */
 export const TOOLING_VARIABLES = [
-  'KEYGATE_TEST_DATABASE_URL', 'KEYGATE_BENCH_DATABASE_URL', 'KEYGATE_FUZZ_SEED', 'KEYGATE_FUZZ_RUNS', 'KEYGATE_DIFFERENTIAL_RUNS'
+  'KEYGATE_TEST_DATABASE_URL', 'KEYGATE_TEST_PRIMARY_URL', 'KEYGATE_TEST_REPLICA_URL', 'KEYGATE_TEST_PGBOUNCER_URL', 'KEYGATE_BENCH_DATABASE_URL', 'KEYGATE_FUZZ_SEED', 'KEYGATE_FUZZ_RUNS', 'KEYGATE_DIFFERENTIAL_RUNS'
 ] as const
 
 type Variables = typeof VARIABLES

@@ -112,7 +112,12 @@ export interface StartConfig extends Config {
 }
 
 export async function start (config: StartConfig, io: Pick<ServeIo, 'stdout'>): Promise<RunningServer> {
-  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
+  const store = await openStore({
+    databaseUrl: config.databaseUrl,
+    replicaUrls: config.databaseReplicaUrls,
+    listenUrl: config.listenDatabaseUrl,
+    dataDir: config.dataDir
+  })
   const closers: Array<() => Promise<void>> = [async () => { await store.close() }]
   const closeAll = async (): Promise<void> => {
     for (const close of closers.splice(0).reverse()) await close()

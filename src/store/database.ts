@@ -3,6 +3,14 @@ import type { Database } from './types.js'
 export interface DatabaseOptions {
   /** A PostgreSQL server (`postgres://…`). Without it (or when empty), the embedded PGlite database in `dataDir` is used. */
   databaseUrl?: string
+  /**
+   * pg: streaming replicas of databaseUrl. Cold lookups (Database.read) go to
+   * one that has replayed every change this instance has made or heard of;
+   * to the primary otherwise.
+   */
+  replicaUrls?: string[]
+  /** pg: a direct connection for LISTEN, when databaseUrl goes through a pooler in transaction mode (PgBouncer). */
+  listenUrl?: string
   /** Embedded database folder (default `.keygate/data`); `memory://` keeps nothing. Only one process may open a folder. */
   dataDir?: string
   /** pg: most connections in the pool (default 10; LISTEN uses one more). */
@@ -28,11 +36,16 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
     const { PgDatabase } = await import('./driver-pg.js')
     return new PgDatabase({
       databaseUrl: options.databaseUrl,
+      replicaUrls: options.replicaUrls ?? [],
+      listenUrl: options.listenUrl === '' ? undefined : options.listenUrl,
       maxConnections: positiveInteger('maxConnections', options.maxConnections, 10),
       connectionTimeoutMillis: positiveInteger('connectionTimeoutMillis', options.connectionTimeoutMillis, 5_000),
       statementTimeoutMillis: positiveInteger('statementTimeoutMillis', options.statementTimeoutMillis, 5_000),
       onError
     })
+  }
+  if ((options.replicaUrls ?? []).length > 0 || (options.listenUrl ?? '') !== '') {
+    throw new TypeError('openDatabase: replicaUrls and listenUrl need databaseUrl (PostgreSQL)')
   }
   // Loaded only when used: PGlite brings a WASM build of PostgreSQL.
   const { PgliteDatabase } = await import('./driver-pglite.js')

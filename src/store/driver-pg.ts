@@ -2,10 +2,20 @@ import pg from 'pg'
 import { from as copyFromStdin } from 'pg-copy-streams'
 import { StoreUnavailableError } from './errors.js'
 import { assertChannel, deliver, guard, parseInt8, toStoreError } from './driver-shared.js'
+import { ReadRouter, type ReadStats } from './replicas.js'
 import type { Database, ListenOptions, SqlClient } from './types.js'
 
 export interface PgOptions {
   databaseUrl: string
+  /** Streaming replicas of databaseUrl that may answer `read` (see ReadRouter). */
+  replicaUrls: string[]
+  /**
+   * A direct connection for LISTEN when databaseUrl goes through a pooler in
+   * transaction mode (PgBouncer), where LISTEN cannot work. Set, it also means
+   * "pooled": no session state is set at connect (statement_timeout is then
+   * the server's, e.g. `ALTER ROLE … SET statement_timeout`).
+   */
+  listenUrl: string | undefined
   maxConnections: number
   connectionTimeoutMillis: number
   statementTimeoutMillis: number
@@ -18,43 +28,69 @@ const types: pg.CustomTypesConfig = {
     oid === pg.types.builtins.INT8 ? parseInt8 : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser']
 }
 
-/** A PostgreSQL server through a bounded `pg` pool, with a dedicated connection for LISTEN. */
+/**
+ * A PostgreSQL server through a bounded `pg` pool, with a dedicated connection
+ * for LISTEN, and optionally read replicas, each with a pool of its own.
+ */
 export class PgDatabase implements Database {
   readonly driver = 'pg'
   readonly #pool: pg.Pool
+  readonly #replicas: pg.Pool[]
   readonly #listener: PgListener
+  /** null without replicas: every read is the primary's. */
+  readonly #router: ReadRouter | null
 
   constructor(options: PgOptions) {
-    const client: pg.ClientConfig = {
-      connectionString: options.databaseUrl,
-      connectionTimeoutMillis: options.connectionTimeoutMillis,
-      application_name: 'keygate',
-      keepAlive: true,
-      types
+    const pooled = options.listenUrl !== undefined
+    const poolOf = (connectionString: string): pg.Pool => {
+      const pool = new pg.Pool({
+        ...clientConfig(connectionString, options),
+        max: options.maxConnections,
+        idleTimeoutMillis: 30_000,
+        // A startup parameter, which PgBouncer refuses: behind it, the server's setting applies.
+        ...(pooled ? {} : { statement_timeout: options.statementTimeoutMillis }),
+        // Client-side bound for when the server stops answering altogether (statement_timeout cannot help then).
+        query_timeout: options.statementTimeoutMillis + 1_000
+      })
+      // An idle connection that breaks (server restart, network) must not crash the process.
+      pool.on('error', (error) => options.onError(toStoreError(error) as Error))
+      return pool
     }
-    this.#pool = new pg.Pool({
-      ...client,
-      max: options.maxConnections,
-      idleTimeoutMillis: 30_000,
-      statement_timeout: options.statementTimeoutMillis,
-      // Client-side bound for when the server stops answering altogether (statement_timeout cannot help then).
-      query_timeout: options.statementTimeoutMillis + 1_000
-    })
-    // An idle connection that breaks (server restart, network) must not crash the process.
-    this.#pool.on('error', (error) => options.onError(toStoreError(error) as Error))
-    this.#listener = new PgListener(client, options.onError)
+    this.#pool = poolOf(options.databaseUrl)
+    this.#replicas = options.replicaUrls.map(poolOf)
+    this.#router = this.#replicas.length === 0
+      ? null
+      : new ReadRouter(
+        { query: async (sql, params) => await this.#primaryQuery(sql, params) },
+        this.#replicas.map((pool) => ({ query: async (sql, params) => await withClient(pool, async (client) => await queryOn(client, sql, params)) })),
+        options.onError)
+    const changed = (): void => { this.#router?.changed() }
+    this.#listener = new PgListener(clientConfig(options.listenUrl ?? options.databaseUrl, options), options.onError, changed)
   }
 
   async query<R>(sql: string, params?: unknown[]): Promise<{ rows: R[] }> {
-    return await this.#withClient(async (client) => await queryOn<R>(client, sql, params))
+    return await this.#written(async () => await this.#primaryQuery<R>(sql, params))
+  }
+
+  async read<R>(sql: string, params?: unknown[]): Promise<{ rows: R[] }> {
+    return this.#router === null ? await this.#primaryQuery<R>(sql, params) : await this.#router.read<R>(sql, params)
+  }
+
+  /** Where reads went (null without replicas). */
+  readStats(): ReadStats | null {
+    return this.#router?.stats() ?? null
   }
 
   async exec(sql: string): Promise<void> {
-    await this.#withClient(async (client) => { await execOn(client, sql) })
+    await this.#written(async () => { await withClient(this.#pool, async (client) => { await execOn(client, sql) }) })
   }
 
   async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
-    return await this.#withClient(async (client, discard) => {
+    return await this.#written(async () => await this.#transaction(fn))
+  }
+
+  async #transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+    return await withClient(this.#pool, async (client, discard) => {
       await execOn(client, 'BEGIN')
       let result: T
       try {
@@ -73,8 +109,9 @@ export class PgDatabase implements Database {
     })
   }
 
+  // Not #written: COPY loads the decision log, which no lookup reads, so it need not fence replica reads.
   async copyFrom(sql: string, data: string): Promise<void> {
-    await this.#withClient(async (client) => {
+    await withClient(this.#pool, async (client) => {
       await guard(async () => {
         const stream = client.query(copyFromStdin(sql))
         await new Promise<void>((resolve, reject) => {
@@ -93,29 +130,46 @@ export class PgDatabase implements Database {
 
   async close(): Promise<void> {
     await this.#listener.close()
-    if (!this.#pool.ended) await this.#pool.end()
+    for (const pool of [this.#pool, ...this.#replicas]) if (!pool.ended) await pool.end()
   }
 
-  /**
-   * Checks out a connection for fn. A connection that failed for infrastructure
-   * reasons (lost, timed out mid-query) is discarded; one that merely reported
-   * an SQL error goes back to the pool.
-   */
-  async #withClient<T>(fn: (client: pg.PoolClient, discard: (error: Error) => void) => Promise<T>): Promise<T> {
-    const client = await guard(async () => await this.#pool.connect())
-    let fault: Error | undefined
-    const discard = (error: Error): void => { fault ??= error }
-    // A checked-out client emits 'error' when its connection drops; without a listener that would crash the process.
-    client.on('error', discard)
+  async #primaryQuery<R>(sql: string, params?: unknown[]): Promise<{ rows: R[] }> {
+    return await withClient(this.#pool, async (client) => await queryOn<R>(client, sql, params))
+  }
+
+  /** Runs a statement that may write: once it is over (committed, failed or lost), reads need a new fence. */
+  async #written<T>(run: () => Promise<T>): Promise<T> {
     try {
-      return await fn(client, discard)
-    } catch (error) {
-      if (error instanceof StoreUnavailableError) discard(error)
-      throw error
+      return await run()
     } finally {
-      client.off('error', discard)
-      client.release(fault)
+      this.#router?.changed()
     }
+  }
+}
+
+function clientConfig(connectionString: string, options: PgOptions): pg.ClientConfig {
+  return { connectionString, connectionTimeoutMillis: options.connectionTimeoutMillis, application_name: 'keygate', keepAlive: true, types }
+}
+
+/**
+ * Checks out a connection for fn. A connection that failed for infrastructure
+ * reasons (lost, timed out mid-query) is discarded; one that merely reported
+ * an SQL error goes back to the pool.
+ */
+async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient, discard: (error: Error) => void) => Promise<T>): Promise<T> {
+  const client = await guard(async () => await pool.connect())
+  let fault: Error | undefined
+  const discard = (error: Error): void => { fault ??= error }
+  // A checked-out client emits 'error' when its connection drops; without a listener that would crash the process.
+  client.on('error', discard)
+  try {
+    return await fn(client, discard)
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) discard(error)
+    throw error
+  } finally {
+    client.off('error', discard)
+    client.release(fault)
   }
 }
 
@@ -143,6 +197,8 @@ const RECONNECT_MAX_MS = 5_000
 class PgListener {
   readonly #config: pg.ClientConfig
   readonly #onError: (error: Error) => void
+  /** Called on every notification (before its subscribers), and when the connection is lost or back: changes were heard, or may be missed. */
+  readonly #onActivity: () => void
   readonly #subscribers = new Map<string, Set<(payload: string) => void>>()
   readonly #onReconnect = new Set<() => void>()
   #client: Promise<pg.Client> | null = null
@@ -152,9 +208,10 @@ class PgListener {
   #backoffMs = RECONNECT_MIN_MS
   #closed = false
 
-  constructor(config: pg.ClientConfig, onError: (error: Error) => void) {
+  constructor(config: pg.ClientConfig, onError: (error: Error) => void, onActivity: () => void) {
     this.#config = config
     this.#onError = onError
+    this.#onActivity = onActivity
   }
 
   async subscribe(channel: string, onPayload: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>> {
@@ -204,6 +261,7 @@ class PgListener {
   async #connect(): Promise<pg.Client> {
     const client = new pg.Client(this.#config)
     client.on('notification', ({ channel, payload }) => {
+      this.#onActivity()
       for (const onPayload of this.#subscribers.get(channel) ?? []) deliver(onPayload, payload ?? '', this.#onError)
     })
     let reported = false
@@ -227,6 +285,7 @@ class PgListener {
     }
     this.#backoffMs = RECONNECT_MIN_MS
     if (this.#connectedBefore) {
+      this.#onActivity()
       // After the connection is handed out, so that a callback that queries finds it.
       queueMicrotask(() => {
         for (const onReconnect of this.#onReconnect) deliver(onReconnect, '', this.#onError)
@@ -239,6 +298,7 @@ class PgListener {
   #lost(client: pg.Client): void {
     void this.#client?.then((current) => {
       if (current !== client || this.#closed) return
+      this.#onActivity()
       this.#client = null
       this.#scheduleReconnect()
     }, () => {})

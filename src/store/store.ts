@@ -111,6 +111,8 @@ export class Store {
       const inTransaction: Database = {
         driver,
         query: async (sql, params) => await tx.query(sql, params),
+        // In a transaction, everything reads what the transaction sees.
+        read: async (sql, params) => await tx.query(sql, params),
         exec: async (sql) => { await tx.exec(sql) },
         transaction: async () => { throw new TypeError('Store.transaction: already in a transaction') },
         listen: async () => { throw new TypeError('Store.transaction: cannot listen in a transaction') },
@@ -139,7 +141,7 @@ export class Store {
   async findUserById(id: string): Promise<UserRecord | null> {
     // Ids come from headers too: one that cannot exist costs no query.
     if (!ID_FORMAT.usr.test(id)) return null
-    const [row] = await this.#query<UserRow>(`SELECT ${USER_COLUMNS} FROM keygate_users WHERE id = $1`, [id])
+    const [row] = await this.#read<UserRow>(`SELECT ${USER_COLUMNS} FROM keygate_users WHERE id = $1`, [id])
     return row === undefined ? null : toUser(row)
   }
 
@@ -150,7 +152,7 @@ export class Store {
   async findChildByEmail(parentId: string, email: string): Promise<UserRecord | null> {
     // An address outside the grammar (a NUL, which PostgreSQL text cannot hold, included) names nobody.
     if (!ID_FORMAT.usr.test(parentId) || !isEmail(email)) return null
-    const [row] = await this.#query<UserRow>(
+    const [row] = await this.#read<UserRow>(
       `SELECT ${USER_COLUMNS} FROM keygate_users
        WHERE parent_id = $1 AND email_canonical = $2
        ORDER BY deleted_at IS NOT NULL, deleted_at DESC
@@ -280,7 +282,7 @@ export class Store {
    * every decision.
    */
   async findKeyByHash(hash: Buffer): Promise<(KeyRecord & { hash: Buffer; owner: UserRecord | null; actor: UserRecord | null }) | null> {
-    const [row] = await this.#query<KeyRow & { hash: Buffer } & PrefixedUserRow<'owner_'> & PrefixedUserRow<'actor_'>>(
+    const [row] = await this.#read<KeyRow & { hash: Buffer } & PrefixedUserRow<'owner_'> & PrefixedUserRow<'actor_'>>(
       `SELECT ${KEY_COLUMNS_OF_K}, k.hash, ${OWNER_COLUMNS}, ${ACTOR_COLUMNS}
        FROM keygate_keys k LEFT JOIN keygate_users u ON u.id = k.user_id LEFT JOIN keygate_users a ON a.id = k.actor_id
        WHERE k.hash = $1::bytea`, [hash])
@@ -400,6 +402,11 @@ export class Store {
     } catch (error) {
       throw refusal(error)
     }
+  }
+
+  /** The cold lookups (keys, accounts, children): a replica may answer (Database.read). */
+  async #read<R>(sql: string, params: unknown[]): Promise<R[]> {
+    return (await this.database.read<R>(sql, params)).rows
   }
 }
 

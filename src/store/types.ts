@@ -22,6 +22,13 @@ export interface ListenOptions {
 export interface Database extends SqlClient {
   readonly driver: 'pg' | 'pglite'
   /**
+   * One read-only statement that a read replica may answer, but never with
+   * state older than a change this Database has made or heard of (see
+   * src/store/replicas.ts); the primary answers it otherwise. `query` always
+   * goes to the primary: use it for writes and for whatever must be fresh.
+   */
+  read<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: R[] }>
+  /**
    * Runs fn in one transaction on one connection: committed if fn resolves,
    * rolled back if it throws (its error is rethrown as is). Query through `tx`
    * only: PGlite has a single connection, and a query on the database itself

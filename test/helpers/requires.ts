@@ -1,6 +1,6 @@
 /**
  * The one rule for tests that need a real part of the world: a PostgreSQL
- * server, nginx, Caddy, promtool, openssl, the OPA CLI.
+ * server, a streaming replica, nginx, Caddy, promtool, openssl, the OPA CLI.
  *
  *   t.test('promtool check rules', async (t) => {
  *     if (missing(t, 'promtool')) return
@@ -16,14 +16,16 @@ import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { testServerUrl } from './databases.js'
+import { primaryServerUrl, replicaServerUrl } from './replication.js'
 
-export type Part = 'postgres' | 'nginx' | 'caddy' | 'promtool' | 'openssl' | 'opa'
+export type Part = 'postgres' | 'replica' | 'nginx' | 'caddy' | 'promtool' | 'openssl' | 'opa'
 
 /** The OPA CLI that scripts/install-opa.sh puts in the repository. */
 export const OPA = fileURLToPath(new URL('../../.tools/bin/opa', import.meta.url))
 
 const INSTALLED_BY: Record<Part, string> = {
   postgres: 'set KEYGATE_TEST_DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/postgres',
+  replica: 'scripts/start-replica.sh starts a primary and its streaming replica and prints KEYGATE_TEST_PRIMARY_URL and KEYGATE_TEST_REPLICA_URL',
   nginx: 'scripts/install-proxies.sh installs it',
   caddy: 'scripts/install-proxies.sh installs it',
   promtool: 'scripts/install-tools.sh installs it',
@@ -47,6 +49,7 @@ export function findBinary (name: string): string | undefined {
 function present (part: Part): boolean {
   switch (part) {
     case 'postgres': return testServerUrl !== undefined
+    case 'replica': return primaryServerUrl !== undefined && replicaServerUrl !== undefined
     case 'opa': return isExecutable(OPA)
     default: return findBinary(part) !== undefined
   }

@@ -99,6 +99,11 @@ export function spy (t: Test, db: Database): Spies {
       exec: async (sql) => { counts.queries++; await tx.exec(sql) }
     }))
   } as Database['transaction']
+  const read = db.read
+  db.read = async function (...args: Parameters<Database['read']>) {
+    counts.queries++
+    return await read.apply(db, args)
+  } as Database['read']
   const fetch = globalThis.fetch
   globalThis.fetch = async () => { counts.outbound++; throw new Error('no outbound requests in tests') }
   const patched: Array<[typeof http, 'request' | 'get', unknown]> = []
@@ -112,6 +117,7 @@ export function spy (t: Test, db: Database): Spies {
     subtle.verify = verify
     db.query = query
     db.transaction = transaction
+    db.read = read
     globalThis.fetch = fetch
     for (const [module, name, original] of patched) module[name] = original as never
   })

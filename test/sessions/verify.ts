@@ -122,18 +122,19 @@ t.test('a lookup that races with ending the session does not cache the stale ans
   const sessions = newSessions(db, clock)
   const userId = await newUser(store)
   const minted = await sessions.mint({ userId })
-  const query = db.query
+  // The session row is a cold lookup: Database.read.
+  const query = db.read
   let raced = false
-  db.query = async function (...args: Parameters<Database['query']>) {
+  db.read = async function (...args: Parameters<Database['read']>) {
     const result = await query.apply(db, args)
     if (!raced && args[0].includes('FROM keygate_sessions WHERE id')) {
       raced = true
       // The session ends after its row was read, before the verifier has used it.
-      db.query = query
+      db.read = query
       await sessions.end(minted.id, userId)
     }
     return result
-  } as Database['query']
+  } as Database['read']
   t.equal((await sessions.verify(minted.token))?.revoked, false, 'the racing lookup answers what it read')
   t.ok(raced)
   t.equal((await sessions.verify(minted.token))?.revoked, true, 'but did not cache it')
@@ -164,9 +165,9 @@ t.test('a store fault is an exception (503), never a refusal', (t) => forEachDat
   const sessions = newSessions(db, clock)
   const authorizer = await createAuthorizer({ store, policy, sessions, clock: clock.read })
   const { token } = await sessions.mint({ userId: await newUser(store) })
-  const query = db.query
-  db.query = async () => { throw new StoreUnavailableError('store unavailable: test') }
-  t.teardown(() => { db.query = query })
+  const [query, read] = [db.query, db.read]
+  db.query = db.read = async () => { throw new StoreUnavailableError('store unavailable: test') }
+  t.teardown(() => { db.query = query; db.read = read })
   await t.rejects(sessions.verify(token), StoreUnavailableError)
   t.equal((await authorizer.authorize(asBearer(token))).status, 503)
 }))

@@ -1,6 +1,6 @@
 import { InvalidCursorError } from '../../store/errors.js'
 import { afterCursor, decodeCursor, orderBy, pageSize, toPage } from '../../store/pagination.js'
-import type { Page, PageRequest, SqlClient } from '../../store/types.js'
+import type { Database, Page, PageRequest, SqlClient } from '../../store/types.js'
 import { SESSION_ID } from './ids.js'
 
 /** Instances drop a session from their verified-token cache when its id arrives on this channel. */
@@ -68,8 +68,9 @@ export async function listLiveSessions (db: SqlClient, userId: string, page: Pag
   return toPage(rows, take, (row) => row)
 }
 
-export async function findSession (db: SqlClient, id: string): Promise<SessionRow | null> {
-  const { rows } = await db.query<SessionRow>(
+/** The cold lookup of a session: a replica may answer (Database.read). */
+export async function findSession (db: Pick<Database, 'read'>, id: string): Promise<SessionRow | null> {
+  const { rows } = await db.read<SessionRow>(
     `SELECT ${COLUMNS} FROM keygate_sessions WHERE id = $1`, [id])
   return rows[0] ?? null
 }
