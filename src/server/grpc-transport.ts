@@ -167,19 +167,20 @@ function serveStream (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, m
     }
     stream.end()
   }
-  const sendMessage = (message: Uint8Array): void => {
+  /** The message, prefixed, in one buffer: one DATA write; `last` ends the stream with it (then OK trailers). */
+  const sendMessage = (message: Uint8Array, last = false): void => {
     if (stream.destroyed || stream.closed) return
     if (!headersSent) {
       headersSent = true
       stream.respond(RESPONSE_HEADERS, RESPOND_WAIT_TRAILERS)
       stream.once('wantTrailers', () => { stream.sendTrailers(trailers) })
     }
-    // Prefix and message in one buffer: one DATA write.
     const data = Buffer.allocUnsafe(5 + message.length)
     data[0] = 0
     data.writeUInt32BE(message.length, 1)
     data.set(message, 5)
-    stream.write(data)
+    if (last) stream.end(data)
+    else stream.write(data)
   }
 
   if (encoding !== undefined && encoding !== 'identity') { finish(STATUS.UNIMPLEMENTED, `grpc-encoding ${encoding} is not supported`); return }
@@ -219,8 +220,9 @@ function serveStream (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, m
       get done () { return done },
       reply (message) {
         if (done) return
-        sendMessage(message)
-        finish(STATUS.OK)
+        done = true
+        clearTimeout(deadline)
+        sendMessage(message, true)
       },
       send (message) { if (!done) sendMessage(message) },
       end (code, details) { if (!done) finish(code, details) },
