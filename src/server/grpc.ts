@@ -1,7 +1,7 @@
 /**
  * The gRPC listener (KEYGATE_GRPC_PORT): Envoy's ext_authz `Authorization/Check`
- * and gRPC's health service, on Keygate's own gRPC transport (grpc-transport.ts,
- * for the speed of the hot path) with protobufjs codecs. It decides with the HTTP
+ * and gRPC's health service, on a small gRPC layer over node:http2
+ * (grpc-transport.ts) with protobufjs codecs. It decides with the HTTP
  * server's authorizer (same caches, memo and decision log). In a cluster
  * (KEYGATE_WORKERS) every worker binds the same port and node:cluster shares
  * it, as for the HTTP port: each new connection goes to one worker. Envoy
