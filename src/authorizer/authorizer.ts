@@ -210,8 +210,7 @@ class KeygateAuthorizer implements Authorizer {
 
   /** Counts an admitted request against `limits` (unless `counts` is false: explain()), and sets the RateLimit headers and Retry-After. */
   #count (result: AuthorizationResult, limits: readonly LimitFacts[], counts: boolean, now: number): void {
-    const used = limits.map((l) => this.#limits.used(l, now))
-    if (result.allow && counts) this.#limits.admit(limits, now)
+    const used = this.#limits.count(limits, now, result.allow && counts)
     const headers = rateLimitHeaders(limits, used, result.allow, now)
     if (headers !== null) result.rateLimit = headers
     // Retry-After: when the last used-up limit resets.

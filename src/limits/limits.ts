@@ -116,11 +116,11 @@ interface Subject {
  * the least recently used counters are forgotten, which only ever admits
  * more). `facts()` reads the counts for the policy input, `unchanged()`
  * tells whether facts made earlier (a remembered decision's) still hold,
- * `admit()` counts a request the policy allowed. All are synchronous, so that no other
+ * `count()` counts a request the policy allowed. All are synchronous, so that no other
  * decision comes between reading and counting.
  */
 export class LimitCounters {
-  readonly #counts: LRUCache<string, { windowStart: number; used: number }>
+  readonly #counts: LRUCache<string, { windowEnd: number; used: number }>
 
   constructor (max = 100_000) {
     this.#counts = new LRUCache({ max })
@@ -137,25 +137,32 @@ export class LimitCounters {
     return facts
   }
 
-  /** Whether `facts` would read the same at `now`: no limit used up, and no window ended, since. */
+  /**
+   * Whether `facts`, read earlier within the second of `now`, would read the
+   * same: no limit used up since. (Windows end on whole seconds, which a
+   * per-second memo never crosses.)
+   */
   unchanged (facts: readonly LimitFacts[], now: number): boolean {
-    return facts.every((f) => windowOfFact(f, now)[1] === f.resetAt && (this.used(f, now) >= f.limit) === f.exhausted)
+    return facts.every((f) => (this.used(f, now) >= f.limit) === f.exhausted)
   }
 
   /** Requests admitted in the current window of `fact`. */
   used (fact: LimitFacts, now: number): number {
     const counted = this.#counts.get(counterKey(fact))
-    return counted !== undefined && counted.windowStart === windowOfFact(fact, now)[0] ? counted.used : 0
+    return counted !== undefined && now < counted.windowEnd ? counted.used : 0
   }
 
-  admit (facts: readonly LimitFacts[], now: number): void {
-    for (const fact of facts) {
-      const [start] = windowOfFact(fact, now)
+  /** What each limit's window admitted before this request (for the headers); counts it too when `admit`. One lookup per limit. */
+  count (facts: readonly LimitFacts[], now: number, admit: boolean): number[] {
+    return facts.map((fact) => {
       const key = counterKey(fact)
       const counted = this.#counts.get(key)
-      if (counted === undefined || counted.windowStart !== start) this.#counts.set(key, { windowStart: start, used: 1 })
-      else counted.used++
-    }
+      const used = counted !== undefined && now < counted.windowEnd ? counted.used : 0
+      if (!admit) return used
+      if (counted !== undefined && used > 0) counted.used++
+      else this.#counts.set(key, { windowEnd: fact.resetAt, used: 1 })
+      return used
+    })
   }
 
   #fact (def: Pick<LimitFacts, 'scope' | 'id' | 'kind' | 'limit' | 'windowSeconds'>, now: number): LimitFacts {
