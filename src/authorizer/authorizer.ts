@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { parseCredentials, type PresentedCredential } from '../credentials/parse.js'
 import { displayPrefix } from '../credentials/secret-key.js'
-import { LimitCounters, rateLimitHeaders, resetSeconds, type LimitFacts } from '../limits/limits.js'
+import { LimitCounters, rateLimitHeaders, resetSeconds, unchanged, type LimitCounter, type LimitFacts } from '../limits/limits.js'
 import { FailureThrottle, type Throttled } from '../limits/throttle.js'
 import { splitTarget } from '../lib/target.js'
 import { PolicyEngine } from '../policy/engine.js'
@@ -142,11 +142,16 @@ class KeygateAuthorizer implements Authorizer {
     const started = performance.now()
     const now = this.#clock()
     // A limit used up (or a window ended) since the decision: the policy decides again.
-    const memo = this.#memo.get(key, this.policySource.current(), now, (m) => m.input.limits === undefined || this.#limits.unchanged(m.input.limits, now))
+    let counters = null as LimitCounter[] | null
+    const memo = this.#memo.get(key, this.policySource.current(), now, (m) => {
+      if (m.input.limits === undefined) return true
+      counters = this.#limits.counters(m.input.limits, now)
+      return unchanged(m.input.limits, counters)
+    })
     if (memo === undefined) return null
     const result = copyResult(memo.result, randomUUID())
     // Read above and counted here synchronously, as in #decide.
-    if (memo.input.limits !== undefined) this.#count(result, memo.input.limits, true, now)
+    if (memo.input.limits !== undefined && counters !== null) this.#count(result, memo.input.limits, counters, true, now)
     return {
       result,
       input: { ...memo.input, now },
@@ -200,7 +205,7 @@ class KeygateAuthorizer implements Authorizer {
       result = toResult(decision, input, decisionId, policy.revision)
       // Remembered without the counts: a hit counts and makes its own headers.
       if (memoKey !== null) this.#memo.set(memoKey, policy, generation, { result: copyResult(result, ''), input })
-      if (limits.length > 0) this.#count(result, limits, counts, input.now)
+      if (limits.length > 0) this.#count(result, limits, this.#limits.counters(limits, input.now), counts, input.now)
     } catch (error) {
       // A fault is never an allow, and never a 401/403 for a credential that may be valid.
       result = unavailable(decisionId, policy.revision, error)
@@ -209,8 +214,9 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   /** Counts an admitted request against `limits` (unless `counts` is false: explain()), and sets the RateLimit headers and Retry-After. */
-  #count (result: AuthorizationResult, limits: readonly LimitFacts[], counts: boolean, now: number): void {
-    const used = this.#limits.count(limits, now, result.allow && counts)
+  #count (result: AuthorizationResult, limits: readonly LimitFacts[], counters: LimitCounter[], counts: boolean, now: number): void {
+    const used = counters.map((c) => c.used)
+    if (result.allow && counts) for (const c of counters) c.used++
     const headers = rateLimitHeaders(limits, used, result.allow, now)
     if (headers !== null) result.rateLimit = headers
     // Retry-After: when the last used-up limit resets.

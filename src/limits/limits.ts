@@ -114,13 +114,13 @@ interface Subject {
 /**
  * Counts admitted requests per key and account limit, in memory (bounded:
  * the least recently used counters are forgotten, which only ever admits
- * more). `facts()` reads the counts for the policy input, `unchanged()`
- * tells whether facts made earlier (a remembered decision's) still hold,
- * `count()` counts a request the policy allowed. All are synchronous, so that no other
- * decision comes between reading and counting.
+ * more). `facts()` reads the counts for the policy input; `counters()` hands
+ * out the counters themselves, to check facts made earlier (a remembered
+ * decision's, `unchanged()`) and to count a request the policy allowed. Read
+ * and counted synchronously, so that no other decision comes between.
  */
 export class LimitCounters {
-  readonly #counts: LRUCache<string, { windowEnd: number; used: number }>
+  readonly #counts: LRUCache<string, LimitCounter>
 
   constructor (max = 100_000) {
     this.#counts = new LRUCache({ max })
@@ -137,40 +137,43 @@ export class LimitCounters {
     return facts
   }
 
-  /**
-   * Whether `facts`, read earlier within the second of `now`, would read the
-   * same: no limit used up since. (Windows end on whole seconds, which a
-   * per-second memo never crosses.)
-   */
-  unchanged (facts: readonly LimitFacts[], now: number): boolean {
-    return facts.every((f) => (this.used(f, now) >= f.limit) === f.exhausted)
+  /** The counters of `facts`' current windows, in their order: read them, check them, count on them, with one lookup each. */
+  counters (facts: readonly LimitFacts[], now: number): LimitCounter[] {
+    return facts.map((fact) => {
+      const key = counterKey(fact)
+      let counter = this.#counts.get(key)
+      if (counter === undefined || now >= counter.windowEnd) this.#counts.set(key, counter = { windowEnd: fact.resetAt, used: 0 })
+      return counter
+    })
   }
 
   /** Requests admitted in the current window of `fact`. */
-  used (fact: LimitFacts, now: number): number {
+  #used (fact: LimitFacts, now: number): number {
     const counted = this.#counts.get(counterKey(fact))
     return counted !== undefined && now < counted.windowEnd ? counted.used : 0
-  }
-
-  /** What each limit's window admitted before this request (for the headers); counts it too when `admit`. One lookup per limit. */
-  count (facts: readonly LimitFacts[], now: number, admit: boolean): number[] {
-    return facts.map((fact) => {
-      const key = counterKey(fact)
-      const counted = this.#counts.get(key)
-      const used = counted !== undefined && now < counted.windowEnd ? counted.used : 0
-      if (!admit) return used
-      if (counted !== undefined && used > 0) counted.used++
-      else this.#counts.set(key, { windowEnd: fact.resetAt, used: 1 })
-      return used
-    })
   }
 
   #fact (def: Pick<LimitFacts, 'scope' | 'id' | 'kind' | 'limit' | 'windowSeconds'>, now: number): LimitFacts {
     const { scope, id, kind, limit, windowSeconds } = def
     const fact: LimitFacts = { name: `${scope}:${kind}`, scope, id, kind, limit, windowSeconds, exhausted: false, resetAt: windowOfFact(def, now)[1] }
-    fact.exhausted = this.used(fact, now) >= limit
+    fact.exhausted = this.#used(fact, now) >= limit
     return fact
   }
+}
+
+/** Requests admitted in one limit's window, ending at `windowEnd` (epoch ms). */
+export interface LimitCounter {
+  readonly windowEnd: number
+  used: number
+}
+
+/**
+ * Whether `facts`, read earlier within the second, would read the same with
+ * `counters` (theirs, now): no limit used up since. (Windows end on whole
+ * seconds, which a per-second memo never crosses.)
+ */
+export function unchanged (facts: readonly LimitFacts[], counters: readonly LimitCounter[]): boolean {
+  return facts.every((f, i) => ((counters[i]?.used ?? 0) >= f.limit) === f.exhausted)
 }
 
 function windowOfFact (fact: Pick<LimitFacts, 'kind' | 'windowSeconds'>, now: number): [number, number] {
