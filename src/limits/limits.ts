@@ -189,6 +189,9 @@ export function resetSeconds (fact: LimitFacts, now: number): number {
   return Math.max(1, Math.ceil((fact.resetAt - now) / 1000))
 }
 
+// RateLimit-Policy depends on the limits alone: made once per set of facts (a remembered decision's serves many requests).
+const policies = new WeakMap<readonly LimitFacts[], string>()
+
 /**
  * The IETF RateLimit-Policy and RateLimit fields
  * (draft-ietf-httpapi-ratelimit-headers): one item per limit, e.g.
@@ -197,8 +200,10 @@ export function resetSeconds (fact: LimitFacts, now: number): number {
  */
 export function rateLimitHeaders (facts: readonly LimitFacts[], used: readonly number[], admitted: boolean, now: number): { policy: string; state: string } | null {
   if (facts.length === 0) return null
+  let policy = policies.get(facts)
+  if (policy === undefined) policies.set(facts, policy = facts.map((f) => `"${f.name}";q=${f.limit};w=${f.windowSeconds}`).join(', '))
   return {
-    policy: facts.map((f) => `"${f.name}";q=${f.limit};w=${f.windowSeconds}`).join(', '),
+    policy,
     state: facts.map((f, i) => `"${f.name}";r=${Math.max(0, f.limit - (used[i] ?? 0) - (admitted ? 1 : 0))};t=${resetSeconds(f, now)}`).join(', ')
   }
 }
