@@ -1,8 +1,9 @@
 // Figure: HTTP forward-auth with a rate limit and quota on the key against the
 // same account's key without limits, same server, same autocannon settings,
 // alternating rounds. The limits are set high enough that every request is
-// admitted: what is measured is the counting, the larger policy input and the
-// decision memo, which a decision under limits does not use.
+// admitted: what is measured is the counting (at every request, memo hits
+// included) and the RateLimit headers; the policy input repeats (no raw
+// counts), so the decision memo answers both keys alike.
 import { randomBytes } from 'node:crypto'
 import { throwawayDatabase } from './lib/db.js'
 import { forwardHeaders, smallFixture } from './lib/fixture.js'

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { parseCredentials, type PresentedCredential } from '../credentials/parse.js'
 import { displayPrefix } from '../credentials/secret-key.js'
-import { LimitCounters, rateLimitHeaders, type LimitFacts } from '../limits/limits.js'
+import { LimitCounters, rateLimitHeaders, resetSeconds, unchanged, type LimitCounter, type LimitFacts } from '../limits/limits.js'
 import { FailureThrottle, type Throttled } from '../limits/throttle.js'
 import { splitTarget } from '../lib/target.js'
 import { PolicyEngine } from '../policy/engine.js'
@@ -141,10 +141,19 @@ class KeygateAuthorizer implements Authorizer {
   #remembered (key: string): DecisionRecord | null {
     const started = performance.now()
     const now = this.#clock()
-    const memo = this.#memo.get(key, this.policySource.current(), now)
+    // A limit used up (or a window ended) since the decision: the policy decides again.
+    let counters = null as LimitCounter[] | null
+    const memo = this.#memo.get(key, this.policySource.current(), now, (m) => {
+      if (m.input.limits === undefined) return true
+      counters = this.#limits.counters(m.input.limits, now)
+      return unchanged(m.input.limits, counters)
+    })
     if (memo === undefined) return null
+    const result = copyResult(memo.result, randomUUID())
+    // Read above and counted here synchronously, as in #decide.
+    if (memo.input.limits !== undefined && counters !== null) this.#count(result, memo.input.limits, counters, true, now)
     return {
-      result: copyResult(memo.result, randomUUID()),
+      result,
       input: { ...memo.input, now },
       timestamp: new Date(now),
       durationMs: performance.now() - started,
@@ -194,18 +203,27 @@ class KeygateAuthorizer implements Authorizer {
       const decision = policy.evaluate(input)
       policyMs = performance.now() - evaluating
       result = toResult(decision, input, decisionId, policy.revision)
-      if (limits.length > 0) {
-        // Counted only when admitted (explain() counts nothing); a decision under limits is never remembered.
-        if (result.allow && counts) this.#limits.admit(limits, input.now)
-        withLimits(result, limits)
-      } else if (memoKey !== null) {
-        this.#memo.set(memoKey, policy, generation, { result: copyResult(result, ''), input })
-      }
+      // Remembered without the counts: a hit counts and makes its own headers.
+      if (memoKey !== null) this.#memo.set(memoKey, policy, generation, { result: copyResult(result, ''), input })
+      if (limits.length > 0) this.#count(result, limits, this.#limits.counters(limits, input.now), counts, input.now)
     } catch (error) {
       // A fault is never an allow, and never a 401/403 for a credential that may be valid.
       result = unavailable(decisionId, policy.revision, error)
     }
     return { result, input, timestamp: new Date(), durationMs: performance.now() - started, policyMs }
+  }
+
+  /** Counts an admitted request against `limits` (unless `counts` is false: explain()), and sets the RateLimit headers and Retry-After. */
+  #count (result: AuthorizationResult, limits: readonly LimitFacts[], counters: LimitCounter[], counts: boolean, now: number): void {
+    const used = counters.map((c) => c.used)
+    if (result.allow && counts) for (const c of counters) c.used++
+    const headers = rateLimitHeaders(limits, used, result.allow, now)
+    if (headers !== null) result.rateLimit = headers
+    // Retry-After: when the last used-up limit resets.
+    if (result.status === 429) {
+      const exhausted = limits.filter((l) => l.exhausted)
+      result.retryAfterSeconds = Math.max(...(exhausted.length > 0 ? exhausted : limits).map((l) => resetSeconds(l, now)))
+    }
   }
 
   /**
@@ -345,16 +363,6 @@ function limitSubjects (input: PolicyInput): Array<{ scope: 'key' | 'account'; i
   if (credential.limits !== undefined && credential.id !== undefined) subjects.push({ scope: 'key', id: credential.id, limits: credential.limits })
   if (principal?.limits !== undefined) subjects.push({ scope: 'account', id: principal.id, limits: principal.limits })
   return subjects
-}
-
-/** The RateLimit headers and, for a 429, Retry-After: when the last exhausted limit resets. */
-function withLimits (result: AuthorizationResult, limits: LimitFacts[]): void {
-  const headers = rateLimitHeaders(limits, result.allow)
-  if (headers !== null) result.rateLimit = headers
-  if (result.status === 429) {
-    const exhausted = limits.filter((l) => l.used >= l.limit)
-    result.retryAfterSeconds = Math.max(1, ...(exhausted.length > 0 ? exhausted : limits).map((l) => l.resetSeconds))
-  }
 }
 
 /** The display prefix of a presented secret key that passes its checksum (what the store would be asked about); else null. */

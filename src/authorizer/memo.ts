@@ -20,7 +20,8 @@ export interface Memo {
  * Sound for the same reasons as the policy's decision cache: everything else
  * the decision reads is the store's facts, and any change to those empties
  * the memo (`clear()`, called on every invalidation, as the caches are), as
- * does the second changing; a decision whose credential expires within its
+ * does the second changing; the limits' `exhausted` and `resetAt` are read
+ * again at every hit (`holds`), which then counts as a request; a decision whose credential expires within its
  * second is never kept. A lookup that raced with a `clear()` keeps nothing
  * (see `generation`). Holds at most `size` entries, oldest evicted first.
  *
@@ -50,8 +51,10 @@ export class DecisionMemo {
     return `${request.scheme ?? 'http'} ${request.method} ${request.path.length}:${request.path}${credentialHeaderValues(request.headers)}`
   }
 
-  get (key: string, policy: PolicyEngine, now: number): Memo | undefined {
-    const memo = policy === this.#policy ? this.#cache.get(key, now) : undefined
+  /** `holds`: whether the entry still stands (its limits, counted outside, may have been used up since). */
+  get (key: string, policy: PolicyEngine, now: number, holds: (memo: Memo) => boolean): Memo | undefined {
+    let memo = policy === this.#policy ? this.#cache.get(key, now) : undefined
+    if (memo !== undefined && !holds(memo)) memo = undefined
     if (memo === undefined) this.#misses++
     else this.#hits++
     return memo

@@ -23,7 +23,6 @@ export interface AuthorizeRequest {
   console?: ConsoleCredential | null
 }
 
-
 export interface ClientInfo {
   /** The client's IP address, as the adapter (or a trusted proxy) saw it. */
   address?: string | null

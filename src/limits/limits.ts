@@ -14,7 +14,12 @@ export type QuotaPeriod = 'day' | 'month'
 export const MAX_RATE_WINDOW_SECONDS = 3600
 const MAX_LIMIT = 1_000_000_000
 
-/** One limit of one key or account as the policy sees it: what it allows, and what the current window has used. */
+/**
+ * One limit of one key or account as the policy sees it: what it allows, and
+ * whether the current window has used it up. No raw count: the input stays the
+ * same from request to request until a limit is used up or its window ends,
+ * so the decision memo and the policy's decision cache can answer it.
+ */
 export interface LimitFacts {
   /** e.g. `key:rate`, `account:quota`: also the name in the RateLimit headers. */
   name: string
@@ -24,10 +29,10 @@ export interface LimitFacts {
   kind: 'rate' | 'quota'
   limit: number
   windowSeconds: number
-  /** Requests admitted in the current window, before this one. */
-  used: number
-  /** Whole seconds until the window ends. */
-  resetSeconds: number
+  /** The current window has admitted `limit` requests already. */
+  exhausted: boolean
+  /** When the current window ends, epoch ms. */
+  resetAt: number
 }
 
 /** Checks untrusted input (API bodies, CLI flags); throws a TypeError-free Error with a safe message. */
@@ -109,12 +114,13 @@ interface Subject {
 /**
  * Counts admitted requests per key and account limit, in memory (bounded:
  * the least recently used counters are forgotten, which only ever admits
- * more). `facts()` reads the counts for the policy input; `admit()` counts a
- * request the policy allowed. Both are synchronous, so that no other
- * decision comes between reading and counting.
+ * more). `facts()` reads the counts for the policy input; `counters()` hands
+ * out the counters themselves, to check facts made earlier (a remembered
+ * decision's, `unchanged()`) and to count a request the policy allowed. Read
+ * and counted synchronously, so that no other decision comes between.
  */
 export class LimitCounters {
-  readonly #counts: LRUCache<string, { windowStart: number; used: number }>
+  readonly #counts: LRUCache<string, LimitCounter>
 
   constructor (max = 100_000) {
     this.#counts = new LRUCache({ max })
@@ -124,47 +130,81 @@ export class LimitCounters {
     const facts: LimitFacts[] = []
     for (const { scope, id, limits } of subjects) {
       if (limits === null) continue
-      if (limits.rate !== undefined) facts.push(this.#fact(scope, id, 'rate', limits.rate.limit, limits.rate.windowSeconds, now))
-      if (limits.quota !== undefined) facts.push(this.#fact(scope, id, 'quota', limits.quota.limit, limits.quota.period, now))
+      if (limits.rate !== undefined) facts.push(this.#fact({ scope, id, kind: 'rate', limit: limits.rate.limit, windowSeconds: limits.rate.windowSeconds }, now))
+      // A month's length varies: the policy and the headers see the period as 86400 (day) or 2592000 (month) seconds.
+      if (limits.quota !== undefined) facts.push(this.#fact({ scope, id, kind: 'quota', limit: limits.quota.limit, windowSeconds: limits.quota.period === 'day' ? 86_400 : 2_592_000 }, now))
     }
     return facts
   }
 
-  admit (facts: LimitFacts[], now: number): void {
-    for (const fact of facts) {
-      const [start] = fact.kind === 'rate' ? windowOf('rate', fact.windowSeconds, now) : windowOf('quota', fact.windowSeconds === 86_400 ? 'day' : 'month', now)
+  /** The counters of `facts`' current windows, in their order: read them, check them, count on them, with one lookup each. */
+  counters (facts: readonly LimitFacts[], now: number): LimitCounter[] {
+    return facts.map((fact) => {
       const key = counterKey(fact)
-      const counted = this.#counts.get(key)
-      if (counted === undefined || counted.windowStart !== start) this.#counts.set(key, { windowStart: start, used: 1 })
-      else counted.used++
-    }
+      let counter = this.#counts.get(key)
+      if (counter === undefined || now >= counter.windowEnd) this.#counts.set(key, counter = { windowEnd: fact.resetAt, used: 0 })
+      return counter
+    })
   }
 
-  #fact (scope: Subject['scope'], id: string, kind: 'rate' | 'quota', limit: number, size: number | QuotaPeriod, now: number): LimitFacts {
-    const [start, end] = windowOf(kind, size, now)
-    // A month's length varies: the policy and the headers see the period as 86400 (day) or 2592000 (month) seconds.
-    const windowSeconds = kind === 'rate' ? size as number : size === 'day' ? 86_400 : 2_592_000
-    const fact: LimitFacts = { name: `${scope}:${kind}`, scope, id, kind, limit, windowSeconds, used: 0, resetSeconds: Math.max(1, Math.ceil((end - now) / 1000)) }
+  /** Requests admitted in the current window of `fact`. */
+  #used (fact: LimitFacts, now: number): number {
     const counted = this.#counts.get(counterKey(fact))
-    fact.used = counted !== undefined && counted.windowStart === start ? counted.used : 0
+    return counted !== undefined && now < counted.windowEnd ? counted.used : 0
+  }
+
+  #fact (def: Pick<LimitFacts, 'scope' | 'id' | 'kind' | 'limit' | 'windowSeconds'>, now: number): LimitFacts {
+    const { scope, id, kind, limit, windowSeconds } = def
+    const fact: LimitFacts = { name: `${scope}:${kind}`, scope, id, kind, limit, windowSeconds, exhausted: false, resetAt: windowOfFact(def, now)[1] }
+    fact.exhausted = this.#used(fact, now) >= limit
     return fact
   }
+}
+
+/** Requests admitted in one limit's window, ending at `windowEnd` (epoch ms). */
+export interface LimitCounter {
+  readonly windowEnd: number
+  used: number
+}
+
+/**
+ * Whether `facts`, read earlier within the second, would read the same with
+ * `counters` (theirs, now): no limit used up since. (Windows end on whole
+ * seconds, which a per-second memo never crosses.)
+ */
+export function unchanged (facts: readonly LimitFacts[], counters: readonly LimitCounter[]): boolean {
+  return facts.every((f, i) => ((counters[i]?.used ?? 0) >= f.limit) === f.exhausted)
+}
+
+function windowOfFact (fact: Pick<LimitFacts, 'kind' | 'windowSeconds'>, now: number): [number, number] {
+  return fact.kind === 'rate' ? windowOf('rate', fact.windowSeconds, now) : windowOf('quota', fact.windowSeconds === 86_400 ? 'day' : 'month', now)
 }
 
 function counterKey (fact: Pick<LimitFacts, 'scope' | 'id' | 'kind' | 'windowSeconds'>): string {
   return `${fact.scope}:${fact.id}:${fact.kind}:${fact.windowSeconds}`
 }
 
+/** Whole seconds from `now` until `fact`'s window ends, at least 1. */
+export function resetSeconds (fact: LimitFacts, now: number): number {
+  return Math.max(1, Math.ceil((fact.resetAt - now) / 1000))
+}
+
+// RateLimit-Policy depends on the limits alone: made once per set of facts (a remembered decision's serves many requests).
+const policies = new WeakMap<readonly LimitFacts[], string>()
+
 /**
  * The IETF RateLimit-Policy and RateLimit fields
  * (draft-ietf-httpapi-ratelimit-headers): one item per limit, e.g.
- * `"key:rate";q=100;w=1` and `"key:rate";r=57;t=1`. Null without limits.
+ * `"key:rate";q=100;w=1` and `"key:rate";r=57;t=1`. `used[i]`: what
+ * `facts[i]`'s window admitted before this request. Null without limits.
  */
-export function rateLimitHeaders (facts: LimitFacts[], admitted: boolean): { policy: string; state: string } | null {
+export function rateLimitHeaders (facts: readonly LimitFacts[], used: readonly number[], admitted: boolean, now: number): { policy: string; state: string } | null {
   if (facts.length === 0) return null
+  let policy = policies.get(facts)
+  if (policy === undefined) policies.set(facts, policy = facts.map((f) => `"${f.name}";q=${f.limit};w=${f.windowSeconds}`).join(', '))
   return {
-    policy: facts.map((f) => `"${f.name}";q=${f.limit};w=${f.windowSeconds}`).join(', '),
-    state: facts.map((f) => `"${f.name}";r=${Math.max(0, f.limit - f.used - (admitted ? 1 : 0))};t=${f.resetSeconds}`).join(', ')
+    policy,
+    state: facts.map((f, i) => `"${f.name}";r=${Math.max(0, f.limit - (used[i] ?? 0) - (admitted ? 1 : 0))};t=${resetSeconds(f, now)}`).join(', ')
   }
 }
 

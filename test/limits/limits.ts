@@ -21,11 +21,19 @@ t.test('a key\'s rate: admitted up to the limit in its window, 429 past it, rele
   // 12:00:00.000 UTC: the start of a 60 s window.
   h.clock.now = Date.UTC(2030, 0, 15, 12, 0, 0)
   await limit(h, { keyId: alice.keyId }, { rate: { limit: 3, windowSeconds: 60 } })
+  const hits = (): number => h.authorizer.cacheStats().decisions.hits
+  const before = hits()
   const seen = []
-  // The same request each time: the decision memo must not let one through uncounted.
+  // The same request each time, within one second: the decision memo answers, and still counts each one.
   for (let i = 0; i < 3; i++) seen.push(await h.authorize({ key: alice.key }))
   t.same(seen.map((d) => d.status), [200, 200, 200])
   t.same(seen.map((d) => d.rateLimit), [0, 1, 2].map((i) => ({ policy: '"key:rate";q=3;w=60', state: `"key:rate";r=${2 - i};t=60` })))
+  t.equal(hits() - before, 2, 'the second and third were answered by the memo')
+  const exhausting = await h.authorize({ key: alice.key })
+  t.match(exhausting, { status: 429, retryAfterSeconds: 60, rateLimit: { state: '"key:rate";r=0;t=60' } }, 'the same second: the memo\'s 200, made before the limit was used up, does not answer')
+  t.equal(hits() - before, 2)
+  t.equal((await h.authorize({ key: alice.key })).status, 429)
+  t.equal(hits() - before, 3, 'the 429, made with the limit used up, does')
   h.clock.now += 45_000
   const refused = await h.authorize({ key: alice.key })
   t.match(refused, { allow: false, status: 429, code: 'RATE_LIMITED', retryAfterSeconds: 15, subject: alice.user.id })
@@ -33,13 +41,35 @@ t.test('a key\'s rate: admitted up to the limit in its window, 429 past it, rele
   t.same(refused.rateLimit, { policy: '"key:rate";q=3;w=60', state: '"key:rate";r=0;t=15' })
   t.equal((await h.authorize({ key: alice.key })).status, 429, 'refused requests do not count, but the window is used up')
   const explained = await h.authorizer.explain({ method: 'GET', path: '/api/v1/bot/list', headers: bearer(alice.key) })
-  t.match(explained.input?.limits, [{ name: 'key:rate', scope: 'key', id: alice.keyId, kind: 'rate', limit: 3, windowSeconds: 60, used: 3, resetSeconds: 15 }], 'the policy input carries the counters and limits')
+  t.same(explained.input?.limits, [{ name: 'key:rate', scope: 'key', id: alice.keyId, kind: 'rate', limit: 3, windowSeconds: 60, exhausted: true, resetAt: Date.UTC(2030, 0, 15, 12, 1, 0) }], 'the policy input carries the limits, used up or not, and when their window ends')
   h.clock.now += 15_000
   t.equal((await h.authorize({ key: alice.key })).status, 200, 'the next window')
   const bob = await h.account({ email: 'bob@example.com' })
   t.equal((await h.authorize({ key: bob.key })).rateLimit, undefined, 'a key without limits has no RateLimit headers')
   await limit(h, { keyId: alice.keyId }, null)
   t.match(await h.authorize({ key: alice.key }), { status: 200, rateLimit: undefined }, 'limits cleared')
+}))
+
+t.test('the policy input repeats from request to request until a limit is used up', (t) => forEachDatabase(t, async (t, db) => {
+  const h = await harness(t, db)
+  const alice = await h.account({ email: 'alice@example.com' })
+  h.clock.now = Date.UTC(2030, 0, 15, 12, 0, 0)
+  await limit(h, { keyId: alice.keyId }, { rate: { limit: 3, windowSeconds: 60 }, quota: { limit: 100, period: 'day' } })
+  const inputs = []
+  for (let i = 0; i < 3; i++) {
+    // A new second each time: no memo entry, the policy is asked (or its decision cache).
+    h.clock.now += 1000
+    const explained = await h.authorizer.explain({ method: 'GET', path: '/api/v1/bot/list', headers: bearer(alice.key) })
+    inputs.push(explained.input?.limits)
+    t.equal((await h.authorize({ key: alice.key })).rateLimit?.state, `"key:rate";r=${2 - i};t=${59 - i}, "key:quota";r=${99 - i};t=${43_200 - 1 - i}`)
+  }
+  t.same(inputs[1], inputs[0], 'no counter in the input')
+  t.same(inputs[2], inputs[0])
+  t.match(inputs[0], [{ exhausted: false, resetAt: Date.UTC(2030, 0, 15, 12, 1, 0) }, { exhausted: false, resetAt: Date.UTC(2030, 0, 16) }])
+  h.clock.now += 1000
+  const used = await h.authorizer.explain({ method: 'GET', path: '/api/v1/bot/list', headers: bearer(alice.key) })
+  t.match(used.input?.limits, [{ exhausted: true }, { exhausted: false }])
+  t.equal(used.result.status, 429)
 }))
 
 t.test('an account\'s quota: every key of the account counts, exhausted and reset at the month\'s end', (t) => forEachDatabase(t, async (t, db) => {

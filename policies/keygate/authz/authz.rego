@@ -475,13 +475,15 @@ denials contains {"code": "impersonation_manage_forbidden", "msg": "keys and sub
 impersonation_may_manage if action.resource in data.keygate.impersonation.manage_resources
 
 # ------------------------------------------------------------- rate limits
-# TypeScript counts (input.limits: the key's and its owner's limits, with what
-# the current window has used before this request); the policy decides. An
+# TypeScript counts (input.limits: the key's and its owner's limits, each with
+# `exhausted`, whether its current window is used up, and `resetAt`, when that
+# window ends; no raw counts, so inputs repeat and decisions are cached); the
+# policy decides. An
 # operator writes tiers or exemptions here or in data.keygate.limits:
 # `exempt` lists account and key ids no limit applies to.
 
 limits_exhausted contains {"code": concat("_", ["limit", l.scope, l.kind]), "msg": sprintf("the %s's %s of %d is used up", [l.scope, l.kind, l.limit])} if {
 	some l in input.limits
-	l.used >= l.limit
+	l.exhausted
 	not l.id in data.keygate.limits.exempt
 }
