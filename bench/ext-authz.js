@@ -77,7 +77,12 @@ try {
       source: { address: { socket_address: { address: '127.0.0.1', port_value: 40000 } } },
       request: {
         http: {
-          id: '1', method: 'POST', path: PATH, host: 'api.example.com', scheme: 'http', protocol: 'HTTP/1.1',
+          id: '1',
+          method: 'POST',
+          path: PATH,
+          host: 'api.example.com',
+          scheme: 'http',
+          protocol: 'HTTP/1.1',
           headers: { ':authority': 'api.example.com', ':method': 'POST', ':path': PATH, authorization }
         }
       }

@@ -55,10 +55,14 @@ try {
     const kind = i % 10
     const credential = kind < 4
       ? { token: fx.key }
-      : kind < 5 ? { token: fx.key, extra: { 'x-runas-user-id': fx.childId } }
-        : kind < 6 ? { token: fx.session }
-          : kind < 7 ? { token: 'sk-' + 'x'.repeat(43) + String(i).padStart(6, '0') }
-            : kind < 8 ? { token: generateSecretKey().key }
+      : kind < 5
+        ? { token: fx.key, extra: { 'x-runas-user-id': fx.childId } }
+        : kind < 6
+          ? { token: fx.session }
+          : kind < 7
+            ? { token: 'sk-' + 'x'.repeat(43) + String(i).padStart(6, '0') }
+            : kind < 8
+              ? { token: generateSecretKey().key }
               : { token: keys.get((i % USERS) + 1).key }
     mixed.push({ method: 'GET', path: '/v1/forward-auth', headers: forwardHeaders(credential.token, path, credential.extra) })
   }

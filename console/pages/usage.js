@@ -50,14 +50,16 @@ export function UsagePage ({ accounts }) {
     const reports = await Promise.all(keys.map(async (k) => ({ key: k, report: await api('GET', `/admin/v1/key/${encodeURIComponent(k.id)}/usage?days=${days}`) })))
     return reports
   }, [base, days])
-  const total = usage.data === null ? [] : usage.data.reduce((sum, { report }) => {
-    series(report, days).forEach((p, i) => {
-      sum[i] = sum[i] ?? { day: p.day, requests: 0, denied: 0 }
-      sum[i].requests += p.requests
-      sum[i].denied += p.denied
-    })
-    return sum
-  }, [])
+  const total = usage.data === null
+    ? []
+    : usage.data.reduce((sum, { report }) => {
+      series(report, days).forEach((p, i) => {
+        sum[i] = sum[i] ?? { day: p.day, requests: 0, denied: 0 }
+        sum[i].requests += p.requests
+        sum[i].denied += p.denied
+      })
+      return sum
+    }, [])
   return html`<section aria-labelledby="usage-title">
     <h1 id="usage-title">Usage</h1>
     <div class="toolbar">

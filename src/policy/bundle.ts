@@ -14,7 +14,7 @@ export interface BundleContents {
 }
 
 /** Unpacks an `opa build -t wasm` bundle (tar.gz) in memory. */
-export async function readBundle(gzipped: Uint8Array, entrypoint: string): Promise<BundleContents> {
+export async function readBundle (gzipped: Uint8Array, entrypoint: string): Promise<BundleContents> {
   let tar: Buffer
   try {
     tar = gunzipSync(gzipped, { maxOutputLength: MAX_UNPACKED_BYTES })
@@ -45,17 +45,17 @@ export async function readBundle(gzipped: Uint8Array, entrypoint: string): Promi
   return { wasm, data, revision: manifest.revision ?? '' }
 }
 
-function normalize(name: string): string {
+function normalize (name: string): string {
   return name.replace(/^(\.?\/)+/, '')
 }
 
-function wasmModulePath(manifest: Record<string, unknown>, entrypoint: string): string {
+function wasmModulePath (manifest: Record<string, unknown>, entrypoint: string): string {
   const modules = Array.isArray(manifest.wasm) ? manifest.wasm : []
   const match = modules.find((m) => m?.entrypoint === entrypoint && typeof m.module === 'string')
   return normalize(match?.module ?? 'policy.wasm')
 }
 
-function parseJson(raw: Buffer | undefined, name: string): Record<string, any> | undefined {
+function parseJson (raw: Buffer | undefined, name: string): Record<string, any> | undefined {
   if (raw === undefined) return undefined
   let value: unknown
   try {

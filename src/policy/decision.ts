@@ -12,7 +12,7 @@ const REASON_KEYS = 2 // code, msg
  * decision. Anything else, including a decision that contradicts itself,
  * is a PolicyFault: a malformed decision is never read as allow or deny.
  */
-export function toDecision(resultSet: unknown): PolicyDecision {
+export function toDecision (resultSet: unknown): PolicyDecision {
   if (!Array.isArray(resultSet) || resultSet.length !== 1) {
     throw new PolicyFault(resultSet === undefined || (Array.isArray(resultSet) && resultSet.length === 0)
       ? 'policy decision is undefined'
@@ -58,10 +58,10 @@ export function toDecision(resultSet: unknown): PolicyDecision {
   return d as unknown as PolicyDecision
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+function isRecord (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-function fault(problem: string): never {
+function fault (problem: string): never {
   throw new PolicyFault(`policy decision ${problem}`)
 }

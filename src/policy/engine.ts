@@ -63,7 +63,7 @@ export class PolicyEngine {
   // Decision cache: input JSON with `now` in whole seconds → the checked decision.
   readonly #cache: SecondCache<PolicyDecision>
 
-  private constructor(wasm: WasmEvaluator, revision: string, cacheSize: number) {
+  private constructor (wasm: WasmEvaluator, revision: string, cacheSize: number) {
     this.#wasm = wasm
     this.revision = revision
     this.#cache = new SecondCache(cacheSize)
@@ -74,7 +74,7 @@ export class PolicyEngine {
    * when it cannot be read, unpacked or instantiated, lacks the entrypoint,
    * or fails to produce a well-formed decision for a canary input.
    */
-  static async fromBundle(source: string | Uint8Array = DEFAULT_BUNDLE_PATH, options: PolicyEngineOptions = {}): Promise<PolicyEngine> {
+  static async fromBundle (source: string | Uint8Array = DEFAULT_BUNDLE_PATH, options: PolicyEngineOptions = {}): Promise<PolicyEngine> {
     const cacheSize = options.decisionCache ?? 1024
     if (!Number.isInteger(cacheSize) || cacheSize < 0) throw new TypeError('PolicyEngine: decisionCache must be a non-negative integer')
     let bytes: Uint8Array
@@ -114,7 +114,7 @@ export class PolicyEngine {
   }
 
   /** Decides one request. A deny is a result; a PolicyFault means no decision could be made. */
-  evaluate(input: PolicyInput): PolicyDecision {
+  evaluate (input: PolicyInput): PolicyDecision {
     const key = this.#cacheKey(input)
     if (key !== null) {
       const hit = this.#cache.get(key, input.now)
@@ -136,7 +136,7 @@ export class PolicyEngine {
    * changed input, hence another key) but called by the authorizer's
    * invalidations, so that nothing decided before a revocation outlives it.
    */
-  clearDecisions(): void {
+  clearDecisions (): void {
     this.#cache.clear()
   }
 
@@ -145,7 +145,7 @@ export class PolicyEngine {
    * off or the answer could change within the second: a malformed `now`, or a
    * credential expiring in it.
    */
-  #cacheKey(input: PolicyInput): string | null {
+  #cacheKey (input: PolicyInput): string | null {
     if (!this.#cache.enabled) return null
     const now = input?.now
     if (typeof now !== 'number' || !Number.isFinite(now)) return null
@@ -159,7 +159,7 @@ export class PolicyEngine {
 }
 
 /** Callers own what they get: a decision from the cache is handed out as a copy. */
-function copyDecision(d: PolicyDecision): PolicyDecision {
+function copyDecision (d: PolicyDecision): PolicyDecision {
   return {
     allow: d.allow,
     status: d.status,
@@ -172,7 +172,7 @@ function copyDecision(d: PolicyDecision): PolicyDecision {
 }
 
 // opa-wasm throws strings (opa_abort) and plain objects as well as Errors.
-function describe(error: unknown): string {
+function describe (error: unknown): string {
   if (error instanceof Error) return error.message
   if (typeof error === 'string') return error
   const message = (error as { message?: unknown } | null)?.message

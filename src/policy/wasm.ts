@@ -22,14 +22,14 @@ export class WasmEvaluator {
   #bytes: Uint8Array
 
   /** Returns null when the module does not offer the ABI 1.2 entry point. */
-  static from(policy: LoadedPolicy, entrypoint: number): WasmEvaluator | null {
+  static from (policy: LoadedPolicy, entrypoint: number): WasmEvaluator | null {
     const instance = (policy.wasmInstance as { instance?: WebAssembly.Instance }).instance ?? policy.wasmInstance as WebAssembly.Instance
     const opaEval = instance.exports.opa_eval
     if (typeof opaEval !== 'function' || !(policy.minorVersion >= 2)) return null
     return new WasmEvaluator(opaEval as OpaEval, policy.mem, policy.dataAddr, policy.dataHeapPtr as number, entrypoint)
   }
 
-  private constructor(opaEval: OpaEval, memory: WebAssembly.Memory, dataAddr: number, heapBase: number, entrypoint: number) {
+  private constructor (opaEval: OpaEval, memory: WebAssembly.Memory, dataAddr: number, heapBase: number, entrypoint: number) {
     this.#eval = opaEval
     this.#memory = memory
     this.#dataAddr = dataAddr
@@ -39,7 +39,7 @@ export class WasmEvaluator {
   }
 
   /** Throws whatever the module throws (opa_abort throws a string). */
-  evaluate(inputJson: string): string {
+  evaluate (inputJson: string): string {
     const base = this.#heapBase
     const room = base + inputJson.length * 3 // UTF-8 never needs more than 3 bytes per UTF-16 unit
     let bytes = this.#view()
@@ -55,7 +55,7 @@ export class WasmEvaluator {
     return decoder.decode(bytes.subarray(out, end))
   }
 
-  #view(): Uint8Array {
+  #view (): Uint8Array {
     if (this.#bytes.buffer !== this.#memory.buffer) this.#bytes = new Uint8Array(this.#memory.buffer)
     return this.#bytes
   }

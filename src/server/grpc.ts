@@ -73,7 +73,6 @@ function loadCodecs (): Codecs {
   return codecs
 }
 
-
 export async function listenGrpc (options: GrpcServerOptions): Promise<GrpcListener> {
   const { authorizer, log } = options
   const types = loadCodecs()

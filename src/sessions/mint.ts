@@ -48,7 +48,12 @@ export async function mintSession (options: ResolvedSessionOptions, keyring: Sig
     const id = newSessionId()
     const header = { alg: 'EdDSA', typ: SESSION_TOKEN_TYPE, kid: signer.kid }
     const claims = {
-      iss: options.issuer, aud: options.audience, sub: request.userId, iat, exp, jti: id,
+      iss: options.issuer,
+      aud: options.audience,
+      sub: request.userId,
+      iat,
+      exp,
+      jti: id,
       ...(actorId === null ? {} : { act: { sub: actorId } }),
       ...(allowedRoutes === null ? {} : { allowedRoutes })
     }

@@ -30,7 +30,7 @@ export interface DatabaseOptions {
 export const DEFAULT_DATA_DIR = '.keygate/data'
 
 /** Opens PostgreSQL (with `databaseUrl`) or the embedded PGlite database; call `close()` when done. */
-export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
+export async function openDatabase (options: DatabaseOptions = {}): Promise<Database> {
   const onError = options.onError ?? ((error: Error) => { process.emitWarning(error) })
   if (options.databaseUrl !== undefined && options.databaseUrl !== '') {
     const { PgDatabase } = await import('./driver-pg.js')
@@ -52,7 +52,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
   return await PgliteDatabase.open({ dataDir: options.dataDir ?? DEFAULT_DATA_DIR, onError })
 }
 
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+function positiveInteger (name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
   if (!Number.isSafeInteger(value) || value <= 0) throw new TypeError(`openDatabase: ${name} must be a positive integer`)
   return value

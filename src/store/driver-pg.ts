@@ -40,7 +40,7 @@ export class PgDatabase implements Database {
   /** null without replicas: every read is the primary's. */
   readonly #router: ReadRouter | null
 
-  constructor(options: PgOptions) {
+  constructor (options: PgOptions) {
     const pooled = options.listenUrl !== undefined
     const poolOf = (connectionString: string): pg.Pool => {
       const pool = new pg.Pool({
@@ -77,11 +77,11 @@ export class PgDatabase implements Database {
   }
 
   /** Where reads went (null without replicas). */
-  readStats(): ReadStats | null {
+  readStats (): ReadStats | null {
     return this.#router?.stats() ?? null
   }
 
-  async exec(sql: string): Promise<void> {
+  async exec (sql: string): Promise<void> {
     await this.#written(async () => { await withClient(this.#pool, async (client) => { await execOn(client, sql) }) })
   }
 
@@ -110,7 +110,7 @@ export class PgDatabase implements Database {
   }
 
   // Not #written: COPY loads the decision log, which no lookup reads, so it need not fence replica reads.
-  async copyFrom(sql: string, data: string): Promise<void> {
+  async copyFrom (sql: string, data: string): Promise<void> {
     await withClient(this.#pool, async (client) => {
       await guard(async () => {
         const stream = client.query(copyFromStdin(sql))
@@ -123,12 +123,12 @@ export class PgDatabase implements Database {
     })
   }
 
-  async listen(channel: string, onPayload: (payload: string) => void, options: ListenOptions = {}): Promise<() => Promise<void>> {
+  async listen (channel: string, onPayload: (payload: string) => void, options: ListenOptions = {}): Promise<() => Promise<void>> {
     assertChannel(channel)
     return await this.#listener.subscribe(channel, onPayload, options.onReconnect)
   }
 
-  async close(): Promise<void> {
+  async close (): Promise<void> {
     await this.#listener.close()
     for (const pool of [this.#pool, ...this.#replicas]) if (!pool.ended) await pool.end()
   }
@@ -147,7 +147,7 @@ export class PgDatabase implements Database {
   }
 }
 
-function clientConfig(connectionString: string, options: PgOptions): pg.ClientConfig {
+function clientConfig (connectionString: string, options: PgOptions): pg.ClientConfig {
   return { connectionString, connectionTimeoutMillis: options.connectionTimeoutMillis, application_name: 'keygate', keepAlive: true, types }
 }
 
@@ -156,7 +156,7 @@ function clientConfig(connectionString: string, options: PgOptions): pg.ClientCo
  * reasons (lost, timed out mid-query) is discarded; one that merely reported
  * an SQL error goes back to the pool.
  */
-async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient, discard: (error: Error) => void) => Promise<T>): Promise<T> {
+async function withClient<T> (pool: pg.Pool, fn: (client: pg.PoolClient, discard: (error: Error) => void) => Promise<T>): Promise<T> {
   const client = await guard(async () => await pool.connect())
   let fault: Error | undefined
   const discard = (error: Error): void => { fault ??= error }
@@ -173,7 +173,7 @@ async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient, discard:
   }
 }
 
-async function queryOn<R>(client: pg.ClientBase, sql: string, params?: unknown[]): Promise<{ rows: R[] }> {
+async function queryOn<R> (client: pg.ClientBase, sql: string, params?: unknown[]): Promise<{ rows: R[] }> {
   // Without params pg would use the simple protocol, which runs several statements: keep query() to one, as PGlite does.
   const config = { text: sql, values: params, queryMode: 'extended' } as pg.QueryConfig
   const { rows } = await guard(async () => await client.query(config))
@@ -181,7 +181,7 @@ async function queryOn<R>(client: pg.ClientBase, sql: string, params?: unknown[]
 }
 
 /** The simple protocol: a script of statements, no parameters. */
-async function execOn(client: pg.ClientBase, sql: string): Promise<void> {
+async function execOn (client: pg.ClientBase, sql: string): Promise<void> {
   await guard(async () => await client.query(sql))
 }
 
@@ -208,13 +208,13 @@ class PgListener {
   #backoffMs = RECONNECT_MIN_MS
   #closed = false
 
-  constructor(config: pg.ClientConfig, onError: (error: Error) => void, onActivity: () => void) {
+  constructor (config: pg.ClientConfig, onError: (error: Error) => void, onActivity: () => void) {
     this.#config = config
     this.#onError = onError
     this.#onActivity = onActivity
   }
 
-  async subscribe(channel: string, onPayload: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>> {
+  async subscribe (channel: string, onPayload: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>> {
     if (this.#closed) throw new StoreUnavailableError('store unavailable: database is closed')
     const callbacks = this.#subscribers.get(channel) ?? new Set()
     this.#subscribers.set(channel, callbacks)
@@ -236,7 +236,7 @@ class PgListener {
     }
   }
 
-  async close(): Promise<void> {
+  async close (): Promise<void> {
     this.#closed = true
     clearTimeout(this.#reconnectTimer)
     const client = this.#client
@@ -244,7 +244,7 @@ class PgListener {
     if (client !== null) await client.then(async (c) => { await c.end() }, () => {})
   }
 
-  async #unsubscribe(channel: string, onPayload: (payload: string) => void): Promise<void> {
+  async #unsubscribe (channel: string, onPayload: (payload: string) => void): Promise<void> {
     const callbacks = this.#subscribers.get(channel)
     if (callbacks === undefined || !callbacks.delete(onPayload) || callbacks.size > 0) return
     this.#subscribers.delete(channel)
@@ -253,12 +253,12 @@ class PgListener {
     await client?.query(`UNLISTEN ${client.escapeIdentifier(channel)}`).catch(() => {})
   }
 
-  #connection(): Promise<pg.Client> {
+  #connection (): Promise<pg.Client> {
     this.#client ??= this.#connect()
     return this.#client
   }
 
-  async #connect(): Promise<pg.Client> {
+  async #connect (): Promise<pg.Client> {
     const client = new pg.Client(this.#config)
     client.on('notification', ({ channel, payload }) => {
       this.#onActivity()
@@ -295,7 +295,7 @@ class PgListener {
     return client
   }
 
-  #lost(client: pg.Client): void {
+  #lost (client: pg.Client): void {
     void this.#client?.then((current) => {
       if (current !== client || this.#closed) return
       this.#onActivity()
@@ -304,7 +304,7 @@ class PgListener {
     }, () => {})
   }
 
-  #scheduleReconnect(): void {
+  #scheduleReconnect (): void {
     if (this.#closed || this.#subscribers.size === 0 || this.#reconnectTimer !== undefined) return
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined

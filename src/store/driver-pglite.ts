@@ -24,13 +24,13 @@ export class PgliteDatabase implements Database {
   readonly #onError: (error: Error) => void
   readonly #unlock: () => void
 
-  private constructor(pglite: PGlite, onError: (error: Error) => void, unlock: () => void) {
+  private constructor (pglite: PGlite, onError: (error: Error) => void, unlock: () => void) {
     this.#pglite = pglite
     this.#onError = onError
     this.#unlock = unlock
   }
 
-  static async open(options: PgliteOptions): Promise<PgliteDatabase> {
+  static async open (options: PgliteOptions): Promise<PgliteDatabase> {
     const inMemory = options.dataDir.startsWith('memory://')
     if (!inMemory) mkdirSync(options.dataDir, { recursive: true })
     const unlock = inMemory ? () => {} : lockDataDir(options.dataDir)
@@ -59,7 +59,7 @@ export class PgliteDatabase implements Database {
     return await guard(async () => await this.#pglite.query<R>(sql, params))
   }
 
-  async exec(sql: string): Promise<void> {
+  async exec (sql: string): Promise<void> {
     await guard(async () => await this.#pglite.exec(sql))
   }
 
@@ -85,7 +85,7 @@ export class PgliteDatabase implements Database {
   }
 
   /** In this process: never loses a notification, so `options.onReconnect` is never called. */
-  async listen(channel: string, onPayload: (payload: string) => void, _options?: ListenOptions): Promise<() => Promise<void>> {
+  async listen (channel: string, onPayload: (payload: string) => void, _options?: ListenOptions): Promise<() => Promise<void>> {
     assertChannel(channel)
     const unlisten = await guard(async () => await this.#pglite.listen(channel, (payload) => {
       deliver(onPayload, payload, this.#onError)
@@ -96,11 +96,11 @@ export class PgliteDatabase implements Database {
   }
 
   /** A snapshot of the whole database (an uncompressed tarball of its data directory). */
-  async dumpDataDir(): Promise<Blob> {
+  async dumpDataDir (): Promise<Blob> {
     return await guard(async () => await this.#pglite.dumpDataDir('none'))
   }
 
-  async close(): Promise<void> {
+  async close (): Promise<void> {
     if (this.#pglite.closed) return
     try {
       await this.#pglite.close()
@@ -115,7 +115,7 @@ export class PgliteDatabase implements Database {
  * and each would silently keep its own copy of the data. A lock file beside
  * the directory, holding the owner's pid, refuses the second one.
  */
-function lockDataDir(dataDir: string): () => void {
+function lockDataDir (dataDir: string): () => void {
   const lockFile = `${resolve(dataDir)}.lock`
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
@@ -139,7 +139,7 @@ function lockDataDir(dataDir: string): () => void {
 }
 
 /** The pid written in the lock file, or undefined when the file has gone meanwhile. */
-function readOwner(lockFile: string): string | undefined {
+function readOwner (lockFile: string): string | undefined {
   try {
     return readFileSync(lockFile, 'utf8').trim()
   } catch (error) {
@@ -148,7 +148,7 @@ function readOwner(lockFile: string): string | undefined {
   }
 }
 
-function isRunning(pid: number): boolean {
+function isRunning (pid: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false
   try {
     process.kill(pid, 0)

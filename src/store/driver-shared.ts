@@ -16,7 +16,7 @@ const UNAVAILABLE_SQLSTATES = new Set(['55P03'])
  * timeout, closed database) into a StoreUnavailableError; returns anything
  * else unchanged (SQL errors such as constraint violations, programming errors).
  */
-export function toStoreError(error: unknown): unknown {
+export function toStoreError (error: unknown): unknown {
   if (error instanceof StoreError || error instanceof TypeError || error instanceof RangeError) return error
   const sqlState = sqlStateOf(error)
   const unavailable = sqlState === undefined
@@ -30,14 +30,14 @@ export function toStoreError(error: unknown): unknown {
 }
 
 /** The SQLSTATE of an error the server reported (pg and PGlite both set `severity` on those). */
-export function sqlStateOf(error: unknown): string | undefined {
+export function sqlStateOf (error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined
   const { code, severity } = error as { code?: unknown; severity?: unknown }
   return typeof severity === 'string' && typeof code === 'string' ? code : undefined
 }
 
 /** Runs a driver call, surfacing infrastructure failures as StoreUnavailableError. */
-export async function guard<T>(call: () => Promise<T>): Promise<T> {
+export async function guard<T> (call: () => Promise<T>): Promise<T> {
   try {
     return await call()
   } catch (error) {
@@ -46,7 +46,7 @@ export async function guard<T>(call: () => Promise<T>): Promise<T> {
 }
 
 /** int8 as both drivers return it: a number when exact, a bigint beyond 2^53. */
-export function parseInt8(text: string): number | bigint {
+export function parseInt8 (text: string): number | bigint {
   const value = Number(text)
   return Number.isSafeInteger(value) ? value : BigInt(text)
 }
@@ -54,14 +54,14 @@ export function parseInt8(text: string): number | bigint {
 const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/
 
 /** LISTEN channel names are restricted so that both drivers treat them alike (PGlite lower-cases unquoted names). */
-export function assertChannel(channel: string): void {
+export function assertChannel (channel: string): void {
   if (typeof channel !== 'string' || !CHANNEL.test(channel)) {
     throw new TypeError(`listen: channel must match ${CHANNEL}, got ${JSON.stringify(channel)}`)
   }
 }
 
 /** Calls a subscriber without letting it break the driver's notification loop. */
-export function deliver(onPayload: (payload: string) => void, payload: string, onError: (error: Error) => void): void {
+export function deliver (onPayload: (payload: string) => void, payload: string, onError: (error: Error) => void): void {
   try {
     onPayload(payload)
   } catch (error) {

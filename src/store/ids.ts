@@ -5,7 +5,7 @@ const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
 const UNBIASED_LIMIT = 248
 
 /** A random, URL-safe record id such as `usr_4kT0cZ…`: the prefix, an underscore and 20 base62 characters (~119 bits). */
-export function newId(prefix: 'usr' | 'key' | 'con'): string {
+export function newId (prefix: 'usr' | 'key' | 'con'): string {
   let id = `${prefix}_`
   const length = id.length + 20
   while (id.length < length) {

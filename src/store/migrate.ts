@@ -26,7 +26,7 @@ interface Migration {
  * error. Migration files must not contain BEGIN/COMMIT or statements that
  * cannot run in a transaction (CREATE INDEX CONCURRENTLY).
  */
-export async function migrate(db: Database, options: { directory?: URL } = {}): Promise<string[]> {
+export async function migrate (db: Database, options: { directory?: URL } = {}): Promise<string[]> {
   const migrations = await readMigrations(options.directory ?? MIGRATIONS_DIR)
   return await db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
@@ -52,7 +52,7 @@ export async function migrate(db: Database, options: { directory?: URL } = {}): 
   })
 }
 
-async function readMigrations(folder: URL): Promise<Migration[]> {
+async function readMigrations (folder: URL): Promise<Migration[]> {
   const directory = folder.href.endsWith('/') ? folder : new URL(`${folder.href}/`)
   const files = (await readdir(directory)).filter((file) => file.endsWith('.sql')).sort()
   const numbers = new Set<string>()

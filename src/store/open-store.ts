@@ -8,7 +8,7 @@ export interface StoreOptions extends DatabaseOptions {
 }
 
 /** Opens the database, applies pending migrations, and returns a Store whose close() closes the database. */
-export async function openStore(options: StoreOptions = {}): Promise<Store> {
+export async function openStore (options: StoreOptions = {}): Promise<Store> {
   const db = await openDatabase(options)
   try {
     if (options.migrate !== false) await migrate(db)

@@ -43,7 +43,6 @@ const ACTOR_COLUMNS = USER_COLUMN_NAMES.map((column) => `a.${column} AS actor_${
 
 const ID_FORMAT = { usr: /^usr_[0-9A-Za-z]{20}$/, key: /^key_[0-9A-Za-z]{20}$/ }
 
-
 interface UserRow {
   id: string
   email: string
@@ -62,7 +61,7 @@ interface UserRow {
 type PrefixedUserRow<P extends string> = { [column in keyof UserRow as `${P}${column}`]: UserRow[column] | null }
 
 /** The user under `prefix` in a joined row; null when the join found none. */
-function prefixedUser<P extends string>(row: PrefixedUserRow<P>, prefix: P): UserRecord | null {
+function prefixedUser<P extends string> (row: PrefixedUserRow<P>, prefix: P): UserRecord | null {
   const columns = row as Record<string, unknown>
   if (columns[`${prefix}id`] === null) return null
   return toUser(Object.fromEntries(USER_COLUMN_NAMES.map((column) => [column, columns[`${prefix}${column}`]])) as unknown as UserRow)
@@ -94,7 +93,7 @@ interface KeyRow {
 export class Store {
   readonly database: Database
 
-  constructor(database: Database) {
+  constructor (database: Database) {
     this.database = database
   }
 
@@ -125,7 +124,7 @@ export class Store {
   // ── Users ──────────────────────────────────────────────────────────────
 
   /** @throws StoreConflictError (EMAIL_TAKEN), StoreNotFoundError (parent unknown or deleted), InvalidValueError */
-  async createUser(user: NewUser): Promise<UserRecord> {
+  async createUser (user: NewUser): Promise<UserRecord> {
     const parentId = user.parentId ?? null
     const [row] = await this.#query<UserRow>(
       `INSERT INTO keygate_users (id, email, email_canonical, name, parent_id, role)
@@ -138,7 +137,7 @@ export class Store {
   }
 
   /** Deleted users too (status 'deleted'); null when unknown. */
-  async findUserById(id: string): Promise<UserRecord | null> {
+  async findUserById (id: string): Promise<UserRecord | null> {
     // Ids come from headers too: one that cannot exist costs no query.
     if (!ID_FORMAT.usr.test(id)) return null
     const [row] = await this.#read<UserRow>(`SELECT ${USER_COLUMNS} FROM keygate_users WHERE id = $1`, [id])
@@ -149,7 +148,7 @@ export class Store {
    * The child of parentId with this e-mail, compared in canonical form
    * (src/lib/email.ts). The live child if there is one, else the most recently deleted.
    */
-  async findChildByEmail(parentId: string, email: string): Promise<UserRecord | null> {
+  async findChildByEmail (parentId: string, email: string): Promise<UserRecord | null> {
     // An address outside the grammar (a NUL, which PostgreSQL text cannot hold, included) names nobody.
     if (!ID_FORMAT.usr.test(parentId) || !isEmail(email)) return null
     const [row] = await this.#read<UserRow>(
@@ -165,7 +164,7 @@ export class Store {
    * Live (not deleted) top-level accounts (parentId null) or children of parentId,
    * oldest first (or newest, `order: 'desc'`); `email` keeps the one with that address.
    */
-  async listUsers(filter: { parentId: string | null; email?: string } & PageRequest): Promise<Page<UserRecord>> {
+  async listUsers (filter: { parentId: string | null; email?: string } & PageRequest): Promise<Page<UserRecord>> {
     const { parentId, order } = filter
     const take = pageSize(filter.take)
     const after = decodeCursor(filter.cursor, ID_FORMAT.usr)
@@ -190,7 +189,7 @@ export class Store {
    * Changes the fields present in patch; null when the user is unknown or deleted.
    * @throws StoreConflictError (EMAIL_TAKEN), InvalidValueError
    */
-  async updateUser(id: string, patch: UserPatch): Promise<UserRecord | null> {
+  async updateUser (id: string, patch: UserPatch): Promise<UserRecord | null> {
     patch.restrictions?.forEach(knownRestriction)
     const [row] = await this.#query<UserRow>(
       `UPDATE keygate_users SET
@@ -210,7 +209,7 @@ export class Store {
   }
 
   /** Idempotent; null when the user is unknown or deleted. @throws InvalidValueError for an unknown flag */
-  async addRestriction(id: string, flag: string): Promise<UserRecord | null> {
+  async addRestriction (id: string, flag: string): Promise<UserRecord | null> {
     knownRestriction(flag)
     return await this.#setRestrictions(id, flag,
       // Sorted byte-wise ("C"), as JavaScript sorts them in updateUser.
@@ -218,12 +217,12 @@ export class Store {
   }
 
   /** Idempotent; null when the user is unknown or deleted. Any flag, so that one set by hand in SQL can be taken off. */
-  async removeRestriction(id: string, flag: string): Promise<UserRecord | null> {
+  async removeRestriction (id: string, flag: string): Promise<UserRecord | null> {
     return await this.#setRestrictions(id, flag, 'array_remove(restrictions, $2::text)')
   }
 
   /** Sets (or, with null, clears) an account's rate limit and quota; null when the user is unknown or deleted. */
-  async setUserLimits(id: string, limits: Limits | null): Promise<UserRecord | null> {
+  async setUserLimits (id: string, limits: Limits | null): Promise<UserRecord | null> {
     const [row] = await this.#query<UserRow>(
       `UPDATE keygate_users SET limits = $2::jsonb, updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING ${USER_COLUMNS}`,
       [id, limits === null ? null : JSON.stringify(limits)])
@@ -231,7 +230,7 @@ export class Store {
   }
 
   /** Sets (or clears) a key's rate limit and quota; null when the key is unknown or revoked. */
-  async setKeyLimits(id: string, limits: Limits | null): Promise<KeyRecord | null> {
+  async setKeyLimits (id: string, limits: Limits | null): Promise<KeyRecord | null> {
     const [row] = await this.#query<KeyRow>(
       `UPDATE keygate_keys SET limits = $2::jsonb, updated_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING ${KEY_COLUMNS}`,
       [id, limits === null ? null : JSON.stringify(limits)])
@@ -239,7 +238,7 @@ export class Store {
   }
 
   /** Soft delete: the user stays findable with status 'deleted' and all its keys are revoked. False when unknown or already deleted. */
-  async deleteUser(id: string): Promise<boolean> {
+  async deleteUser (id: string): Promise<boolean> {
     const rows = await this.#query(
       `WITH deleted AS (
          UPDATE keygate_users SET deleted_at = now(), updated_at = now()
@@ -255,7 +254,7 @@ export class Store {
   }
 
   /** Every account ever created, deleted ones included (so "empty store" means never used). */
-  async countUsers(): Promise<number> {
+  async countUsers (): Promise<number> {
     const [row] = await this.#query<{ count: number }>('SELECT count(*)::int AS count FROM keygate_users')
     return row?.count ?? 0
   }
@@ -263,7 +262,7 @@ export class Store {
   // ── Keys ───────────────────────────────────────────────────────────────
 
   /** @throws StoreNotFoundError (owner unknown or deleted), InvalidValueError */
-  async createKey(key: NewKey): Promise<KeyRecord> {
+  async createKey (key: NewKey): Promise<KeyRecord> {
     const [row] = await this.#query<KeyRow>(
       `INSERT INTO keygate_keys (id, user_id, hash, prefix, name, scopes, expires_at, actor_id)
        SELECT $1::text, $2::text, $3::bytea, $4::text, $5::text, $6::text[], $7::timestamptz, $8::text
@@ -281,7 +280,7 @@ export class Store {
    * actor (null when it has none, or the row is gone): the cold path of
    * every decision.
    */
-  async findKeyByHash(hash: Buffer): Promise<(KeyRecord & { hash: Buffer; owner: UserRecord | null; actor: UserRecord | null }) | null> {
+  async findKeyByHash (hash: Buffer): Promise<(KeyRecord & { hash: Buffer; owner: UserRecord | null; actor: UserRecord | null }) | null> {
     const [row] = await this.#read<KeyRow & { hash: Buffer } & PrefixedUserRow<'owner_'> & PrefixedUserRow<'actor_'>>(
       `SELECT ${KEY_COLUMNS_OF_K}, k.hash, ${OWNER_COLUMNS}, ${ACTOR_COLUMNS}
        FROM keygate_keys k LEFT JOIN keygate_users u ON u.id = k.user_id LEFT JOIN keygate_users a ON a.id = k.actor_id
@@ -290,14 +289,14 @@ export class Store {
     return { ...toKey(row), hash: row.hash, owner: prefixedUser(row, 'owner_'), actor: prefixedUser(row, 'actor_') }
   }
 
-  async findKeyById(id: string): Promise<KeyRecord | null> {
+  async findKeyById (id: string): Promise<KeyRecord | null> {
     if (!ID_FORMAT.key.test(id)) return null
     const [row] = await this.#query<KeyRow>(`SELECT ${KEY_COLUMNS} FROM keygate_keys WHERE id = $1`, [id])
     return row === undefined ? null : toKey(row)
   }
 
   /** The user's keys that are not revoked (expired ones included), oldest first (or newest, `order: 'desc'`). */
-  async listKeys(userId: string, page: PageRequest = {}): Promise<Page<KeyRecord>> {
+  async listKeys (userId: string, page: PageRequest = {}): Promise<Page<KeyRecord>> {
     const take = pageSize(page.take)
     const after = decodeCursor(page.cursor, ID_FORMAT.key)
     if (after !== null) {
@@ -314,7 +313,7 @@ export class Store {
   }
 
   /** Renames a key that is not revoked; null when unknown or revoked. */
-  async updateKey(id: string, patch: { name?: string | null }): Promise<KeyRecord | null> {
+  async updateKey (id: string, patch: { name?: string | null }): Promise<KeyRecord | null> {
     const [row] = await this.#query<KeyRow>(
       `UPDATE keygate_keys SET
          name = CASE WHEN $2::boolean THEN $3::text ELSE name END,
@@ -326,7 +325,7 @@ export class Store {
   }
 
   /** False when the key is unknown or already revoked. */
-  async revokeKey(id: string, at: Date = new Date()): Promise<boolean> {
+  async revokeKey (id: string, at: Date = new Date()): Promise<boolean> {
     const rows = await this.#query(
       'UPDATE keygate_keys SET revoked_at = $2, updated_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id', [id, at])
     return rows.length > 0
@@ -336,7 +335,7 @@ export class Store {
    * Makes the key expire at expiresAt at the latest: an earlier expiry stays
    * (rolling a key never extends it). False when unknown or revoked.
    */
-  async setKeyExpiry(id: string, expiresAt: Date): Promise<boolean> {
+  async setKeyExpiry (id: string, expiresAt: Date): Promise<boolean> {
     const rows = await this.#query(
       `UPDATE keygate_keys SET expires_at = LEAST(expires_at, $2::timestamptz), updated_at = now()
        WHERE id = $1 AND revoked_at IS NULL RETURNING id`,
@@ -345,7 +344,7 @@ export class Store {
   }
 
   /** Records key usage in one statement: last_used_at moves forward only, use_count adds up. Unknown ids are ignored. */
-  async touchKeys(usage: KeyUsage[]): Promise<void> {
+  async touchKeys (usage: KeyUsage[]): Promise<void> {
     const merged = new Map<string, { id: string; last_used_at: Date; count: number }>()
     for (const { id, lastUsedAt, count } of usage) {
       const seen = merged.get(id)
@@ -378,16 +377,16 @@ export class Store {
    * `onResync` is called when changes may have been missed (the listening
    * connection was lost and is back): drop everything cached.
    */
-  async onChange(onChange: (change: StoreChange) => void, options: { onResync?: () => void } = {}): Promise<() => Promise<void>> {
+  async onChange (onChange: (change: StoreChange) => void, options: { onResync?: () => void } = {}): Promise<() => Promise<void>> {
     return await this.database.listen(CHANGES_CHANNEL, (payload) => { onChange(parseChange(payload)) }, { onReconnect: options.onResync })
   }
 
   /** Closes the database this store was constructed with. */
-  async close(): Promise<void> {
+  async close (): Promise<void> {
     await this.database.close()
   }
 
-  async #setRestrictions(id: string, flag: string, restrictions: string): Promise<UserRecord | null> {
+  async #setRestrictions (id: string, flag: string, restrictions: string): Promise<UserRecord | null> {
     const [row] = await this.#query<UserRow>(
       `UPDATE keygate_users SET restrictions = ${restrictions}, updated_at = now()
        WHERE id = $1 AND deleted_at IS NULL
@@ -411,13 +410,13 @@ export class Store {
 }
 
 /** The canonical form to store for an address, which must be in the grammar. @throws InvalidValueError */
-function storableEmail(email: string): string {
+function storableEmail (email: string): string {
   if (!isEmail(email)) throw new InvalidValueError('value refused: not an e-mail address in the accepted grammar')
   return canonicalEmail(email)
 }
 
 /** A refused value as the coded error it means; anything else unchanged. */
-function refusal(error: unknown): unknown {
+function refusal (error: unknown): unknown {
   const state = sqlStateOf(error)
   const { constraint, message } = error as { constraint?: unknown; message?: string }
   if (state === '23505' && typeof constraint === 'string' && constraint.endsWith('_email_key')) {
@@ -431,11 +430,11 @@ function refusal(error: unknown): unknown {
 }
 
 /** Flags are checked here as well as in manage/, so that nothing writes one the policy does not know. */
-function knownRestriction(flag: unknown): void {
+function knownRestriction (flag: unknown): void {
   if (!isRestriction(flag)) throw new InvalidValueError(`unknown restriction ${JSON.stringify(flag)}: known ones are ${RESTRICTION_LIST}`)
 }
 
-function toUser(row: UserRow): UserRecord {
+function toUser (row: UserRow): UserRecord {
   return {
     id: row.id,
     email: row.email,
@@ -450,7 +449,7 @@ function toUser(row: UserRow): UserRecord {
   }
 }
 
-function toKey(row: KeyRow): KeyRecord {
+function toKey (row: KeyRow): KeyRecord {
   return {
     id: row.id,
     userId: row.user_id,
@@ -468,7 +467,7 @@ function toKey(row: KeyRow): KeyRecord {
   }
 }
 
-function parseChange(payload: string): StoreChange {
+function parseChange (payload: string): StoreChange {
   const change = JSON.parse(payload) as { type: string; id: string; parentId?: string | null; userId?: string; hash?: string }
   return change.type === 'key'
     ? { type: 'key', id: change.id, userId: change.userId as string, hash: Buffer.from(change.hash as string, 'hex') }

@@ -3,8 +3,16 @@ import type { AuthorizationResult } from '../../src/authorizer/index.js'
 import { allowedAnswer, denialOf, distinctHeaders, headerPicker, identityHeadersOf, notAuthorized } from '../../src/adapters/http.js'
 
 const base: AuthorizationResult = {
-  allow: false, status: 401, code: 'NOT_AUTHENTICATED', reasons: [{ code: 'credential_missing', msg: 'x' }],
-  subject: null, actor: null, credential: { type: 'none', id: null, prefix: null }, action: null, decisionId: 'd-1', policyRevision: 'r'
+  allow: false,
+  status: 401,
+  code: 'NOT_AUTHENTICATED',
+  reasons: [{ code: 'credential_missing', msg: 'x' }],
+  subject: null,
+  actor: null,
+  credential: { type: 'none', id: null, prefix: null },
+  action: null,
+  decisionId: 'd-1',
+  policyRevision: 'r'
 }
 
 t.test('401: a challenge, with error="invalid_token" only when a credential was presented', async (t) => {

@@ -11,8 +11,16 @@ import { forwardAuthListener, type ForwardAuthListenerOptions } from '../../src/
 import type { AuthorizationResult, AuthorizeRequest } from '../../src/authorizer/index.js'
 
 const ALLOWED: AuthorizationResult = {
-  allow: true, status: 200, code: 'OK', reasons: [], subject: 'usr_child', actor: 'usr_parent',
-  credential: { type: 'secret_key', id: 'key_1', prefix: 'sk-abc' }, action: null, decisionId: 'dec_1', policyRevision: 'r'
+  allow: true,
+  status: 200,
+  code: 'OK',
+  reasons: [],
+  subject: 'usr_child',
+  actor: 'usr_parent',
+  credential: { type: 'secret_key', id: 'key_1', prefix: 'sk-abc' },
+  action: null,
+  decisionId: 'dec_1',
+  policyRevision: 'r'
 }
 
 interface Fixture {

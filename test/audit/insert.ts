@@ -12,12 +12,25 @@ import { forEachDatabase } from '../helpers/databases.js'
 function decision (overrides: Record<string, unknown> = {}): LogEntry {
   const id = randomUUID()
   return {
-    kind: 'decision', id, decision_id: id, timestamp: '2030-01-01T12:00:00.123Z', status: 403, code: 'NOT_AUTHORIZED',
-    credential_type: 'secret_key', key_id: 'key_AlzGnrs6xezIEKFhyojk', key_prefix: 'sk-kSzunF', subject: 'usr_9M5iyLUU248IBVBelqtb',
-    actor: null, client_address: '127.0.0.1', reason_codes: ['scope_insufficient', 'account_read_only', 'a'],
-    path: 'keygate/authz/decision', input: null,
+    kind: 'decision',
+    id,
+    decision_id: id,
+    timestamp: '2030-01-01T12:00:00.123Z',
+    status: 403,
+    code: 'NOT_AUTHORIZED',
+    credential_type: 'secret_key',
+    key_id: 'key_AlzGnrs6xezIEKFhyojk',
+    key_prefix: 'sk-kSzunF',
+    subject: 'usr_9M5iyLUU248IBVBelqtb',
+    actor: null,
+    client_address: '127.0.0.1',
+    reason_codes: ['scope_insufficient', 'account_read_only', 'a'],
+    path: 'keygate/authz/decision',
+    input: null,
     result: { allow: false, status: 403, code: 'NOT_AUTHORIZED', reasons: [], subject: null, actor: null, action: null },
-    bundles: { keygate: { revision: 'r' } }, metrics: { timer_keygate_authorize_ns: 1 }, impersonated: false,
+    bundles: { keygate: { revision: 'r' } },
+    metrics: { timer_keygate_authorize_ns: 1 },
+    impersonated: false,
     request: { method: 'GET', path: '/api/v1/bot/list', scheme: 'https' },
     ...overrides
   } as unknown as LogEntry
@@ -37,10 +50,21 @@ t.test('columns, NUL, order of reason codes, duplicates', (t) => forEachDatabase
   const byId = new Map(rows.map((r) => [r.id, r]))
   const ra = byId.get(a.id) as Record<string, unknown>
   t.same({ ...ra, entry: undefined }, {
-    id: a.id, kind: 'decision', event: null, decision_id: a.id, timestamp: new Date('2030-01-01T12:00:00.123Z'), status: 403,
-    code: 'NOT_AUTHORIZED', credential_type: 'secret_key', key_id: 'key_AlzGnrs6xezIEKFhyojk', key_prefix: 'sk-kSzunF',
-    subject: 'usr_9M5iyLUU248IBVBelqtb', actor: null, client_address: '127.0.0.1',
-    reason_codes: ['scope_insufficient', 'account_read_only', 'a'], entry: undefined
+    id: a.id,
+    kind: 'decision',
+    event: null,
+    decision_id: a.id,
+    timestamp: new Date('2030-01-01T12:00:00.123Z'),
+    status: 403,
+    code: 'NOT_AUTHORIZED',
+    credential_type: 'secret_key',
+    key_id: 'key_AlzGnrs6xezIEKFhyojk',
+    key_prefix: 'sk-kSzunF',
+    subject: 'usr_9M5iyLUU248IBVBelqtb',
+    actor: null,
+    client_address: '127.0.0.1',
+    reason_codes: ['scope_insufficient', 'account_read_only', 'a'],
+    entry: undefined
   })
   t.same(ra.entry, JSON.parse(JSON.stringify(a)), 'the whole entry as jsonb')
   const rb = byId.get(b.id) as Record<string, unknown>
@@ -56,8 +80,13 @@ t.test('columns, NUL, order of reason codes, duplicates', (t) => forEachDatabase
 t.test('inputs stored once per day and content; escapes; entries read back whole and in order', (t) => forEachDatabase(t, async (t, db) => {
   const store = new AuditStore(db)
   const input = (now: number, path: string): unknown => ({
-    version: 2, now, request: { method: 'GET', path, scheme: 'https' },
-    credential: { type: 'secret_key', found: true }, principal: null, actor: null, runAs: []
+    version: 2,
+    now,
+    request: { method: 'GET', path, scheme: 'https' },
+    credential: { type: 'secret_key', found: true },
+    principal: null,
+    actor: null,
+    runAs: []
   })
   const tricky = '/a\tb\nc\r\\d"{e},\u00e9'
   const first = decision({ timestamp: '2030-01-01T12:00:00.001Z', input: input(1, '/same'), reason_codes: ['x"y', 'b\\c', 'd,e', '{f}'] })

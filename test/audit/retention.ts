@@ -6,8 +6,18 @@ const DAY = 86_400_000
 
 function entry (id: string, at: Date, kind: 'decision' | 'security' = 'decision'): LogEntry {
   const base = {
-    id, decision_id: id, timestamp: at.toISOString(), status: 200, code: 'OK', credential_type: 'secret_key' as const,
-    key_id: null, key_prefix: null, subject: 'usr_AAAAAAAAAAAAAAAAAAAA', actor: null, client_address: null, reason_codes: [],
+    id,
+    decision_id: id,
+    timestamp: at.toISOString(),
+    status: 200,
+    code: 'OK',
+    credential_type: 'secret_key' as const,
+    key_id: null,
+    key_prefix: null,
+    subject: 'usr_AAAAAAAAAAAAAAAAAAAA',
+    actor: null,
+    client_address: null,
+    reason_codes: [],
     request: { method: 'GET', path: '/api/v1/bot/list', scheme: 'https' }
   }
   return kind === 'decision'

@@ -109,7 +109,12 @@ t.test('decision log through the server', (t) => forEachDatabase(t, async (t, _d
     const events = await revokedEvents()
     t.equal(events.length, 1)
     t.match(events[0], {
-      kind: 'security', event: 'revoked_key_presented', key_id: owner.keyId, subject: owner.id, count: 1, status: 401,
+      kind: 'security',
+      event: 'revoked_key_presented',
+      key_id: owner.keyId,
+      subject: owner.id,
+      count: 1,
+      status: 401,
       group: { key_id: owner.keyId }
     })
     t.notOk(JSON.stringify(events[0]).includes(owner.token), 'never the key')

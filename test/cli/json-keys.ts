@@ -22,5 +22,4 @@ t.test('keys and sessions: the shapes of the API\'s answers, epoch milliseconds'
   const session = JSON.parse((await keygate(dir, ['session', 'create', '--user', kid.id, '--duration', '60', '--json', '--data-dir', data])).stdout)
   t.match(session, { id: /^ses_/, token: String, expiresAt: Number })
   t.equal((await keygate(dir, ['session', 'end', session.id, '--user', kid.id, '--data-dir', data])).code, 0)
-
 })

@@ -38,7 +38,7 @@ export interface TestDriver {
 /** The PostgreSQL server the pg cases run on, if any. */
 export const testServerUrl = process.env.KEYGATE_TEST_DATABASE_URL || undefined
 
-export function testDatabases(): TestDriver[] {
+export function testDatabases (): TestDriver[] {
   if (testServerUrl === undefined && process.env.CI === 'true') {
     throw new Error('CI=true but KEYGATE_TEST_DATABASE_URL is not set: the pg driver would go untested')
   }
@@ -48,7 +48,7 @@ export function testDatabases(): TestDriver[] {
 }
 
 /** Runs fn as a subtest per driver, each with a fresh migrated database. */
-export async function forEachDatabase(t: Test, fn: (t: Test, db: Database, store: Store) => Promise<void>): Promise<void> {
+export async function forEachDatabase (t: Test, fn: (t: Test, db: Database, store: Store) => Promise<void>): Promise<void> {
   for (const driver of testDatabases()) {
     await t.test(driver.name, async (t) => {
       const db = await driver.open(t, { migrated: true })
@@ -58,7 +58,7 @@ export async function forEachDatabase(t: Test, fn: (t: Test, db: Database, store
 }
 
 /** The URL of a new empty database on the test server, dropped (connections and all) when t ends. */
-export async function createTestDatabase(t: Test): Promise<string> {
+export async function createTestDatabase (t: Test): Promise<string> {
   if (testServerUrl === undefined) throw new Error('createTestDatabase: KEYGATE_TEST_DATABASE_URL is not set')
   const name = `kg_${randomBytes(8).toString('hex')}`
   await onServer(`CREATE DATABASE ${name}`)
@@ -68,7 +68,7 @@ export async function createTestDatabase(t: Test): Promise<string> {
   return url.href
 }
 
-async function openPg(t: Test, options: TestDatabaseOptions = {}): Promise<Database> {
+async function openPg (t: Test, options: TestDatabaseOptions = {}): Promise<Database> {
   const { migrated, ...rest } = options
   const db = await openDatabase({ ...rest, databaseUrl: await createTestDatabase(t) })
   // Teardowns run last-in first-out: the database is closed before it is dropped.
@@ -79,7 +79,7 @@ async function openPg(t: Test, options: TestDatabaseOptions = {}): Promise<Datab
 
 const snapshots = new Map<boolean, Promise<Blob>>()
 
-async function openPglite(t: Test, options: TestDatabaseOptions = {}): Promise<Database> {
+async function openPglite (t: Test, options: TestDatabaseOptions = {}): Promise<Database> {
   const { migrated = false, ...rest } = options
   const db = await PgliteDatabase.open({
     dataDir: 'memory://',
@@ -90,7 +90,7 @@ async function openPglite(t: Test, options: TestDatabaseOptions = {}): Promise<D
   return db
 }
 
-function snapshot(migrated: boolean): Promise<Blob> {
+function snapshot (migrated: boolean): Promise<Blob> {
   let taken = snapshots.get(migrated)
   if (taken === undefined) {
     taken = (async () => {
@@ -109,7 +109,7 @@ function snapshot(migrated: boolean): Promise<Blob> {
   return taken
 }
 
-async function onServer(sql: string): Promise<void> {
+async function onServer (sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: testServerUrl, connectionTimeoutMillis: 5_000 })
   await client.connect()
   try {

@@ -214,10 +214,13 @@ export function requestArbitrary (world: FuzzWorld): fc.Arbitrary<FuzzRequest> {
     { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...world.valid), fc.constantFrom('Basic ', 'Token ', 'Bearer', 'Bearer: ', '', 'Bearer sk-', 'Bearer \u0000')).map(([k, p]) => ({ headers: { authorization: `${p}${p.endsWith(' ') || p === '' ? '' : ' '}${k.slice(0, 40)}` }, valid: false })) },
     { weight: 1, arbitrary: fc.oneof(anyText, headerText).map((value) => ({ headers: { authorization: value }, valid: false })) },
     // A valid key cut short, extended, or cased differently: the checksum or the hash refuses it.
-    { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...world.valid), fc.nat({ max: 60 }), fc.constantFrom('cut', 'extend', 'upper')).map(([k, n, how]) => {
-      const token = how === 'cut' ? k.slice(0, Math.max(3, n)) : how === 'extend' ? `${k}${'x'.repeat(1 + (n % 5))}` : k.toUpperCase()
-      return { headers: { authorization: `Bearer ${token}` }, valid: token === k }
-    }) },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(fc.constantFrom(...world.valid), fc.nat({ max: 60 }), fc.constantFrom('cut', 'extend', 'upper')).map(([k, n, how]) => {
+        const token = how === 'cut' ? k.slice(0, Math.max(3, n)) : how === 'extend' ? `${k}${'x'.repeat(1 + (n % 5))}` : k.toUpperCase()
+        return { headers: { authorization: `Bearer ${token}` }, valid: token === k }
+      })
+    },
     { weight: 1, arbitrary: fc.nat({ max: 10_000 }).map((n) => ({ headers: { authorization: `Bearer ${'a'.repeat(8_000 + n)}` }, valid: false })) },
     // A valid credential with one odd character around or inside it: only SP and HTAB are OWS.
     { weight: 2, arbitrary: fc.tuple(headerName, fc.constantFrom(...world.valid).chain((k) => withOdd(`Bearer ${k}`))).map(([name, value]) => ({ headers: { [name]: value }, valid: false })) }

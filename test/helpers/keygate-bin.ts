@@ -28,4 +28,3 @@ export async function keygate (cwd: string, argv: string[], env: NodeJS.ProcessE
 export function folder (t: Test): string {
   return tempDir(t, 'bin')
 }
-

@@ -101,7 +101,12 @@ export async function testServer (t: Test, store: Store, { policy, throttle = fa
   const sessions = new Sessions({ db: store.database, secret: randomBytes(32), clock })
   const events: AuthorizerEvent[] = []
   const authorizer = await createAuthorizer({
-    store, sessions, policy: policy ?? await testPolicy(), clock, throttle, onDecision: metrics.observeDecision,
+    store,
+    sessions,
+    policy: policy ?? await testPolicy(),
+    clock,
+    throttle,
+    onDecision: metrics.observeDecision,
     onEvent: (event) => { metrics.observeCacheEvent(event); events.push(event) }
   })
   metrics.watchCaches(authorizer)

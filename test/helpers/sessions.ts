@@ -78,7 +78,9 @@ export interface Spies {
 /** Counts, until t ends, what a refused token must not cause. */
 export function spy (t: Test, db: Database): Spies {
   const counts: Spies = {
-    verifications: 0, queries: 0, outbound: 0,
+    verifications: 0,
+    queries: 0,
+    outbound: 0,
     reset () { this.verifications = 0; this.queries = 0; this.outbound = 0 }
   }
   const subtle = crypto.subtle

@@ -15,7 +15,7 @@ const SECOND = 1767225600000 // a whole second
 const cases: Array<{ name: string; input: PolicyInput }> =
   JSON.parse(readFileSync(join(ROOT, 'test/fixtures/policy-cases.json'), 'utf8'))
 
-function keyInput(now: number, expiresAt: number | null): PolicyInput {
+function keyInput (now: number, expiresAt: number | null): PolicyInput {
   return {
     version: 2,
     now,
@@ -75,7 +75,7 @@ decision := {"allow": false, "status": 403, "code": "NOT_AUTHORIZED", "subject":
   t.equal(at(SECOND + 10), String(SECOND + 10), 'a second seen before: evaluated again (that second was dropped)')
   const other = { ...keyInput(SECOND + 20, null), request: { method: 'GET', path: '/api/v1/bot/fetch', scheme: 'https' as const } }
   t.equal(engine.evaluate(other).reasons[0]?.msg, String(SECOND + 20), 'any other difference in the input: evaluated again')
-  t.equal(at(SECOND + 30, ), String(SECOND + 10), 'still cached')
+  t.equal(at(SECOND + 30), String(SECOND + 10), 'still cached')
 
   const off = await PolicyEngine.fromBundle(bytes, { decisionCache: 0 })
   t.equal(off.evaluate(keyInput(SECOND + 10, null)).reasons[0]?.msg, String(SECOND + 10))

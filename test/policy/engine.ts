@@ -9,7 +9,7 @@ import { buildBundle, ensureBundle, loadEngine } from './helpers/bundle.js'
 
 const NOW = 1767225600000
 
-function input(path = '/api/v1/bot/list', now = NOW, expiresAt: number | null = null): PolicyInput {
+function input (path = '/api/v1/bot/list', now = NOW, expiresAt: number | null = null): PolicyInput {
   return {
     version: 2,
     now,
@@ -21,7 +21,7 @@ function input(path = '/api/v1/bot/list', now = NOW, expiresAt: number | null = 
   }
 }
 
-async function tarGz(files: Record<string, string | Buffer>): Promise<Buffer> {
+async function tarGz (files: Record<string, string | Buffer>): Promise<Buffer> {
   const p = pack()
   for (const [name, body] of Object.entries(files)) p.entry({ name }, body)
   p.finalize()

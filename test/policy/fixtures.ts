@@ -22,7 +22,7 @@ interface Expect {
 const cases: Array<{ name: string; input: PolicyInput; expect: Expect }> =
   JSON.parse(readFileSync(join(ROOT, 'test/fixtures/policy-cases.json'), 'utf8'))
 
-function outcome(d: PolicyDecision, want: Expect): Expect {
+function outcome (d: PolicyDecision, want: Expect): Expect {
   const all: Required<Expect> = {
     allow: d.allow,
     status: d.status,
@@ -36,7 +36,7 @@ function outcome(d: PolicyDecision, want: Expect): Expect {
 }
 
 // Rego's sort order for {code, msg} objects: by code, then msg, bytewise.
-function byCodeThenMsg(a: { code: string; msg: string }, b: { code: string; msg: string }): number {
+function byCodeThenMsg (a: { code: string; msg: string }, b: { code: string; msg: string }): number {
   if (a.code !== b.code) return a.code < b.code ? -1 : 1
   return a.msg < b.msg ? -1 : a.msg > b.msg ? 1 : 0
 }

@@ -15,7 +15,6 @@ import { tempDir } from '../helpers/temp.js'
 
 const pglite = testDatabases()[0]!
 
-
 function builtBundlePath (t: Test): string {
   const path = join(tempDir(t, 'reload'), 'bundle.tar.gz')
   writeFileSync(path, builtBundle())

@@ -22,12 +22,12 @@ const routes = readFileSync(join(ROOT, 'test/fixtures/routes.tsv'), 'utf8')
   })
 
 /** Fills `{path}` with a multi-segment storage path and every other placeholder with `id`. */
-function fill(template: string, id = 'abc123'): string {
+function fill (template: string, id = 'abc123'): string {
   return template.replace('{path}', 'docs/guides/intro.md').replace(/\{[A-Za-z]+\}/g, id)
 }
 
 /** The class the template itself implies; independent of how the policy finds it. */
-function expectedClass(template: string): string {
+function expectedClass (template: string): string {
   const segments = template.replace(/^\/api\/v1\//, '').split('/').filter((s) => s !== '{path}')
   if (MANAGE_RESOURCES.has(segments[0]!)) return 'manage'
   return READ_VERBS.has(segments[segments.length - 1]!) ? 'read' : 'write'
@@ -36,7 +36,7 @@ function expectedClass(template: string): string {
 const owner: AccountFacts = { id: 'usr_1', parentId: null, role: 'user', status: 'active', restrictions: [] }
 const fullKey: CredentialFacts = { type: 'secret_key', found: true, id: 'key_1', expiresAt: null, revoked: false, scopes: null, actorId: null }
 
-function decide(engine: PolicyEngine, method: string, path: string, credential = fullKey, principal = owner): PolicyDecision {
+function decide (engine: PolicyEngine, method: string, path: string, credential = fullKey, principal = owner): PolicyDecision {
   return engine.evaluate({ version: 2, now: NOW, request: { method, path, scheme: 'https' }, credential, principal, actor: null, runAs: [] })
 }
 

@@ -50,7 +50,7 @@ const credential: fc.Arbitrary<CredentialFacts> = fc.oneof(
     expiresAt: expiry,
     revoked: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
     scopes: fc.oneof(fc.constant(null), fc.array(scope, { maxLength: 3 })),
-    actorId: actorId
+    actorId
   }, { requiredKeys: ['type', 'found', 'id', 'prefix', 'expiresAt', 'revoked', 'scopes'] }),
   fc.record({
     type: fc.constant('session' as const),
@@ -59,7 +59,7 @@ const credential: fc.Arbitrary<CredentialFacts> = fc.oneof(
     expiresAt: expiry,
     revoked: fc.boolean(),
     allowedRoutes: fc.oneof(fc.constant(null), fc.array(glob, { maxLength: 3 })),
-    actorId: actorId
+    actorId
   }, { requiredKeys: ['type', 'found', 'id', 'expiresAt', 'revoked', 'allowedRoutes'] })
 )
 
@@ -100,10 +100,25 @@ const plausible: fc.Arbitrary<PolicyInput> = fc.record({
   now: fc.constant(NOW),
   request: fc.record({ method: fc.constantFrom('GET', 'POST', 'HEAD', 'OPTIONS', 'DELETE', 'PUT', 'PATCH'), path, scheme: fc.constantFrom('http' as const, 'https' as const) }),
   credential: fc.oneof(
-    fc.record({ type: fc.constant('secret_key' as const), found: fc.constant(true), id: id('key'), prefix: fc.constant('sk-AbCdEf'),
-      expiresAt: fc.constant(null), revoked: fc.constant(false), scopes: fc.oneof(fc.constant(null), fc.array(scope, { maxLength: 2 })), actorId: plausibleActorId }),
-    fc.record({ type: fc.constant('session' as const), found: fc.constant(true), id: id('ses'),
-      expiresAt: fc.constant(NOW + 60_000), revoked: fc.constant(false), allowedRoutes: fc.oneof(fc.constant(null), fc.array(glob, { maxLength: 2 })), actorId: plausibleActorId })
+    fc.record({
+      type: fc.constant('secret_key' as const),
+      found: fc.constant(true),
+      id: id('key'),
+      prefix: fc.constant('sk-AbCdEf'),
+      expiresAt: fc.constant(null),
+      revoked: fc.constant(false),
+      scopes: fc.oneof(fc.constant(null), fc.array(scope, { maxLength: 2 })),
+      actorId: plausibleActorId
+    }),
+    fc.record({
+      type: fc.constant('session' as const),
+      found: fc.constant(true),
+      id: id('ses'),
+      expiresAt: fc.constant(NOW + 60_000),
+      revoked: fc.constant(false),
+      allowedRoutes: fc.oneof(fc.constant(null), fc.array(glob, { maxLength: 2 })),
+      actorId: plausibleActorId
+    })
   ),
   principal: fc.record({
     id: fc.constant('usr_aaaaaaaaaaaaaaaaaaaa'),
@@ -113,13 +128,29 @@ const plausible: fc.Arbitrary<PolicyInput> = fc.record({
     restrictions: fc.subarray(['impersonation', 'read-only'])
   }),
   // The parent that minted the credential, as the store has it.
-  actor: fc.oneof(fc.constant(null), fc.record({ id: fc.constant(PARENT), parentId: fc.constant(null), role: fc.constant('user'),
-    status: fc.constantFrom('active', 'active', 'disabled'), restrictions: fc.subarray(['impersonation', 'read-only', 'suspended']) })),
+  actor: fc.oneof(fc.constant(null), fc.record({
+    id: fc.constant(PARENT),
+    parentId: fc.constant(null),
+    role: fc.constant('user'),
+    status: fc.constantFrom('active', 'active', 'disabled'),
+    restrictions: fc.subarray(['impersonation', 'read-only', 'suspended'])
+  })),
   runAs: fc.oneof(
     { weight: 3, arbitrary: fc.constant([]) },
-    { weight: 1, arbitrary: fc.record({ via: fc.constantFrom('user_id', 'email'), wellFormed: fc.constant(true),
-      account: fc.record({ id: fc.constant('usr_bbbbbbbbbbbbbbbbbbbb'), parentId: fc.constantFrom('usr_aaaaaaaaaaaaaaaaaaaa', null), role: fc.constant('user'),
-        status: fc.constantFrom('active', 'disabled'), restrictions: fc.subarray(['read-only', 'suspended']) }) }).map((r) => [r as RunAsRequest]) }
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        via: fc.constantFrom('user_id', 'email'),
+        wellFormed: fc.constant(true),
+        account: fc.record({
+          id: fc.constant('usr_bbbbbbbbbbbbbbbbbbbb'),
+          parentId: fc.constantFrom('usr_aaaaaaaaaaaaaaaaaaaa', null),
+          role: fc.constant('user'),
+          status: fc.constantFrom('active', 'disabled'),
+          restrictions: fc.subarray(['read-only', 'suspended'])
+        })
+      }).map((r) => [r as RunAsRequest])
+    }
   )
 }) as fc.Arbitrary<PolicyInput>
 

@@ -206,8 +206,16 @@ t.test('the scheme comes from X-Forwarded-Proto only when the peer is trusted', 
     async authorize (request: AuthorizeRequest): Promise<AuthorizationResult> {
       seen.push(request)
       return {
-        allow: true, status: 200, code: 'OK', reasons: [], subject: 'usr_x', actor: null,
-        credential: { type: 'secret_key', id: 'key_x', prefix: 'sk-x' }, action: null, decisionId: 'd', policyRevision: 'r'
+        allow: true,
+        status: 200,
+        code: 'OK',
+        reasons: [],
+        subject: 'usr_x',
+        actor: null,
+        credential: { type: 'secret_key', id: 'key_x', prefix: 'sk-x' },
+        action: null,
+        decisionId: 'd',
+        policyRevision: 'r'
       }
     }
   }

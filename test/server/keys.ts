@@ -105,7 +105,7 @@ t.test('keys of the caller, of a child and of any account', (t) => forEachDataba
     t.equal(await status(server, rolled.json().token), 200)
     t.same((await post(`${base}/${rolled.json().id as string}/delete`, admin.headers)).json(), { id: rolled.json().id })
     t.equal(await status(server, rolled.json().token), 401)
-    t.equal((await get(`/admin/v1/user/usr_00000000000000000000/token/list`, admin.headers)).statusCode, 404)
+    t.equal((await get('/admin/v1/user/usr_00000000000000000000/token/list', admin.headers)).statusCode, 404)
     const gone = await server.account()
     await store.deleteUser(gone.id)
     t.equal((await get(`/admin/v1/user/${gone.id}/token/list`, admin.headers)).statusCode, 404, 'a deleted account has no keys to manage')

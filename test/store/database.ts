@@ -3,7 +3,6 @@ import { testDatabases } from '../helpers/databases.js'
 import { until } from '../helpers/until.js'
 import { StoreError } from '../../src/store/index.js'
 
-
 for (const driver of testDatabases()) {
   t.test(driver.name, async (t) => {
     t.test('both drivers return the same JS types', async (t) => {
@@ -15,11 +14,19 @@ for (const driver of testDatabases()) {
         42::int8 AS small, 9007199254740993::int8 AS big, count(*) AS counted,
         true AS yes, 1.5::numeric AS decimal, '{"a": [1]}'::jsonb AS doc`, [Buffer.from('hi')])
       t.same(rows, [{
-        at: new Date('2030-01-02T03:04:05.678Z'), never: null,
-        bytes: Buffer.from([0, 255, 16]), param_bytes: Buffer.from('hi'),
-        flags: ['b', 'a'], no_flags: [], no_array: null,
-        small: 42, big: 9007199254740993n, counted: 1,
-        yes: true, decimal: '1.5', doc: { a: [1] }
+        at: new Date('2030-01-02T03:04:05.678Z'),
+        never: null,
+        bytes: Buffer.from([0, 255, 16]),
+        param_bytes: Buffer.from('hi'),
+        flags: ['b', 'a'],
+        no_flags: [],
+        no_array: null,
+        small: 42,
+        big: 9007199254740993n,
+        counted: 1,
+        yes: true,
+        decimal: '1.5',
+        doc: { a: [1] }
       }])
       t.ok(Buffer.isBuffer(rows[0]?.bytes), 'bytea is a Buffer, not a bare Uint8Array')
     })

@@ -11,8 +11,19 @@ t.test('creating keys and finding them by hash', (t) => forEachDatabase(t, async
   const key = await store.createKey({ userId: user.id, hash: hashOf('sk-one'), prefix: 'sk-AbC', name: 'ci', scopes: ['bot:read'], expiresAt })
   t.match(key.id, /^key_[0-9A-Za-z]{20}$/)
   t.same(key, {
-    id: key.id, userId: user.id, actorId: null, name: 'ci', prefix: 'sk-AbC', scopes: ['bot:read'],
-    createdAt: key.createdAt, updatedAt: key.createdAt, expiresAt, revokedAt: null, lastUsedAt: null, useCount: 0, limits: null
+    id: key.id,
+    userId: user.id,
+    actorId: null,
+    name: 'ci',
+    prefix: 'sk-AbC',
+    scopes: ['bot:read'],
+    createdAt: key.createdAt,
+    updatedAt: key.createdAt,
+    expiresAt,
+    revokedAt: null,
+    lastUsedAt: null,
+    useCount: 0,
+    limits: null
   })
   t.type(key.createdAt, Date)
 

@@ -8,7 +8,7 @@ const shipped = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).so
 
 const folder = (t: Test, files: Record<string, string>): URL => pathToFileURL(`${t.testdir(files)}/`)
 
-async function recorded(db: Database): Promise<string[]> {
+async function recorded (db: Database): Promise<string[]> {
   const { rows } = await db.query<{ name: string }>('SELECT name FROM keygate_migrations ORDER BY name')
   return rows.map((r) => r.name)
 }

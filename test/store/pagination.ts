@@ -6,7 +6,7 @@ import { InvalidCursorError, type Page, type PageRequest } from '../../src/store
 const hashOf = (secret: string): Buffer => createHash('sha256').update(secret).digest()
 
 /** Every page, following nextCursor. */
-async function all<T>(list: (page: PageRequest) => Promise<Page<T>>, take: number): Promise<{ items: T[]; pages: number }> {
+async function all<T> (list: (page: PageRequest) => Promise<Page<T>>, take: number): Promise<{ items: T[]; pages: number }> {
   const items: T[] = []
   let cursor: string | null = null
   let pages = 0

@@ -5,14 +5,14 @@ import { missing } from '../helpers/requires.js'
 import { until } from '../helpers/until.js'
 import { openDatabase, openStore, Store, StoreUnavailableError, type Database, type DatabaseOptions } from '../../src/store/index.js'
 
-async function open(t: Test, options: DatabaseOptions): Promise<Database> {
+async function open (t: Test, options: DatabaseOptions): Promise<Database> {
   const db = await openDatabase(options)
   t.teardown(async () => { await db.close() })
   return db
 }
 
 /** A TCP server that accepts connections and never says a word. */
-async function silentServer(t: Test): Promise<number> {
+async function silentServer (t: Test): Promise<number> {
   const sockets = new Set<Socket>()
   const server = createServer((socket) => { sockets.add(socket) })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -24,7 +24,7 @@ async function silentServer(t: Test): Promise<number> {
 }
 
 /** A TCP proxy to the test server whose existing connections can be made to go silent (a network partition). */
-async function partitionableProxy(t: Test, target: URL): Promise<{ url: string; partition: () => void }> {
+async function partitionableProxy (t: Test, target: URL): Promise<{ url: string; partition: () => void }> {
   const connections: Array<{ silent: boolean }> = []
   const sockets = new Set<Socket>()
   const server = createServer((client) => {

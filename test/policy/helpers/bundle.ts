@@ -15,7 +15,7 @@ export const BUNDLE = join(ROOT, 'build/bundle.tar.gz')
 
 let built = false
 
-export function ensureBundle(): string {
+export function ensureBundle (): string {
   if (built) return BUNDLE
   const bundleTime = mtime(BUNDLE)
   if (bundleTime === 0 || policySources(join(ROOT, 'policies')).some((f) => mtime(f) > bundleTime)) {
@@ -25,16 +25,16 @@ export function ensureBundle(): string {
   return BUNDLE
 }
 
-export async function loadEngine(options?: PolicyEngineOptions): Promise<PolicyEngine> {
+export async function loadEngine (options?: PolicyEngineOptions): Promise<PolicyEngine> {
   return await PolicyEngine.fromBundle(ensureBundle(), options)
 }
 
-export function policyData(): { routes: { verbs: Record<string, string>; exact: Record<string, string>; manage_resources: string[] } } {
+export function policyData (): { routes: { verbs: Record<string, string>; exact: Record<string, string>; manage_resources: string[] } } {
   return JSON.parse(readFileSync(join(ROOT, 'policies/keygate/data.json'), 'utf8'))
 }
 
 /** Builds a WASM bundle from the given files in dir; returns its bytes. */
-export function buildBundle(dir: string, files: Record<string, string>, entrypoint = 'keygate/authz/decision'): Buffer {
+export function buildBundle (dir: string, files: Record<string, string>, entrypoint = 'keygate/authz/decision'): Buffer {
   ensureBundle() // also writes build/capabilities.json
   const src = join(dir, 'src')
   for (const [name, text] of Object.entries(files)) {
@@ -48,13 +48,13 @@ export function buildBundle(dir: string, files: Record<string, string>, entrypoi
   return readFileSync(out)
 }
 
-function policySources(dir: string): string[] {
+function policySources (dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && (e.name === 'data.json' || (e.name.endsWith('.rego') && !e.name.endsWith('_test.rego'))))
     .map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))
 }
 
-function mtime(file: string): number {
+function mtime (file: string): number {
   try {
     return statSync(file).mtimeMs
   } catch {
