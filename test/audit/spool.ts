@@ -1,16 +1,15 @@
 /** The spool alone: what a closed spool leaves behind, what the next one claims, a torn last line. */
-import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { appendFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import type { LogEntry } from '../../src/audit/entry.js'
 import { Spool } from '../../src/audit/spool.js'
+import { tempDir } from '../helpers/temp.js'
 
 const entry = (id: string): LogEntry => ({ kind: 'security', id, decision_id: id } as unknown as LogEntry)
 
 t.test('entries not yet written outlive the spool and are claimed once by the next; written ones go', async (t) => {
-  const directory = await mkdtemp(join(tmpdir(), 'keygate-spool-'))
-  t.teardown(async () => { await rm(directory, { recursive: true, force: true }) })
+  const directory = tempDir(t, 'spool')
   const errors: unknown[] = []
   const onError = (error: unknown): void => { errors.push(error) }
 

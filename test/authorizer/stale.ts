@@ -15,6 +15,7 @@ function failable (db: Database): { db: Database; setDown: (down: boolean) => vo
     db: {
       driver: db.driver,
       query: async (sql, params) => { if (down) refuse(); return await db.query(sql, params) },
+      read: async (sql, params) => { if (down) refuse(); return await db.read(sql, params) },
       exec: async (sql) => { if (down) refuse(); await db.exec(sql) },
       transaction: async (fn) => { if (down) refuse(); return await db.transaction(fn) },
       listen: async (channel, onPayload, options) => await db.listen(channel, onPayload, options),

@@ -35,6 +35,7 @@ export async function harness (t: Test, db: Database, options: Pick<AuthorizerOp
   const counted: Database = {
     driver: db.driver,
     ...count(db),
+    read: async (sql, params) => { queries.push(sql); return await db.read(sql, params) },
     // A transaction's statements are the store's queries too: a "no store query" assertion must see them.
     transaction: async (fn) => await db.transaction(async (tx) => await fn(count(tx))),
     listen: async (channel, onPayload, options) => await db.listen(channel, onPayload, options),

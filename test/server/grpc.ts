@@ -233,6 +233,7 @@ function cuttable (db: Database): { db: Database; set(cut: boolean): void } {
     db: {
       driver: db.driver,
       query: async (sql, params) => { if (cut) refuse(); return await db.query(sql, params) },
+      read: async (sql, params) => { if (cut) refuse(); return await db.read(sql, params) },
       exec: async (sql) => { if (cut) refuse(); await db.exec(sql) },
       transaction: async (fn) => { if (cut) refuse(); return await db.transaction(fn) },
       listen: async (channel, onPayload, options) => await db.listen(channel, onPayload, options),

@@ -152,13 +152,16 @@ t.test('token introspection (RFC 7662)', (t) => forEachDatabase(t, async (t, _db
   await t.test('a store fault is a 503, never {"active":false}', async (t) => {
     t.equal((await introspect(form({ token: admin.token }))).status, 200, 'the caller\'s own key is cached')
     const query = store.database.query.bind(store.database)
+    const read = store.database.read.bind(store.database)
     const { StoreUnavailableError } = await import('../../src/store/errors.js')
     store.database.query = async () => { throw new StoreUnavailableError('down') }
-    t.teardown(() => { store.database.query = query })
+    store.database.read = async () => { throw new StoreUnavailableError('down') }
+    const restore = (): void => { store.database.query = query; store.database.read = read }
+    t.teardown(restore)
     const down = await introspect(form({ token: generateSecretKey().key }))
     t.equal(down.status, 503)
     t.equal(down.body, errorBody('SERVICE_UNAVAILABLE'))
-    store.database.query = query
+    restore()
     t.equal((await introspect(form({ token: generateSecretKey().key }))).body, '{"active":false}', 'and back with the store')
   })
 }))

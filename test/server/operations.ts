@@ -119,9 +119,12 @@ t.test('operations', (t) => forEachDatabase(t, async (t, _db, store) => {
     const broken = await testServer(t, store)
     const key = await broken.account()
     const query = store.database.query.bind(store.database)
+    const read = store.database.read.bind(store.database)
     const { StoreUnavailableError } = await import('../../src/store/errors.js')
     store.database.query = async () => { throw new StoreUnavailableError('down') }
-    t.teardown(() => { store.database.query = query })
+    store.database.read = async () => { throw new StoreUnavailableError('down') }
+    const restore = (): void => { store.database.query = query; store.database.read = read }
+    t.teardown(restore)
     for (const [method, url] of [['GET', '/api/v1/token/list'], ['POST', '/api/v1/token/create']] as const) {
       const res = await broken.app.inject({ method, url, headers: key.headers })
       t.equal(res.statusCode, 503, url)
@@ -132,7 +135,7 @@ t.test('operations', (t) => forEachDatabase(t, async (t, _db, store) => {
     const ready = await broken.app.inject({ url: '/readyz' })
     t.equal(ready.statusCode, 503)
     t.match(ready.json(), { status: 'unavailable', store: 'unavailable' })
-    store.database.query = query
+    restore()
   })
 
   await t.test('JSON logs without secrets', async (t) => {
