@@ -183,3 +183,16 @@ export function table (header: string[], rows: string[][], cursor?: string): str
 export function time (ms: number | null | undefined, none = ''): string {
   return ms === null || ms === undefined ? none : new Date(ms).toISOString()
 }
+
+/** `<group> limit <id>`: a key's or an account's rate limit and quota, set or cleared (keys.ts, users.ts). */
+export function limitCommand (group: Command, runner: Runner, operation: string, description: string): void {
+  group.command('limit').description(description)
+    .argument('<id>')
+    .option('--rate <requests/seconds>', 'e.g. 100/1 or 1000/60')
+    .option('--quota <requests/period>', 'e.g. 10000/month or 500/day')
+    .option('--clear', 'no limits')
+    .action(async (id: string, o: { rate?: string; quota?: string; clear?: boolean }, c: Command) => {
+      if ((o.clear === true) === (o.rate !== undefined || o.quota !== undefined)) c.error('error: give --rate and/or --quota, or --clear', { exitCode: 2, code: 'keygate.usage' })
+      await runner.run(c, operation, { id, ...o }, (r: { id: string; limits: unknown }) => `${r.id}: limits ${JSON.stringify(r.limits)}`)
+    })
+}

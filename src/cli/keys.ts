@@ -4,7 +4,7 @@ import { limitsFromText, LimitsError } from '../limits/limits.js'
 import { InvalidInputError, issueKey, MAX_KEY_LIFETIME_SECONDS, NotFoundError, revokeKey, rollKey, setKeyLimits } from '../manage/index.js'
 import { sinceDays } from '../server/routes/audit.js'
 import { issuedKeyView, keyUsageView, keyView, pageView } from '../server/views.js'
-import { collect, table, time, wholeNumber, type Runner } from './context.js'
+import { collect, limitCommand, table, time, wholeNumber, type Runner } from './context.js'
 import { OperationError, type Operations } from './operations.js'
 
 interface Key { id: string; prefix: string; name: string | null; scopes: string[] | null; expiresAt: number | null; revokedAt: number | null; lastUsedAt: number | null; requestCount: number }
@@ -76,15 +76,7 @@ export function register (program: Command, runner: Runner): void {
   key.command('revoke').description('revoke a key at once, on every instance').argument('<keyId>')
     .action(async (id: string, _o: unknown, c: Command) => { await runner.run(c, 'key.revoke', { id }, () => `revoked ${id}`) })
 
-  key.command('limit').description('set a key\'s rate limit and quota (within its account\'s), or clear them')
-    .argument('<keyId>')
-    .option('--rate <requests/seconds>', 'e.g. 100/1 or 1000/60')
-    .option('--quota <requests/period>', 'e.g. 10000/month or 500/day')
-    .option('--clear', 'no limits')
-    .action(async (id: string, o: { rate?: string; quota?: string; clear?: boolean }, c: Command) => {
-      if ((o.clear === true) === (o.rate !== undefined || o.quota !== undefined)) c.error('error: give --rate and/or --quota, or --clear', { exitCode: 2, code: 'keygate.usage' })
-      await runner.run(c, 'key.limit', { id, ...o }, (k: { id: string; limits: unknown }) => `${k.id}: limits ${JSON.stringify(k.limits)}`)
-    })
+  limitCommand(key, runner, 'key.limit', 'set a key\'s rate limit and quota (within its account\'s), or clear them')
 
   key.command('usage').description('a key\'s last use, request count and daily counts').argument('<keyId>')
     .option('--days <n>', 'how many days back, 1 to 999', wholeNumber(1, 999), 30)

@@ -4,7 +4,7 @@ import { limitsFromText, LimitsError } from '../limits/limits.js'
 import { createAccount, deleteAccount, InvalidInputError, NotFoundError, RESTRICTIONS as KNOWN_RESTRICTIONS, setAccountLimits, setRestriction, updateAccount } from '../manage/index.js'
 import { adminUserView, pageView } from '../server/views.js'
 import type { UserRecord } from '../store/index.js'
-import { table, time, wholeNumber, type Runner } from './context.js'
+import { limitCommand, table, time, wholeNumber, type Runner } from './context.js'
 import { OperationError, type Operations, type OperationContext } from './operations.js'
 
 type User = ReturnType<typeof adminUserView> & { id: string; email: string; role: string; status: string; restrictions: string[] }
@@ -121,15 +121,7 @@ export function register (program: Command, runner: Runner): void {
       await runner.run(c, 'user.update', { id, name: o.name, email: o.email, disabled }, (u: User) => `updated ${describe(u)}`)
     })
 
-  user.command('limit').description('set an account\'s rate limit and quota (all its credentials together; a child\'s within its parent\'s), or clear them')
-    .argument('<userId>')
-    .option('--rate <requests/seconds>', 'e.g. 100/1 or 1000/60')
-    .option('--quota <requests/period>', 'e.g. 10000/month or 500/day')
-    .option('--clear', 'no limits')
-    .action(async (id: string, o: { rate?: string; quota?: string; clear?: boolean }, c: Command) => {
-      if ((o.clear === true) === (o.rate !== undefined || o.quota !== undefined)) c.error('error: give --rate and/or --quota, or --clear', { exitCode: 2, code: 'keygate.usage' })
-      await runner.run(c, 'user.limit', { id, ...o }, (u: { id: string; limits: unknown }) => `${u.id}: limits ${JSON.stringify(u.limits)}`)
-    })
+  limitCommand(user, runner, 'user.limit', 'set an account\'s rate limit and quota (all its credentials together; a child\'s within its parent\'s), or clear them')
 
   user.command('delete').description('delete an account: its keys and sessions stop working at once').argument('<userId>')
     .action(async (id: string, _o: unknown, c: Command) => {
