@@ -14,6 +14,12 @@ export interface SpoolOptions {
   directory: string
   /** How many entries the decision log has written to every sink so far (FIFO: all up to that count). */
   written: () => number
+  /**
+   * 0: every group is on the disk itself (fdatasync) before its answers go;
+   * otherwise groups are written to the operating system before their answers
+   * (which a crash of the process cannot lose) and synced every this many ms.
+   */
+  syncIntervalMs: number
   onError: (error: unknown, context: string) => void
 }
 
@@ -23,6 +29,8 @@ interface Segment {
   bytes: number
   /** The decision log's accepted count after the last entry appended here. */
   last: number
+  /** Bytes written since its last fdatasync. */
+  unsynced: number
 }
 
 /** A group: the entries of one write, and the one promise their answers wait on. */
@@ -38,10 +46,14 @@ interface Pending {
  * An append-only file of the decision-log entries that must never be lost
  * (denials, impersonations, writes, security events), with group commit:
  * entries appended while a write is under way go together in the next one,
- * one write and one fdatasync each, and `append()` resolves once its entry is
- * on disk, so that an answer waits for its entry. A process killed before its
- * log reached the store leaves its segments behind; the next instance to open
- * the folder replays them into the store (`claimOrphans`).
+ * one write each, and `append()` resolves once its entry is written, so that
+ * an answer waits for its entry. A written entry is in the kernel's page
+ * cache, which outlives the process: a process killed before its log reached
+ * the store leaves its segments behind, and the next instance to open the
+ * folder replays them into the store (`claimOrphans`). Only a crash of the
+ * machine can lose what was written and not yet synced: with
+ * `syncIntervalMs` 0 each group is synced before its answers, otherwise every
+ * `syncIntervalMs` in the background.
  */
 export class Spool {
   readonly #directory: string
@@ -54,11 +66,17 @@ export class Spool {
   #pending: Pending | null = null
   #flushing: Promise<void> | null = null
   #closing = false
+  readonly #syncEachGroup: boolean
+  readonly #syncTimer: NodeJS.Timeout | null
+  #syncing: Promise<void> | null = null
 
   private constructor (options: SpoolOptions) {
     this.#directory = options.directory
     this.#written = options.written
     this.#onError = options.onError
+    this.#syncEachGroup = options.syncIntervalMs === 0
+    this.#syncTimer = this.#syncEachGroup ? null : setInterval(() => { this.#syncInBackground() }, options.syncIntervalMs)
+    this.#syncTimer?.unref()
   }
 
   static async open (options: SpoolOptions): Promise<Spool> {
@@ -125,11 +143,14 @@ export class Spool {
   /** After the decision log has closed: deletes every segment whose entries were all written, keeps the others for the next start. */
   async close (): Promise<void> {
     this.#closing = true
+    if (this.#syncTimer !== null) clearInterval(this.#syncTimer)
     await this.#flushing
+    await this.#syncing
     OPEN.delete(this.#id)
     const current = this.#current
     this.#current = null
     if (current !== null) {
+      await this.#sync(current)
       await current.file.close()
       this.#closed.push(current)
     }
@@ -149,12 +170,16 @@ export class Spool {
         const segment = this.#current
         if (segment === null) throw new Error('the spool is closed')
         await segment.file.write(batch.text)
-        await segment.file.datasync()
-        segment.bytes += Buffer.byteLength(batch.text)
+        const bytes = Buffer.byteLength(batch.text)
+        segment.bytes += bytes
+        segment.unsynced += bytes
+        if (this.#syncEachGroup) await this.#sync(segment)
         segment.last = Math.max(segment.last, batch.last)
         batch.resolve()
         if (segment.bytes >= SEGMENT_BYTES && !this.#closing) {
           this.#current = await this.#newSegment()
+          await this.#syncing
+          await this.#sync(segment)
           await segment.file.close()
           this.#closed.push(segment)
         }
@@ -165,9 +190,26 @@ export class Spool {
     }
   }
 
+  /** Syncs the current segment, beside the writes (which do not wait for it). */
+  #syncInBackground (): void {
+    const segment = this.#current
+    if (this.#syncing !== null || segment === null || segment.unsynced === 0) return
+    this.#syncing = this.#sync(segment)
+      .catch((error: unknown) => { this.#onError(error, 'syncing the spool') })
+      .finally(() => { this.#syncing = null })
+  }
+
+  /** Only one sync of a segment at a time: a second would count its bytes twice. */
+  async #sync (segment: Segment): Promise<void> {
+    if (segment.unsynced === 0) return
+    const bytes = segment.unsynced
+    await segment.file.datasync()
+    segment.unsynced -= bytes
+  }
+
   async #newSegment (): Promise<Segment> {
     const path = join(this.#directory, `${this.#id}-${String(this.#sequence++).padStart(6, '0')}.spool`)
-    return { path, file: await open(path, 'a', 0o600), bytes: 0, last: 0 }
+    return { path, file: await open(path, 'a', 0o600), bytes: 0, last: 0, unsynced: 0 }
   }
 }
 

@@ -19,6 +19,7 @@ export function auditConfigOf (config: Config): AuditConfig {
     flushIntervalMs: config.decisionLogFlushMs,
     sampleEvery: config.decisionLogSample,
     spoolDirectory: spoolDirectoryOf(config),
+    spoolSyncIntervalMs: config.decisionLogSpoolSyncMs,
     retentionDays: config.decisionLogRetentionDays,
     usageFlushIntervalMs: config.keyUsageFlushMs,
     security: {
