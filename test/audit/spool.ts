@@ -1,12 +1,14 @@
 /** The spool alone: what a closed spool leaves behind, what the next one claims, a torn last line, when it syncs. */
-import { appendFile, open, readdir } from 'node:fs/promises'
+import { appendFile, open, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { LogEntry } from '../../src/audit/entry.js'
 import { Spool } from '../../src/audit/spool.js'
 import { tempDir } from '../helpers/temp.js'
 
-const entry = (id: string): LogEntry => ({ kind: 'security', id, decision_id: id } as unknown as LogEntry)
+const entry = (id: string): LogEntry => ({ kind: 'security', id, decision_id: id, timestamp: '2026-12-02T10:00:00.000Z', reason_codes: [] } as unknown as LogEntry)
+const decision = (id: string, now: number, input: Record<string, unknown>): LogEntry =>
+  ({ kind: 'decision', id, decision_id: id, timestamp: '2026-12-02T10:00:00.000Z', reason_codes: [], input: { ...input, now } } as unknown as LogEntry)
 
 t.test('entries not yet written outlive the spool and are claimed once by the next; written ones go', async (t) => {
   const directory = tempDir(t, 'spool')
@@ -22,7 +24,7 @@ t.test('entries not yet written outlive the spool and are claimed once by the ne
   const left = await readdir(directory)
   t.equal(left.length, 1, 'c was not written: its segment stays')
   // A crash cut the last write short: never acknowledged, skipped.
-  await appendFile(join(directory, left[0] as string), '{"kind":"secu')
+  await appendFile(join(directory, left[0] as string), 'e - {"kind":"secu')
 
   const second = await Spool.open({ directory, syncIntervalMs: 0, written: () => 0, onError })
   const third = await Spool.open({ directory, syncIntervalMs: 0, written: () => 0, onError })
@@ -73,4 +75,26 @@ t.test('syncIntervalMs 0 syncs each group before its answers; otherwise answers 
   t.equal(syncs.count, 2, 'close syncs what the timer had not')
   const kept = await readdir(join(directory, 'background'))
   t.equal(kept.length, 1, 'nothing was written to the store: the segment stays for the next start')
+})
+
+t.test('a decision\'s input is written once per segment and restored on replay; a torn line is skipped', async (t) => {
+  const directory = tempDir(t, 'spool-inputs')
+  const onError = (error: unknown): void => { t.fail(String(error)) }
+  const shared = { request: { method: 'GET', path: '/api/v1/bot/list' }, principal: { id: 'u1' } }
+  const other = { request: { method: 'POST', path: '/api/v1/bot/create' }, principal: { id: 'u1' } }
+  const written = [decision('d1', 1, shared), decision('d2', 2, shared), decision('d3', 3, other), entry('s1')]
+  const first = await Spool.open({ directory, syncIntervalMs: 0, written: () => 0, onError })
+  for (const [i, e] of written.entries()) await first.append(e, i + 1)
+  await first.close()
+  const [name] = await readdir(directory)
+  const text = await readFile(join(directory, name as string), 'utf8')
+  t.equal(text.split('\n').filter((line) => line.startsWith('i ')).length, 2, 'two distinct inputs, one line each')
+  t.notOk(text.includes('"now":0') && text.split('/api/v1/bot/list').length > 2, 'the shared input is not repeated')
+  await appendFile(join(directory, name as string), 'i abc {"tor')
+
+  const second = await Spool.open({ directory, syncIntervalMs: 0, written: () => 0, onError })
+  const claimed = await second.claimOrphans()
+  t.same(claimed.entries, written, 'every entry, inputs restored with their own now')
+  await claimed.done()
+  await second.close()
 })
