@@ -26,8 +26,7 @@ export function rowOf (entry: LogEntry): Row {
   let input: Row['input'] = null
   let text: string
   if (entry.kind === 'decision' && entry.input !== null) {
-    const inputText = withoutNul(JSON.stringify({ ...entry.input, now: 0 }))
-    input = { hash: createHash('sha256').update(inputText).digest('base64url').slice(0, 22), text: inputText }
+    input = storedInput(entry.input as unknown as Record<string, unknown>)
     text = JSON.stringify({ ...entry, input: { now: entry.input.now } })
   } else {
     text = JSON.stringify(entry)
@@ -45,6 +44,27 @@ export function rowOf (entry: LogEntry): Row {
   }
   rows.set(entry, row)
   return row
+}
+
+/**
+ * Decisions the memo answers share their input's parts, masked once and
+ * frozen (src/audit/mask.ts): the text and hash of such an input are kept,
+ * under its first part, for as long as that part lives.
+ */
+const storedInputs = new WeakMap<object, { parts: unknown[]; stored: NonNullable<Row['input']> }>()
+
+function storedInput (input: Record<string, unknown>): NonNullable<Row['input']> {
+  const parts = Object.keys(input).flatMap((name) => name === 'now' ? [name] : [name, input[name]])
+  const anchor = parts.find((part) => typeof part === 'object' && part !== null)
+  const shared = anchor !== undefined && parts.every((part) => typeof part !== 'object' || part === null || Object.isFrozen(part))
+  if (shared) {
+    const known = storedInputs.get(anchor as object)
+    if (known !== undefined && known.parts.length === parts.length && known.parts.every((part, i) => part === parts[i])) return known.stored
+  }
+  const text = withoutNul(JSON.stringify({ ...input, now: 0 }))
+  const stored = { hash: createHash('sha256').update(text).digest('base64url').slice(0, 22), text }
+  if (shared) storedInputs.set(anchor as object, { parts, stored })
+  return stored
 }
 
 /** The entry of a row's text and its input's text (null when not stored apart). */
