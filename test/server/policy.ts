@@ -194,3 +194,10 @@ t.test('policy/replay lists exactly the recorded decisions a bundle changes', (t
     t.equal(json.statusCode, 400, 'a JSON body is no bundle')
   })
 }))
+
+t.test('both routes are in the OpenAPI document', (t) => forEachDatabase(t, async (t, _db, store) => {
+  const server = await auditServer(t, store)
+  const doc = (await server.app.inject({ url: '/openapi.json' })).json()
+  t.ok(doc.paths[CHECK]?.post, CHECK)
+  t.match(doc.paths[REPLAY]?.post?.description, 'application/gzip', `${REPLAY} says what body it takes`)
+}))

@@ -221,8 +221,8 @@ export const policyRoutes: FastifyPluginAsync<PolicyRoutesOptions> = async (app,
       bodyLimit: MAX_BUNDLE_BYTES,
       schema: {
         summary: 'Replay the last recorded decisions against a built bundle (opa build -t wasm, tar.gz) and list every decision that would change',
+        description: `The body is the bundle's bytes, as ${BUNDLE_TYPES.join(', ')}, up to ${MAX_BUNDLE_BYTES / 1024 / 1024} MiB. Nothing is loaded or changed on the server.`,
         tags: ['admin'],
-        consumes: BUNDLE_TYPES,
         querystring: {
           type: 'object',
           additionalProperties: false,
