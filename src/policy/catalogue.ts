@@ -32,18 +32,11 @@ export function catalogueRoutes (): readonly CatalogueRoute[] {
   return catalogue().routes
 }
 
-/** The catalogue route a request matches (under /api/v1/ or its /v1/ alias), or null. */
+/** The catalogue route a request matches (under /api/v1/ or its /v1/ alias), or null. No two of its templates match one path. */
 export function catalogueRouteOf (method: string, path: string): CatalogueRoute | null {
   const apiPath = path.startsWith('/v1/') ? `/api${path}` : path
   const upper = method.toUpperCase()
-  // A literal segment beats a placeholder: `bot/list` is not `bot/{botId}`.
-  let best: { route: CatalogueRoute; literals: number } | null = null
-  for (const { route, pattern } of catalogue().matchers) {
-    if (route.method !== upper || !pattern.test(apiPath)) continue
-    const literals = route.template.split('/').filter((s) => !s.startsWith('{')).length
-    if (best === null || literals > best.literals) best = { route, literals }
-  }
-  return best?.route ?? null
+  return catalogue().matchers.find(({ route, pattern }) => route.method === upper && pattern.test(apiPath))?.route ?? null
 }
 
 /** `{name}` is one segment; `{path}` (storage) any number. */
