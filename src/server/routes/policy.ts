@@ -158,9 +158,10 @@ export const policyRoutes: FastifyPluginAsync<PolicyRoutesOptions> = async (app,
 
   /** The caller may test credentials of its own account and of its children; an admin, any. */
   const owns = async (caller: string, admin: boolean, owner: string | null | undefined): Promise<boolean> => {
-    if (typeof owner !== 'string') return false
-    if (admin || owner === caller) return true
-    return (await store.findUserById(owner))?.parentId === caller
+    if (admin || owner === caller) return typeof owner === 'string'
+    // One lookup whether the credential is unknown or a stranger's: the 403's timing tells no more than its body.
+    const user = await store.findUserById(typeof owner === 'string' ? owner : caller)
+    return typeof owner === 'string' && user?.parentId === caller
   }
 
   app.post<{ Body: CheckBody }>('/api/v1/token/check', {
