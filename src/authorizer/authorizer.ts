@@ -231,24 +231,31 @@ class KeygateAuthorizer implements Authorizer {
 
   /**
    * Subscribes to the store's changes, so that what other instances revoke,
-   * restrict or delete is dropped here at once; when changes may have been
-   * missed (the listening connection was lost), every cache is cleared. When
-   * the store cannot be reached, it retries with backoff until it can (and
-   * then clears every cache), without failing.
+   * restrict or delete is dropped here at once. While it cannot hear them
+   * (the listening connection lost, as in a failover, or not yet made), a
+   * change could go unheard: the caches hold nothing and every decision asks
+   * the store (503 while it cannot answer). Once it listens again they start
+   * from empty. When the store cannot be reached, it retries with backoff
+   * until it can, without failing.
    */
   async listen (): Promise<void> {
     if (this.#unlisten !== null || this.#closed) return
     const resync = (): void => {
-      this.invalidate('all')
+      this.#trustCaches(true)
       this.#emit({ type: 'resync' })
     }
+    const lost = (): void => {
+      this.#trustCaches(false)
+      this.#emit({ type: 'listen_lost' })
+    }
     try {
-      this.#unlisten = await this.store.onChange((change) => { this.#changed(change) }, { onResync: resync })
+      this.#unlisten = await this.store.onChange((change) => { this.#changed(change) }, { onResync: resync, onLost: lost })
     } catch (error) {
+      lost()
       this.#emit({ type: 'listen_failed', error: error instanceof Error ? error : new Error(String(error)) })
       clearTimeout(this.#listenRetry)
       this.#listenRetry = setTimeout(() => {
-        // Whatever was cached meanwhile went unwatched.
+        // Listening at last: the caches are trusted again, from empty.
         void this.listen().then(() => { if (this.#unlisten !== null) resync() })
       }, this.#listenBackoffMs).unref()
       this.#listenBackoffMs = Math.min(this.#listenBackoffMs * 2, LISTEN_RETRY_MAX_MS)
@@ -292,6 +299,15 @@ class KeygateAuthorizer implements Authorizer {
     await unlisten?.().catch(() => {})
     await this.#ownSessions?.close()
     if (this.#ownsStore) await this.store.close()
+  }
+
+  /** Untrusted: every cache emptied, and kept empty until trusted again (from empty). */
+  #trustCaches (trusted: boolean): void {
+    this.policySource.current().clearDecisions()
+    for (const cache of [this.#memo, this.#principals, this.#accounts]) {
+      if (trusted) cache.resume()
+      else cache.suspend()
+    }
   }
 
   #changed (change: StoreChange): void {

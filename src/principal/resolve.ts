@@ -106,6 +106,17 @@ export class PrincipalResolver {
     this.#hashByKeyId.clear()
   }
 
+  /** See LookupCache.suspend. */
+  suspend (): void {
+    this.#keysByHash.suspend()
+    this.#hashByKeyId.clear()
+  }
+
+  resume (): void {
+    this.#keysByHash.resume()
+    this.#hashByKeyId.clear()
+  }
+
   async #resolveKey (key: string, deadline: number): Promise<ResolvedPrincipal> {
     // The store wants the hash's bytes, the cache its text: bytes only on a miss.
     const cacheKey = hashSecretKeyBase64url(key)
