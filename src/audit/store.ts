@@ -177,8 +177,11 @@ export class AuditStore {
         ORDER BY "timestamp" DESC, id DESC LIMIT ${limit}`
     }
     const rows = (await this.#db.query<{ id: string; timestamp: Date; entry: string; input: string | null }>(
-      `SELECT p.id, p."timestamp", p.entry, i.input FROM (${page}) AS p
-       LEFT JOIN keygate_decision_inputs i ON i.day = (p."timestamp" AT TIME ZONE 'UTC')::date AND i.hash = p.input_hash
+      // A subquery per row, not a join: each finds its day's partition at run time and probes its key,
+      // where a join reads every day's inputs (11 ms against 0.5 ms with 30 days of them).
+      `SELECT p.id, p."timestamp", p.entry,
+         (SELECT i.input FROM keygate_decision_inputs i WHERE i.day = (p."timestamp" AT TIME ZONE 'UTC')::date AND i.hash = p.input_hash) AS input
+       FROM (${page}) AS p
        ORDER BY p."timestamp" DESC, p.id DESC`,
       params)).rows
     const items = rows.slice(0, take)
