@@ -189,7 +189,9 @@ export async function start (config: StartConfig, io: Pick<ServeIo, 'stdout'>): 
       decisionReasons: config.decisionReasons,
       decisionApiToken: config.decisionApiToken,
       policyBundle: config.policyBundle,
-      console: config.console ? { idleSeconds: config.consoleIdleSeconds, lifetimeSeconds: config.consoleLifetimeSeconds } : false
+      console: config.console ? { idleSeconds: config.consoleIdleSeconds, lifetimeSeconds: config.consoleLifetimeSeconds } : false,
+      keyAge: { unusedDays: config.keyUnusedDays, rotationDays: config.keyRotationDays },
+      audit
     })
     log = app.log
     if (replayedEarly !== null) logReplay(log, replayedEarly)
