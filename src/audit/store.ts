@@ -274,8 +274,8 @@ export class AuditStore {
    */
   async countsSince (from: Date): Promise<{ decisions: Array<{ status: number; count: number }>; securityEvents: Array<{ event: string; count: number }> }> {
     const { rows } = await this.#db.query<{ kind: string; status: number | null; event: string | null; count: string | number }>(
-      `SELECT kind, status, event, count(*) AS count FROM keygate_decision_log
-       WHERE "timestamp" >= $1 GROUP BY kind, status, event ORDER BY kind, status, event`,
+      `SELECT kind, CASE WHEN kind = 'decision' THEN status END AS status, event, count(*) AS count FROM keygate_decision_log
+       WHERE "timestamp" >= $1 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
       [from])
     return {
       decisions: rows.filter((r) => r.kind === 'decision').map((r) => ({ status: Number(r.status), count: Number(r.count) })),

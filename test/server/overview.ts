@@ -43,6 +43,8 @@ t.test('the operator overview', (t) => forEachDatabase(t, async (t, _db, store) 
   t.equal(lastHour[401], 4, 'the decision log of the last hour holds every denial')
   t.equal(lastHour[403], 1)
   t.ok(body.lastHour.securityEvents.some((e: { event: string; count: number }) => e.event === 'revoked_key_presented' && e.count === 1), 'the revoked key presented again')
+  const events = body.lastHour.securityEvents.map((e: { event: string }) => e.event)
+  t.same(events, [...new Set(events)].sort(), 'each event once, whatever the statuses of its requests')
   // In the buffer: the overview's own decision (and its events), not written yet.
   t.ok(body.decisionLog.depth > 0)
   t.equal(body.decisionLog.written + body.decisionLog.depth, body.decisionLog.logged, 'what is accepted is written or in the buffer')
