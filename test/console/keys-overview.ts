@@ -139,7 +139,7 @@ t.test('keys and overview in Chromium', (t) => forEachDatabase(t, async (t, _db,
     const phone = await browser.newPage()
     await phone.setViewportSize({ width: 390, height: 844 })
     // The same browser profile: signed in already, by the cookie.
-    for (const [path, name] of [['keys', 'keys'], ['overview', 'overview']]) {
+    for (const [path, name] of [['keys', 'keys-usage'], ['overview', 'overview']]) {
       await phone.goto(`${base}/console/#/${path}`)
       await phone.locator(path === 'keys' ? 'svg.spark' : '[data-testid="policy-revision"]').first().waitFor()
       await noSeriousViolations(t, phone, `the ${name} page at 390 px`)
