@@ -86,7 +86,7 @@ export class Audit {
       })
     const inStore = config.sinks.some((sink) => sink.type === 'postgres')
     const spool = log !== null && inStore && config.spoolDirectory !== null
-      ? await Spool.open({ directory: config.spoolDirectory, written: () => log.written, onError: options.onError ?? (() => {}) })
+      ? await Spool.open({ directory: config.spoolDirectory, syncIntervalMs: config.spoolSyncIntervalMs, written: () => log.written, onError: options.onError ?? (() => {}) })
       : null
     const audit = new Audit(options, config, store, log, metrics, spool)
     if (inStore) await store.prepareDaysAround(audit.#clock())

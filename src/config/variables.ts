@@ -96,6 +96,7 @@ export const VARIABLES = {
   decisionLogFlushMs: required('KEYGATE_DECISION_LOG_FLUSH_MS', AUDIT.flushIntervalMs, '`1000`', parse.integer(10, 600_000)),
   decisionLogSample: required('KEYGATE_DECISION_LOG_SAMPLE', AUDIT.sampleEvery, '`10`', parse.integer(1, 1_000_000)),
   decisionLogSpool: required<string | null>('KEYGATE_DECISION_LOG_SPOOL', '.keygate/spool', '`.keygate/spool`', parse.pathOrOff),
+  decisionLogSpoolSyncMs: required('KEYGATE_DECISION_LOG_SPOOL_SYNC_MS', AUDIT.spoolSyncIntervalMs, '`1000`', parse.integer(0, 60_000)),
   decisionLogRetentionDays: required('KEYGATE_DECISION_LOG_RETENTION_DAYS', AUDIT.retentionDays, '`30`', parse.integer(0, 36_500)),
   keyUsageFlushMs: required('KEYGATE_KEY_USAGE_FLUSH_MS', AUDIT.usageFlushIntervalMs, '`10000`', parse.integer(10, 3_600_000)),
   securityUnauthenticatedBurst: required('KEYGATE_SECURITY_UNAUTHENTICATED_BURST', AUDIT.security.unauthenticatedBurst, '`20/60`', parseBurst),

@@ -5,8 +5,8 @@
  */
 import t from 'tap'
 import { bootstrap } from '../../src/manage/index.js'
-import { launchBrowser, screenshot } from '../helpers/browser.js'
-import { forwardAuth, listening, noSeriousViolations, signIn, takeSecret } from '../helpers/console.js'
+import { launchBrowser, noSeriousViolations, screenshot, signIn } from '../helpers/browser.js'
+import { forwardAuth, listening, takeSecret } from '../helpers/console.js'
 import { forEachDatabase } from '../helpers/databases.js'
 import { auditServer } from '../helpers/audit.js'
 

@@ -6,8 +6,8 @@
 import t from 'tap'
 import type { Page } from 'playwright-core'
 import { bootstrap, issueKey } from '../../src/manage/index.js'
-import { launchBrowser, screenshot } from '../helpers/browser.js'
-import { forwardAuth, listening, noSeriousViolations, signIn } from '../helpers/console.js'
+import { launchBrowser, noSeriousViolations, screenshot, signIn } from '../helpers/browser.js'
+import { forwardAuth, listening } from '../helpers/console.js'
 import { forEachDatabase } from '../helpers/databases.js'
 import { auditServer } from '../helpers/audit.js'
 

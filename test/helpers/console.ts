@@ -1,7 +1,5 @@
-/** The console's browser tests' shared steps (test/console/*.ts). */
-import type { Test } from 'tap'
+/** The console's browser tests' shared steps (test/console/*.ts), besides signIn and noSeriousViolations in ./browser.ts. */
 import type { Page } from 'playwright-core'
-import { seriousViolations } from './browser.js'
 import type { AuditServer } from './audit.js'
 
 export async function listening (server: AuditServer): Promise<string> {
@@ -12,17 +10,6 @@ export async function listening (server: AuditServer): Promise<string> {
 export async function forwardAuth (base: string, token: string, path = '/api/v1/bot/list', method = 'GET'): Promise<number> {
   const res = await fetch(`${base}/v1/forward-auth`, { headers: { authorization: `Bearer ${token}`, 'x-forwarded-uri': path, 'x-forwarded-method': method } })
   return res.status
-}
-
-export async function noSeriousViolations (t: Test, page: Page, name: string): Promise<void> {
-  t.same(await seriousViolations(page), [], `axe-core: no serious or critical violation on ${name}`)
-}
-
-export async function signIn (page: Page, base: string, token: string): Promise<void> {
-  await page.goto(`${base}/console/`)
-  await page.getByLabel('Secret key').fill(token)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.getByRole('heading', { name: 'Secret keys' }).waitFor()
 }
 
 /** The secret shown once in the dialog, after which the dialog is closed. */
