@@ -7,24 +7,61 @@ function basePath (owner) {
   return owner === '' ? '/api/v1' : `/api/v1/partner/user/${encodeURIComponent(owner)}`
 }
 
-/** Badges for the seed's best practices: rotate keys regularly, revoke unused ones. */
-function badges (key, now, { unusedDays, rotateDays }) {
+const SPARK_DAYS = 30
+const SPARK_WIDTH = 90
+const SPARK_HEIGHT = 22
+
+/**
+ * Badges for the seed's best practices ("rotate keys regularly and revoke
+ * unused keys"), as AWS IAM's credential report flags them, with the
+ * operator's thresholds; each has the status filter of the same name.
+ */
+function badges (key, now, { unusedDays, rotationDays }) {
   const out = []
-  if (key.expiresAt !== null && key.expiresAt <= now) out.push(['expired', 'bad'])
-  else if (key.expiresAt !== null && key.expiresAt - now < 7 * DAY_MS) out.push(['expires soon', 'warn'])
+  if (key.expiresAt !== null && key.expiresAt <= now) out.push(['expired', 'bad', 'expired'])
+  else if (key.expiresAt !== null && key.expiresAt - now < 7 * DAY_MS) out.push(['expires soon', 'warn', 'expiring'])
   const since = key.lastUsedAt ?? key.createdAt
-  if (now - since > unusedDays * DAY_MS) out.push([key.lastUsedAt === null ? `never used (${unusedDays}+ days)` : `not used for ${unusedDays}+ days`, 'warn'])
-  if (now - key.createdAt > rotateDays * DAY_MS) out.push([`older than ${rotateDays} days: rotate`, 'warn'])
+  if (now - since > unusedDays * DAY_MS) out.push([key.lastUsedAt === null ? `never used (${unusedDays}+ days)` : `not used for ${unusedDays}+ days`, 'warn', 'unused'])
+  if (now - key.createdAt > rotationDays * DAY_MS) out.push([`older than ${rotationDays} days: rotation due`, 'warn', 'rotation'])
   return out
 }
 
-export function KeysPage ({ params, accounts }) {
+const STATUSES = [['all', 'all'], ['attention', 'needs attention'], ['ok', 'fine'], ['unused', 'not used for N days'], ['rotation', 'rotation due'], ['expiring', 'expires soon'], ['expired', 'expired']]
+
+/** The last SPARK_DAYS UTC days' requests, oldest first (0 for a day without any). */
+function dailySeries (usage, now) {
+  const byDay = new Map((usage ?? []).map((d) => [d.day, d.requests]))
+  const out = []
+  for (let i = SPARK_DAYS - 1; i >= 0; i--) {
+    const day = new Date(now - i * DAY_MS).toISOString().slice(0, 10)
+    out.push(byDay.get(day) ?? 0)
+  }
+  return out
+}
+
+/** A key's 30 days as an inline line; its text alternative says the same in words. */
+function SparkLine ({ usage, now, name }) {
+  const points = dailySeries(usage, now)
+  const max = Math.max(...points)
+  const sum = points.reduce((a, b) => a + b, 0)
+  const x = (i) => (i * (SPARK_WIDTH - 2)) / (points.length - 1) + 1
+  const y = (v) => SPARK_HEIGHT - 2 - (max === 0 ? 0 : (v / max) * (SPARK_HEIGHT - 4))
+  const label = sum === 0
+    ? `${name}: no requests in the last ${SPARK_DAYS} days`
+    : `${name}: ${sum} requests in the last ${SPARK_DAYS} days, at most ${max} a day, ${points[points.length - 1]} today`
+  return html`<svg class="spark" width=${SPARK_WIDTH} height=${SPARK_HEIGHT} viewBox=${`0 0 ${SPARK_WIDTH} ${SPARK_HEIGHT}`} role="img" aria-label=${label} data-requests=${sum}>
+    <title>${label}</title>
+    <polyline points=${points.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ')} />
+  </svg>`
+}
+
+export function KeysPage ({ me, params, accounts }) {
   const [owner, setOwner] = useState(params.get('user') ?? '')
   const base = basePath(owner)
-  const keys = useLoad(() => listAll(`${base}/token/list`), [base])
+  const keys = useLoad(() => listAll(`${base}/token/list?usageDays=${SPARK_DAYS}`), [base])
   const [search, setSearch] = useState('')
   const [status, setStatus] = useState('all')
-  const [thresholds, setThresholds] = useState({ unusedDays: 30, rotateDays: 90 })
+  const [thresholds, setThresholds] = useState(me.keyAge)
   const [secret, setSecret] = useState(null)
   const [rolling, setRolling] = useState(null)
   const [revoking, setRevoking] = useState(null)
@@ -33,10 +70,11 @@ export function KeysPage ({ params, accounts }) {
   const shown = (keys.data ?? []).filter((k) => {
     const text = `${k.name ?? ''} ${k.prefix}`.toLowerCase()
     if (search !== '' && !text.includes(search.toLowerCase())) return false
-    const b = badges(k, now, thresholds).map(([label]) => label)
-    if (status === 'attention') return b.length > 0
-    if (status === 'ok') return b.length === 0
-    return true
+    const flags = badges(k, now, thresholds).map(([, , flag]) => flag)
+    if (status === 'all') return true
+    if (status === 'attention') return flags.length > 0
+    if (status === 'ok') return flags.length === 0
+    return flags.includes(status)
   })
 
   return html`<section aria-labelledby="keys-title">
@@ -49,18 +87,19 @@ export function KeysPage ({ params, accounts }) {
       <label class="inline">Search <input type="search" value=${search} onInput=${(e) => setSearch(e.currentTarget.value)} placeholder="name or prefix" /></label>
       <label class="inline">Status
         <select value=${status} onChange=${(e) => setStatus(e.currentTarget.value)}>
-          <option value="all">all</option><option value="attention">needs attention</option><option value="ok">fine</option>
+          ${STATUSES.map(([value, label]) => html`<option value=${value}>${label}</option>`)}
         </select>
       </label>
-      <label class="inline">Not used for <input type="number" min="1" class="short" value=${thresholds.unusedDays} onInput=${(e) => setThresholds({ ...thresholds, unusedDays: Number(e.currentTarget.value) || 30 })} /> days</label>
-      <label class="inline">Rotate after <input type="number" min="1" class="short" value=${thresholds.rotateDays} onInput=${(e) => setThresholds({ ...thresholds, rotateDays: Number(e.currentTarget.value) || 90 })} /> days</label>
+      <label class="inline">Not used for <input type="number" min="1" class="short" value=${thresholds.unusedDays} onInput=${(e) => setThresholds({ ...thresholds, unusedDays: Number(e.currentTarget.value) || me.keyAge.unusedDays })} /> days</label>
+      <label class="inline">Rotation due after <input type="number" min="1" class="short" value=${thresholds.rotationDays} onInput=${(e) => setThresholds({ ...thresholds, rotationDays: Number(e.currentTarget.value) || me.keyAge.rotationDays })} /> days</label>
     </div>
+    <p class="help">The operator's thresholds are ${me.keyAge.unusedDays} days unused and ${me.keyAge.rotationDays} days old (<code>KEYGATE_KEY_UNUSED_DAYS</code>, <code>KEYGATE_KEY_ROTATION_DAYS</code>); <code>keygate key list --unused-days --older-than-days</code> lists the same keys.</p>
     <${ErrorNote} error=${keys.error} />
     ${keys.data !== null && html`<div class="table-wrap"><table>
       <caption class="visually-hidden">Keys that are not revoked</caption>
-      <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col">Requests</th><th scope="col">Actions</th></tr></thead>
+      <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col">Requests</th><th scope="col">Last ${SPARK_DAYS} days</th><th scope="col">Actions</th></tr></thead>
       <tbody>
-        ${shown.length === 0 && html`<tr><td colspan="8">No keys.</td></tr>`}
+        ${shown.length === 0 && html`<tr><td colspan="9">No keys.</td></tr>`}
         ${shown.map((k) => html`<tr key=${k.id} data-key-id=${k.id}>
           <td data-label="Name">${k.name ?? html`<em>unnamed</em>`} ${badges(k, now, thresholds).map(([label, kind]) => html` <span class=${`badge ${kind}`}>${label}</span>`)}</td>
           <td data-label="Prefix"><code>${k.prefix}</code></td>
@@ -69,6 +108,7 @@ export function KeysPage ({ params, accounts }) {
           <td data-label="Expires">${k.expiresAt === null ? 'never' : when(k.expiresAt)}</td>
           <td data-label="Last used">${k.lastUsedAt === null ? 'never' : when(k.lastUsedAt)}</td>
           <td data-label="Requests">${k.requestCount}</td>
+          <td data-label=${`Last ${SPARK_DAYS} days`}><${SparkLine} usage=${k.usage} now=${now} name=${k.name ?? k.prefix} /></td>
           <td data-label="Actions" class="row-actions">
             <button type="button" onClick=${() => setRolling(k)} aria-label=${`Roll ${k.name ?? k.prefix}`}>Roll</button>
             <button type="button" class="danger" onClick=${() => setRevoking(k)} aria-label=${`Revoke ${k.name ?? k.prefix}`}>Revoke</button>

@@ -104,6 +104,11 @@ export class DecisionLog {
     return this.#stats.written
   }
 
+  /** Decisions waiting for room in the buffer (backpressure). */
+  get waiting (): number {
+    return this.#waiters.length
+  }
+
   get stats (): Readonly<DecisionLogStats> {
     return { ...this.#stats }
   }

@@ -246,6 +246,38 @@ export class AuditStore {
       [JSON.stringify(rows)])
   }
 
+  /** The daily counts of these keys from `since` (a UTC day) on, newest first; a key without any has none in the map. */
+  async dailyUsage (keyIds: readonly string[], since: string): Promise<Map<string, KeyUsageReport['days']>> {
+    const byKey = new Map<string, KeyUsageReport['days']>()
+    if (keyIds.length === 0) return byKey
+    const { rows } = await this.#db.query<{ key_id: string; day: string; requests: string | number; denied: string | number; last_used_at: Date }>(
+      `SELECT key_id, to_char(day, 'YYYY-MM-DD') AS day, requests, denied, last_used_at FROM keygate_key_usage_daily
+       WHERE key_id = ANY($1::text[]) AND day >= $2::date ORDER BY key_id, day DESC`,
+      [keyIds, since])
+    for (const r of rows) {
+      const days = byKey.get(r.key_id) ?? []
+      days.push({ day: r.day, requests: Number(r.requests), denied: Number(r.denied), lastUsedAt: new Date(r.last_used_at) })
+      byKey.set(r.key_id, days)
+    }
+    return byKey
+  }
+
+  /**
+   * What the decision log holds from `from` on, counted: decisions by status
+   * and security events by event, every instance's (allowed reads may have
+   * been sampled out under pressure; denials and faults never are).
+   */
+  async countsSince (from: Date): Promise<{ decisions: Array<{ status: number; count: number }>; securityEvents: Array<{ event: string; count: number }> }> {
+    const { rows } = await this.#db.query<{ kind: string; status: number | null; event: string | null; count: string | number }>(
+      `SELECT kind, CASE WHEN kind = 'decision' THEN status END AS status, event, count(*) AS count FROM keygate_decision_log
+       WHERE "timestamp" >= $1 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
+      [from])
+    return {
+      decisions: rows.filter((r) => r.kind === 'decision').map((r) => ({ status: Number(r.status), count: Number(r.count) })),
+      securityEvents: rows.filter((r) => r.kind === 'security').map((r) => ({ event: r.event ?? '', count: Number(r.count) }))
+    }
+  }
+
   /** A key's totals and its daily counts from `since` (a UTC day) on, newest first; null when the key is unknown. */
   async keyUsage (keyId: string, since: string): Promise<KeyUsageReport | null> {
     if (!/^key_[0-9A-Za-z]{20}$/.test(keyId)) return null

@@ -1,7 +1,7 @@
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import { AuditStore } from '../audit/store.js'
 import { limitsFromText, LimitsError } from '../limits/limits.js'
-import { InvalidInputError, issueKey, MAX_KEY_LIFETIME_SECONDS, NotFoundError, revokeKey, rollKey, setKeyLimits } from '../manage/index.js'
+import { InvalidInputError, issueKey, keyAgeFilter, MAX_KEY_LIFETIME_SECONDS, NotFoundError, revokeKey, rollKey, setKeyLimits } from '../manage/index.js'
 import { sinceDays } from '../server/routes/audit.js'
 import { issuedKeyView, keyUsageView, keyView, pageView } from '../server/views.js'
 import { collect, limitCommand, table, time, wholeNumber, type Runner } from './context.js'
@@ -15,7 +15,11 @@ export const operations: Operations = {
   'key.create': async ({ store }, p) => issuedKeyView(await issueKey(store, {
     userId: p.user as string, name: p.name as string | undefined, expiresInSeconds: p.expiresIn as number | undefined, scopes: (p.scope as string[] | undefined) ?? null
   })),
-  'key.list': async ({ store }, p) => pageView(await store.listKeys(p.user as string, { cursor: p.cursor as string | undefined, take: p.take as number | undefined }), keyView),
+  'key.list': async ({ store }, p) => pageView(await store.listKeys(
+    p.user as string,
+    { cursor: p.cursor as string | undefined, take: p.take as number | undefined },
+    keyAgeFilter({ unusedDays: p.unusedDays as number | undefined, olderThanDays: p.olderThanDays as number | undefined }, new Date())
+  ), keyView),
   'key.roll': async ({ store }, p) => issuedKeyView(await rollKey(store, p.id as string, p.graceSeconds as number)),
   'key.revoke': async ({ store }, p) => {
     try {
@@ -59,7 +63,12 @@ export function register (program: Command, runner: Runner): void {
     .requiredOption('--user <userId>', 'the keys\' owner')
     .option('--cursor <cursor>', 'the next page')
     .option('--take <n>', 'page size, 1 to 100 (default 20)', wholeNumber(1, 100))
+    .addOption(new Option('--unused-days [n]', 'only keys not used for n days (never used: since created); no n: KEYGATE_KEY_UNUSED_DAYS').argParser(wholeNumber(1, 99_999)))
+    .addOption(new Option('--older-than-days [n]', 'only keys created more than n days ago (rotation due); no n: KEYGATE_KEY_ROTATION_DAYS').argParser(wholeNumber(1, 99_999)))
     .action(async (o: Record<string, unknown>, c: Command) => {
+      // A flag without its number asks the operator's threshold.
+      if (o.unusedDays === true) o.unusedDays = runner.config(c).keyUnusedDays
+      if (o.olderThanDays === true) o.olderThanDays = runner.config(c).keyRotationDays
       await runner.run(c, 'key.list', o, (page: { items: Key[]; cursor?: string }) => table(
         ['ID', 'PREFIX', 'NAME', 'SCOPES', 'EXPIRES', 'REVOKED', 'LAST USED', 'REQUESTS'],
         page.items.map((k) => [k.id, `${k.prefix}…`, k.name ?? '', k.scopes?.join(',') ?? '(full)', time(k.expiresAt, 'never'),

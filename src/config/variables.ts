@@ -1,5 +1,6 @@
 import { parseBurst, parseSinks, DEFAULT_AUDIT_CONFIG as AUDIT } from '../audit/config.js'
 import { validateEmail } from '../manage/accounts.js'
+import { DEFAULT_KEY_AGE } from '../manage/keys.js'
 import { DEFAULT_BUNDLE_PATH } from '../policy/engine.js'
 import { parseSigningSecret } from '../sessions/secret.js'
 import { DEFAULT_THROTTLE, type ThrottleRule } from '../limits/throttle.js'
@@ -85,6 +86,8 @@ export const VARIABLES = {
   console: required('KEYGATE_CONSOLE', true, '`true`', parse.boolean),
   consoleIdleSeconds: required('KEYGATE_CONSOLE_IDLE_SECONDS', 1_800, '`1800`', parse.integer(60, 86_400)),
   consoleLifetimeSeconds: required('KEYGATE_CONSOLE_LIFETIME_SECONDS', 43_200, '`43200`', parse.integer(60, MONTH)),
+  keyUnusedDays: required('KEYGATE_KEY_UNUSED_DAYS', DEFAULT_KEY_AGE.unusedDays, '`90`', parse.integer(1, 99_999)),
+  keyRotationDays: required('KEYGATE_KEY_ROTATION_DAYS', DEFAULT_KEY_AGE.rotationDays, '`90`', parse.integer(1, 99_999)),
 
   // The audit
   decisionLog: required('KEYGATE_DECISION_LOG', AUDIT.sinks, '`postgres`', parseSinks),

@@ -1,5 +1,5 @@
 import { generateSecretKey } from '../credentials/secret-key.js'
-import type { KeyRecord, Store } from '../store/index.js'
+import type { KeyAgeFilter, KeyRecord, Store } from '../store/index.js'
 import { validateName } from './validate.js'
 import { InvalidInputError, NotFoundError } from './errors.js'
 
@@ -24,6 +24,24 @@ export interface IssuedKey {
 const SCOPE = /^(\*|read|write|manage|[a-z][a-z0-9-]*:(\*|read|write|manage))$/
 export const MAX_KEY_LIFETIME_SECONDS = 10 * 365 * 24 * 3600
 export const MAX_SCOPES = 64
+
+/** How many days a key may go unused, or live, before it is flagged; null: not asked. */
+export interface KeyAgeQuestion {
+  unusedDays?: number | null
+  olderThanDays?: number | null
+}
+
+/** The operator's thresholds (KEYGATE_KEY_UNUSED_DAYS, KEYGATE_KEY_ROTATION_DAYS) when none are set. */
+export const DEFAULT_KEY_AGE: KeyAge = { unusedDays: 90, rotationDays: 90 }
+
+export interface KeyAge { unusedDays: number; rotationDays: number }
+
+/** "Not used for N days" and "older than N days (rotation due)" as the store's filter, counted back from `now`. */
+export function keyAgeFilter (question: KeyAgeQuestion, now: Date): KeyAgeFilter {
+  const back = (days: number | null | undefined): Date | undefined =>
+    days === null || days === undefined ? undefined : new Date(now.getTime() - days * 86_400_000)
+  return { notUsedSince: back(question.unusedDays), createdBefore: back(question.olderThanDays) }
+}
 
 export function validateScopes (scopes: unknown): string[] | null {
   if (scopes === undefined || scopes === null) return null

@@ -4,7 +4,9 @@ import { createRequire } from 'node:module'
 import type { DestinationStream } from 'pino'
 import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Audit } from '../audit/audit.js'
 import type { Authorizer } from '../authorizer/authorizer.js'
+import { DEFAULT_KEY_AGE, type KeyAge } from '../manage/keys.js'
 import type { Sessions } from '../sessions/index.js'
 import { keygatePlugin } from '../adapters/fastify-plugin.js'
 import { isForwardAuthUrl } from '../adapters/forward-auth.js'
@@ -19,6 +21,7 @@ import { decisionRoutes } from './routes/decision.js'
 import { forwardAuthRoutes } from './routes/forward-auth.js'
 import { introspectionRoutes } from './routes/introspect.js'
 import { operationsRoutes } from './routes/operations.js'
+import { overviewRoutes } from './routes/overview.js'
 import { partnerRoutes } from './routes/partner.js'
 import { policyRoutes } from './routes/policy.js'
 import { anyKeyRoutes, childKeyRoutes, ownKeyRoutes } from './routes/keys.js'
@@ -52,6 +55,10 @@ export interface AppOptions {
   requestTimeoutMs?: number
   /** The web console under /console, with its session timeouts (default DEFAULT_CONSOLE_TIMEOUTS); false: off, and its cookie is no credential. */
   console?: ConsoleTimeouts | false
+  /** The operator's key-age thresholds, flagged in the console (default DEFAULT_KEY_AGE). */
+  keyAge?: KeyAge
+  /** The audit stage, whose decision-log buffer and last hour the operator's overview shows; none: those parts are null. */
+  audit?: Pick<Audit, 'log' | 'config' | 'store'>
 }
 
 export const BODY_LIMIT_BYTES = 64 * 1024
@@ -126,7 +133,11 @@ export function buildApp (options: AppOptions): FastifyInstance {
     }
   })
   if (options.console !== false) {
-    app.register(consolePlugin, { authorizer, sessions: new ConsoleSessions(authorizer.store.database, options.console ?? DEFAULT_CONSOLE_TIMEOUTS, clock) })
+    app.register(consolePlugin, {
+      authorizer,
+      sessions: new ConsoleSessions(authorizer.store.database, options.console ?? DEFAULT_CONSOLE_TIMEOUTS, clock),
+      keyAge: options.keyAge ?? DEFAULT_KEY_AGE
+    })
   }
   app.register(operationsRoutes, { authorizer, metrics })
   app.register(decisionRoutes, {
@@ -151,6 +162,7 @@ export function buildApp (options: AppOptions): FastifyInstance {
     await scope.register(anyKeyRoutes, manage)
     await scope.register(sessionListRoutes, { store: authorizer.store, sessions })
     await scope.register(auditRoutes, { store: authorizer.store })
+    await scope.register(overviewRoutes, { authorizer, metrics, audit: options.audit ?? null, clock })
     await scope.register(policyRoutes, { authorizer, policyBundle: options.policyBundle, policyConfig: options.policyConfig })
   })
   // Registered as a plugin so that it comes after @fastify/swagger and is part of the document.

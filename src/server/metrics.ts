@@ -16,6 +16,8 @@ export interface ServerMetrics {
   watchPolicy(source: PolicySource): void
   /** The authorizer whose cache hits, misses and sizes are exported. */
   watchCaches(authorizer: Pick<Authorizer, 'cacheStats'>): void
+  /** Decisions of this process so far, by HTTP status (what `keygate_decisions_total` exports). */
+  decisionsByStatus(): Map<number, number>
 }
 
 /** A registry of its own per server, so that several servers in one process (tests) do not collide. */
@@ -148,6 +150,11 @@ export function createMetrics (): ServerMetrics {
     },
     watchCaches (authorizer) {
       caches = authorizer
+    },
+    decisionsByStatus () {
+      const byStatus = new Map<number, number>()
+      for (const { labels, count } of decisionCounts.values()) byStatus.set(Number(labels.status), (byStatus.get(Number(labels.status)) ?? 0) + count)
+      return byStatus
     }
   }
 }

@@ -64,6 +64,21 @@ export const pageQuery = {
 
 export interface PageQuery { cursor?: string; take?: string; order?: 'asc' | 'desc' }
 
+const days = (description: string): object => ({ type: 'string', pattern: '^[1-9][0-9]{0,4}$', description: `${description}, 1 to 99999` })
+
+/** A key list's page, its credential-report filters, and the daily counts to include. */
+export const keyListQuery = {
+  ...pageQuery,
+  properties: {
+    ...pageQuery.properties,
+    unusedDays: days('only keys not used for this many days (never used: counted from creation)'),
+    olderThanDays: days('only keys created more than this many days ago (rotation due)'),
+    usageDays: { type: 'string', pattern: '^([1-9]|[1-8][0-9]|90)$', description: 'include each key\'s daily counts of the last this many UTC days, 1 to 90' }
+  }
+} as const
+
+export interface KeyListQuery extends PageQuery { unusedDays?: string; olderThanDays?: string; usageDays?: string }
+
 export function pageOf (query: PageQuery): { cursor?: string; take?: number; order?: 'asc' | 'desc' } {
   return { cursor: query.cursor, take: query.take === undefined ? undefined : Number(query.take), order: query.order }
 }
@@ -109,7 +124,12 @@ export const keyView = {
     expiresAt: nullableEpochMs,
     revokedAt: nullableEpochMs,
     lastUsedAt: { ...nullableEpochMs, description: 'last request the key authenticated (written in batches: may lag by seconds)' },
-    requestCount: { type: 'integer', minimum: 0, description: 'requests the key authenticated (written in batches)' }
+    requestCount: { type: 'integer', minimum: 0, description: 'requests the key authenticated (written in batches)' },
+    usage: {
+      type: 'array',
+      description: 'with usageDays only: the days with requests, newest first (UTC, YYYY-MM-DD)',
+      items: { type: 'object', properties: { day: { type: 'string' }, requests: { type: 'integer' }, denied: { type: 'integer', description: 'of which refused (403)' } } }
+    }
   },
   required: ['id', 'prefix', 'createdAt', 'updatedAt']
 } as const

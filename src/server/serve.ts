@@ -190,7 +190,9 @@ export async function start (config: StartConfig, io: Pick<ServeIo, 'stdout'>): 
       decisionApiToken: config.decisionApiToken,
       policyBundle: config.policyBundle,
       policyConfig: policyConfigOf(config),
-      console: config.console ? { idleSeconds: config.consoleIdleSeconds, lifetimeSeconds: config.consoleLifetimeSeconds } : false
+      console: config.console ? { idleSeconds: config.consoleIdleSeconds, lifetimeSeconds: config.consoleLifetimeSeconds } : false,
+      keyAge: { unusedDays: config.keyUnusedDays, rotationDays: config.keyRotationDays },
+      audit
     })
     log = app.log
     if (replayedEarly !== null) logReplay(log, replayedEarly)

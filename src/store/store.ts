@@ -5,7 +5,7 @@ import { sqlStateOf } from './driver-shared.js'
 import { InvalidCursorError, InvalidValueError, StoreConflictError, StoreNotFoundError } from './errors.js'
 import { newId } from './ids.js'
 import { afterCursor, decodeCursor, orderBy, pageSize, toPage } from './pagination.js'
-import type { Database, KeyRecord, NewKey, NewUser, Page, PageRequest, UserRecord } from './types.js'
+import type { Database, KeyAgeFilter, KeyRecord, NewKey, NewUser, Page, PageRequest, UserRecord } from './types.js'
 
 /** The LISTEN channel on which the database announces changes (see migrations/001_users_and_keys.sql). */
 export const CHANGES_CHANNEL = 'keygate_changes'
@@ -296,7 +296,7 @@ export class Store {
   }
 
   /** The user's keys that are not revoked (expired ones included), oldest first (or newest, `order: 'desc'`). */
-  async listKeys (userId: string, page: PageRequest = {}): Promise<Page<KeyRecord>> {
+  async listKeys (userId: string, page: PageRequest = {}, filter: KeyAgeFilter = {}): Promise<Page<KeyRecord>> {
     const take = pageSize(page.take)
     const after = decodeCursor(page.cursor, ID_FORMAT.key)
     if (after !== null) {
@@ -306,9 +306,11 @@ export class Store {
     const rows = await this.#query<KeyRow>(
       `SELECT ${KEY_COLUMNS} FROM keygate_keys
        WHERE user_id = $3 AND revoked_at IS NULL AND ${afterCursor('keygate_keys', page.order)}
+         AND ($4::timestamptz IS NULL OR COALESCE(last_used_at, created_at) < $4::timestamptz)
+         AND ($5::timestamptz IS NULL OR created_at < $5::timestamptz)
        ${orderBy(page.order)}
        LIMIT $2`,
-      [after, take + 1, userId])
+      [after, take + 1, userId, filter.notUsedSince ?? null, filter.createdBefore ?? null])
     return toPage(rows, take, toKey)
   }
 

@@ -105,6 +105,14 @@ export interface NewKey {
   expiresAt?: Date | null
 }
 
+/** The credential report's questions of `listKeys`, as AWS IAM asks them: which keys to revoke, which to rotate. */
+export interface KeyAgeFilter {
+  /** Keys not used since then (a key never used: not since it was created). */
+  notUsedSince?: Date
+  /** Keys created before then (rotation due). */
+  createdBefore?: Date
+}
+
 export interface Page<T> {
   items: T[]
   /** Pass back as `cursor` to get the next page; null on the last page. */

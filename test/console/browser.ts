@@ -4,31 +4,13 @@
  * goes through the public API and the policy, as a person's would.
  */
 import t from 'tap'
-import type { Page } from 'playwright-core'
 import { bootstrap } from '../../src/manage/index.js'
 import { launchBrowser, noSeriousViolations, screenshot, signIn } from '../helpers/browser.js'
+import { forwardAuth, listening, takeSecret } from '../helpers/console.js'
 import { forEachDatabase } from '../helpers/databases.js'
-import { auditServer, type AuditServer } from '../helpers/audit.js'
+import { auditServer } from '../helpers/audit.js'
 
 const XSS = '<img src=x onerror="window.__xss=1">'
-
-async function listening (server: AuditServer): Promise<string> {
-  return await server.app.listen({ host: '127.0.0.1', port: 0 })
-}
-
-/** What forward-auth answers for this key, asked over HTTP the way a proxy asks. */
-async function forwardAuth (base: string, token: string, path = '/api/v1/bot/list', method = 'GET'): Promise<number> {
-  const res = await fetch(`${base}/v1/forward-auth`, { headers: { authorization: `Bearer ${token}`, 'x-forwarded-uri': path, 'x-forwarded-method': method } })
-  return res.status
-}
-
-/** The secret shown once in the dialog, after which the dialog is closed. */
-async function takeSecret (page: Page): Promise<string> {
-  const secret = await page.getByTestId('secret').textContent() ?? ''
-  await page.getByRole('button', { name: 'I have copied it, close' }).click()
-  await page.getByTestId('secret').waitFor({ state: 'detached' })
-  return secret
-}
 
 t.test('the console in Chromium', (t) => forEachDatabase(t, async (t, _db, store) => {
   const browser = await launchBrowser(t)

@@ -62,7 +62,7 @@ export async function auditServer (t: Test, store: Store, config: Partial<AuditC
       return audit.record(record)
     }
   })
-  const app = buildApp({ authorizer, metrics, sessions, clock: () => clock(), ...extra.app })
+  const app = buildApp({ authorizer, metrics, sessions, audit, clock: () => clock(), ...extra.app })
   t.teardown(async () => {
     await app.close()
     await authorizer.close()

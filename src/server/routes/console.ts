@@ -7,6 +7,7 @@ import fp from 'fastify-plugin'
 import type { Authorizer } from '../../authorizer/authorizer.js'
 import { CONSOLE_COOKIE, ConsoleSessions, CSRF_HEADER, csrfMatches, csrfTokenOf, type ConsoleSession } from '../../console/sessions.js'
 import { authorizeRequestOf } from '../../adapters/fastify-plugin.js'
+import type { KeyAge } from '../../manage/keys.js'
 import { CATALOGUE_PATH } from '../../policy/catalogue.js'
 import { sendError } from '../error-handler.js'
 import { HttpError } from '../../errors.js'
@@ -14,6 +15,8 @@ import { HttpError } from '../../errors.js'
 export interface ConsoleRoutesOptions {
   authorizer: Pick<Authorizer, 'authorize' | 'store'>
   sessions: ConsoleSessions
+  /** Shown to the console, whose key list flags keys past them. */
+  keyAge: KeyAge
 }
 
 /** The console's own files (ES modules, HTML, CSS), served as they are: no build step. */
@@ -51,7 +54,7 @@ interface Asset { body: Buffer; type: string }
  * API, which the policy then decides as the key that opened it. A
  * state-changing request with the cookie must carry the session's CSRF token.
  */
-const consoleRoutes: FastifyPluginAsync<ConsoleRoutesOptions> = async (app, { authorizer, sessions }) => {
+const consoleRoutes: FastifyPluginAsync<ConsoleRoutesOptions> = async (app, { authorizer, sessions, keyAge }) => {
   const assets = loadAssets()
   const { lifetimeSeconds } = sessions.timeouts
   app.decorateRequest('keygateConsole', null)
@@ -132,7 +135,8 @@ const consoleRoutes: FastifyPluginAsync<ConsoleRoutesOptions> = async (app, { au
       csrfToken: csrfTokenOf(token),
       expiresAt: session.expiresAt,
       key: { id: key.id, prefix: key.prefix, name: key.name },
-      account: { id: user.id, email: user.email, name: user.name, role: user.role, parentId: user.parentId, restrictions: user.restrictions }
+      account: { id: user.id, email: user.email, name: user.name, role: user.role, parentId: user.parentId, restrictions: user.restrictions },
+      keyAge
     }
   }
 }

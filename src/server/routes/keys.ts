@@ -1,12 +1,14 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
-import { renameKey, revokeKey, rollKey, setKeyLimits } from '../../manage/index.js'
+import { AuditStore } from '../../audit/store.js'
+import { keyAgeFilter, renameKey, revokeKey, rollKey, setKeyLimits } from '../../manage/index.js'
 import type { Store } from '../../store/index.js'
 import { grantableScopes, ownChild, ownKey, subjectOf } from '../caller.js'
 import { HttpError } from '../../errors.js'
 import {
-  deniedResponses, errorResponse, idParams, idResponse, issuedKeyResponse, keyUpdateBody, keyView, listOf, nestedIdParams, pageOf,
-  pageQuery, rollBody, type PageQuery
+  deniedResponses, errorResponse, idParams, idResponse, issuedKeyResponse, keyListQuery, keyUpdateBody, keyView, listOf, nestedIdParams, pageOf,
+  rollBody, type KeyListQuery, type PageQuery
 } from '../schemas.js'
+import { sinceDays } from './audit.js'
 import * as views from '../views.js'
 import type { ManageContext } from './context.js'
 
@@ -36,21 +38,27 @@ const responses = { ...deniedResponses, 404: errorResponse }
 function keyRoutes (of: KeyOwner): FastifyPluginAsync<ManageContext> {
   return async (app, { authorizer, now }) => {
     const { store } = authorizer
+    const audit = new AuditStore(store.database)
     const params = of.keyParam === 'id' ? idParams : nestedIdParams(of.keyParam)
     const listParams = of.keyParam === 'id' ? undefined : idParams
     const key = async (request: KeyRequest): Promise<{ id: string; scopes: string[] | null }> =>
       await ownKey(store, await of.owner(store, request), request.params[of.keyParam] as string)
 
-    app.get<{ Params: Record<string, string>; Querystring: PageQuery }>(`${of.prefix}/token/list`, {
+    app.get<{ Params: Record<string, string>; Querystring: KeyListQuery }>(`${of.prefix}/token/list`, {
       schema: {
         summary: `List ${of.whose} keys that are not revoked (display prefix only, never the secret)`,
         tags: of.tags,
         ...(listParams === undefined ? {} : { params: listParams }),
-        querystring: pageQuery,
+        querystring: keyListQuery,
         response: { 200: listOf(keyView), ...responses }
       }
     }, async (request) => {
-      return views.pageView(await store.listKeys(await of.owner(store, request), pageOf(request.query)), views.keyView)
+      const { unusedDays, olderThanDays, usageDays } = request.query
+      const filter = keyAgeFilter({ unusedDays: numberOf(unusedDays), olderThanDays: numberOf(olderThanDays) }, now())
+      const page = await store.listKeys(await of.owner(store, request), pageOf(request.query), filter)
+      if (usageDays === undefined) return views.pageView(page, views.keyView)
+      const usage = await audit.dailyUsage(page.items.map((k) => k.id), sinceDays(Number(usageDays), now().getTime()))
+      return views.pageView(page, (k) => ({ ...views.keyView(k), usage: (usage.get(k.id) ?? []).map(({ day, requests, denied }) => ({ day, requests, denied })) }))
     })
 
     app.post<{ Params: Record<string, string>; Body: { name?: string | null; rateLimits?: unknown } }>(`${of.prefix}/token/:${of.keyParam}/update`, {
@@ -127,3 +135,7 @@ export const anyKeyRoutes = keyRoutes({
     return user.id
   }
 })
+
+function numberOf (text: string | undefined): number | null {
+  return text === undefined ? null : Number(text)
+}
