@@ -18,6 +18,7 @@ export function auditConfigOf (config: Config): AuditConfig {
     batchSize: config.decisionLogBatch,
     flushIntervalMs: config.decisionLogFlushMs,
     sampleEvery: config.decisionLogSample,
+    http: { timeoutMs: config.decisionLogTimeoutMs, headers: config.decisionLogHeaders, tokenFile: config.decisionLogTokenFile ?? null },
     spoolDirectory: spoolDirectoryOf(config),
     retentionDays: config.decisionLogRetentionDays,
     usageFlushIntervalMs: config.keyUsageFlushMs,
