@@ -8,8 +8,16 @@ import { tempDir } from '../helpers/temp.js'
 
 function entry (i: number, kind: 'decision' | 'security' = 'decision'): LogEntry {
   return {
-    kind, id: `e-${i}`, decision_id: `d-${i}`, timestamp: new Date(1_900_000_000_000 + i).toISOString(), status: 403, code: 'FORBIDDEN',
-    client_address: '203.0.113.9', path: 'keygate/authz/decision', input: { now: i }, result: { allow: false }
+    kind,
+    id: `e-${i}`,
+    decision_id: `d-${i}`,
+    timestamp: new Date(1_900_000_000_000 + i).toISOString(),
+    status: 403,
+    code: 'FORBIDDEN',
+    client_address: '203.0.113.9',
+    path: 'keygate/authz/decision',
+    input: { now: i },
+    result: { allow: false }
   } as unknown as LogEntry
 }
 
