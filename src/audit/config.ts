@@ -88,7 +88,7 @@ export function parseSinks (value: string): SinkSpec[] {
     else if (lower.startsWith('file:') && part.length > 'file:'.length) sink = { type: 'file', path: part.slice('file:'.length) }
     else if (/^https?:\/\//.test(lower)) sink = { type: 'http', url: collectorUrl(part) }
     else if (lower === 'off') throw new Error('off cannot be combined with a sink')
-    else throw new Error(`unknown sink ${JSON.stringify(redactUrl(part))}: ${EXPECTED}`)
+    else throw new Error(`unknown sink ${/^[a-z][a-z0-9+.-]*:\/\//.test(lower) ? `${lower.slice(0, lower.indexOf(':'))}://…` : JSON.stringify(part)}: ${EXPECTED}`)
     if (sinks.some((s) => JSON.stringify(s) === JSON.stringify(sink))) throw new Error(`${redactUrl(part)} is listed twice`)
     sinks.push(sink)
   }
