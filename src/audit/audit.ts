@@ -88,7 +88,7 @@ export class Audit {
     // The sinks that outlive the process: what they have not received yet is worth a spool.
     const durable = config.sinks.some((sink) => sink.type === 'postgres' || sink.type === 'http')
     const spool = log !== null && durable && config.spoolDirectory !== null
-      ? await Spool.open({ directory: config.spoolDirectory, written: () => log.written, onError: options.onError ?? (() => {}) })
+      ? await Spool.open({ directory: config.spoolDirectory, syncIntervalMs: config.spoolSyncIntervalMs, written: () => log.written, onError: options.onError ?? (() => {}) })
       : null
     const audit = new Audit(options, config, store, log, metrics, spool)
     if (inStore) await store.prepareDaysAround(audit.#clock())

@@ -38,6 +38,13 @@ export interface AuditConfig {
    * the postgres and http sinks.
    */
   spoolDirectory: string | null
+  /**
+   * How often the spool is synced to the disk, ms; 0: before each answer
+   * (KEYGATE_DECISION_LOG_SPOOL_SYNC_MS). Entries reach the operating system
+   * before their answer either way, so only a crash of the machine can lose
+   * the unsynced ones.
+   */
+  spoolSyncIntervalMs: number
   /** Decision-log rows and daily usage older than this are deleted; 0 keeps them (KEYGATE_DECISION_LOG_RETENTION_DAYS). */
   retentionDays: number
   /** How often key usage is written, ms (KEYGATE_KEY_USAGE_FLUSH_MS). */
@@ -62,6 +69,7 @@ export const DEFAULT_AUDIT_CONFIG: AuditConfig = {
   sampleEvery: 10,
   http: { timeoutMs: 10_000, headers: {}, tokenFile: null },
   spoolDirectory: null,
+  spoolSyncIntervalMs: 1_000,
   retentionDays: 30,
   usageFlushIntervalMs: 10_000,
   security: {

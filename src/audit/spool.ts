@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto'
+import { writeSync } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { LogEntry } from './entry.js'
+import { entryOf, rowOf } from './row.js'
 
 /** A segment is closed and a new one begun past this size; a closed one is deleted once all it holds is written. */
 const SEGMENT_BYTES = 8 * 2 ** 20
@@ -14,6 +16,12 @@ export interface SpoolOptions {
   directory: string
   /** How many entries the decision log has written to every sink so far (FIFO: all up to that count). */
   written: () => number
+  /**
+   * 0: every group is on the disk itself (fdatasync) before its answers go;
+   * otherwise groups are written to the operating system before their answers
+   * (which a crash of the process cannot lose) and synced every this many ms.
+   */
+  syncIntervalMs: number
   onError: (error: unknown, context: string) => void
 }
 
@@ -23,11 +31,17 @@ interface Segment {
   bytes: number
   /** The decision log's accepted count after the last entry appended here. */
   last: number
+  /** Bytes written since its last fdatasync. */
+  unsynced: number
+  /** A write failed part way: its last line may be cut. */
+  torn: boolean
+  /** Hashes of the inputs written in this segment: each once per segment, before the first entry that has it. */
+  inputs: Set<string>
 }
 
 /** A group: the entries of one write, and the one promise their answers wait on. */
 interface Pending {
-  text: string
+  entries: LogEntry[]
   last: number
   written: Promise<void>
   resolve: () => void
@@ -38,10 +52,17 @@ interface Pending {
  * An append-only file of the decision-log entries that must never be lost
  * (denials, impersonations, writes, security events), with group commit:
  * entries appended while a write is under way go together in the next one,
- * one write and one fdatasync each, and `append()` resolves once its entry is
- * on disk, so that an answer waits for its entry. A process killed before its
- * log reached the store leaves its segments behind; the next instance to open
- * the folder replays them into the store (`claimOrphans`).
+ * one write each, and `append()` resolves once its entry is written, so that
+ * an answer waits for its entry. Entries are written as the store's rows
+ * are, each input once per segment (a line `i HASH INPUT`, then `e HASH
+ * ENTRY`, or `e - ENTRY` without one), so that the row is made once for both
+ * and a repeated input costs its hash only. A written entry is in the kernel's page
+ * cache, which outlives the process: a process killed before its log reached
+ * the store leaves its segments behind, and the next instance to open the
+ * folder replays them into the store (`claimOrphans`). Only a crash of the
+ * machine can lose what was written and not yet synced: with
+ * `syncIntervalMs` 0 each group is synced before its answers, otherwise every
+ * `syncIntervalMs` in the background.
  */
 export class Spool {
   readonly #directory: string
@@ -54,11 +75,17 @@ export class Spool {
   #pending: Pending | null = null
   #flushing: Promise<void> | null = null
   #closing = false
+  readonly #syncEachGroup: boolean
+  readonly #syncTimer: NodeJS.Timeout | null
+  #syncing: Promise<void> | null = null
 
   private constructor (options: SpoolOptions) {
     this.#directory = options.directory
     this.#written = options.written
     this.#onError = options.onError
+    this.#syncEachGroup = options.syncIntervalMs === 0
+    this.#syncTimer = this.#syncEachGroup ? null : setInterval(() => { this.#syncInBackground() }, options.syncIntervalMs)
+    this.#syncTimer?.unref()
   }
 
   static async open (options: SpoolOptions): Promise<Spool> {
@@ -90,14 +117,7 @@ export class Spool {
       }
     }
     const entries: LogEntry[] = []
-    for (const path of claimed) {
-      for (const line of (await readFile(path, 'utf8')).split('\n')) {
-        if (line === '') continue
-        try {
-          entries.push(JSON.parse(line) as LogEntry)
-        } catch {}
-      }
-    }
+    for (const path of claimed) entries.push(...parseSegment(await readFile(path, 'utf8')))
     return {
       entries,
       done: async () => { for (const path of claimed) await unlink(path).catch(() => {}) }
@@ -107,7 +127,7 @@ export class Spool {
   /** Appends the entry; resolves once it is on disk. `accepted`: the decision log's accepted count with it. */
   append (entry: LogEntry, accepted: number): Promise<void> {
     const pending = this.#pending ??= newGroup()
-    pending.text += JSON.stringify(entry) + '\n'
+    pending.entries.push(entry)
     pending.last = Math.max(pending.last, accepted)
     this.#flushing ??= this.#flush()
     return pending.written
@@ -125,11 +145,14 @@ export class Spool {
   /** After the decision log has closed: deletes every segment whose entries were all written, keeps the others for the next start. */
   async close (): Promise<void> {
     this.#closing = true
+    if (this.#syncTimer !== null) clearInterval(this.#syncTimer)
     await this.#flushing
+    await this.#syncing
     OPEN.delete(this.#id)
     const current = this.#current
     this.#current = null
     if (current !== null) {
+      await this.#sync(current)
       await current.file.close()
       this.#closed.push(current)
     }
@@ -138,6 +161,8 @@ export class Spool {
 
   /** Writes groups until none is waiting; #flushing is cleared in the same turn as the last look (a later append starts a new one). */
   async #flush (): Promise<void> {
+    // The entries of every request read in this turn of the event loop go in one group.
+    await new Promise((resolve) => setImmediate(resolve))
     for (;;) {
       const batch = this.#pending
       this.#pending = null
@@ -148,13 +173,16 @@ export class Spool {
       try {
         const segment = this.#current
         if (segment === null) throw new Error('the spool is closed')
-        await segment.file.write(batch.text)
-        await segment.file.datasync()
-        segment.bytes += Buffer.byteLength(batch.text)
+        const bytes = writeAll(segment, linesOf(batch.entries, segment.inputs))
+        segment.bytes += bytes
+        segment.unsynced += bytes
+        if (this.#syncEachGroup) await this.#sync(segment)
         segment.last = Math.max(segment.last, batch.last)
         batch.resolve()
         if (segment.bytes >= SEGMENT_BYTES && !this.#closing) {
           this.#current = await this.#newSegment()
+          await this.#syncing
+          await this.#sync(segment)
           await segment.file.close()
           this.#closed.push(segment)
         }
@@ -165,17 +193,89 @@ export class Spool {
     }
   }
 
+  /** Syncs the current segment, beside the writes (which do not wait for it). */
+  #syncInBackground (): void {
+    const segment = this.#current
+    if (this.#syncing !== null || segment === null || segment.unsynced === 0) return
+    this.#syncing = this.#sync(segment)
+      .catch((error: unknown) => { this.#onError(error, 'syncing the spool') })
+      .finally(() => { this.#syncing = null })
+  }
+
+  /** Only one sync of a segment at a time: a second would count its bytes twice. */
+  async #sync (segment: Segment): Promise<void> {
+    if (segment.unsynced === 0) return
+    const bytes = segment.unsynced
+    await segment.file.datasync()
+    segment.unsynced -= bytes
+  }
+
   async #newSegment (): Promise<Segment> {
     const path = join(this.#directory, `${this.#id}-${String(this.#sequence++).padStart(6, '0')}.spool`)
-    return { path, file: await open(path, 'a', 0o600), bytes: 0, last: 0 }
+    return { path, file: await open(path, 'a', 0o600), bytes: 0, last: 0, unsynced: 0, torn: false, inputs: new Set() }
   }
+}
+
+/**
+ * Writes in this thread: into the page cache, a few µs for a group, where a
+ * write on libuv's pool costs a round trip of tens. A write cut short (a full
+ * disk) leaves a torn line: the next write begins on a line of its own.
+ */
+function writeAll (segment: Segment, text: string): number {
+  const buffer = Buffer.from(segment.torn ? `\n${text}` : text)
+  segment.torn = true
+  let offset = 0
+  while (offset < buffer.length) offset += writeSync(segment.file.fd, buffer, offset)
+  segment.torn = false
+  return buffer.length
+}
+
+/** The lines of a group; `inputs`: those already in the segment (updated). */
+function linesOf (entries: readonly LogEntry[], inputs: Set<string>): string {
+  let text = ''
+  for (const entry of entries) {
+    const row = rowOf(entry)
+    if (row.input === null) {
+      text += `e - ${row.text}\n`
+      continue
+    }
+    if (!inputs.has(row.input.hash)) {
+      text += `i ${row.input.hash} ${row.input.text}\n`
+      inputs.add(row.input.hash)
+    }
+    text += `e ${row.input.hash} ${row.text}\n`
+  }
+  return text
+}
+
+/** The entries of a segment's text; a line torn by a crash (never acknowledged) is skipped. */
+function parseSegment (text: string): LogEntry[] {
+  const inputs = new Map<string, string>()
+  const entries: LogEntry[] = []
+  for (const line of text.split('\n')) {
+    const first = line.indexOf(' ')
+    const second = line.indexOf(' ', first + 1)
+    if (first < 0 || second < 0) continue
+    const tag = line.slice(0, first)
+    const hash = line.slice(first + 1, second)
+    const json = line.slice(second + 1)
+    try {
+      if (tag === 'i') {
+        JSON.parse(json)
+        inputs.set(hash, json)
+      } else if (tag === 'e') {
+        entries.push(entryOf(json, hash === '-' ? null : inputs.get(hash) ?? null))
+      }
+    } catch {}
+  }
+  return entries
 }
 
 function newGroup (): Pending {
   const { promise: written, resolve, reject } = withResolvers<void>()
   // Nobody may be waiting when a write fails: a rejection no one awaits must not end the process.
   written.catch(() => {})
-  return { text: '', last: 0, written, resolve, reject }
+  return { entries: [], last: 0, written, resolve, reject }
 }
 
 /**

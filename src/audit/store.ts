@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto'
 import { sqlStateOf } from '../store/driver-shared.js'
 import { InvalidCursorError, InvalidValueError } from '../store/errors.js'
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../store/store.js'
 import type { Database, Page } from '../store/types.js'
 import type { EntryKind, LogEntry } from './entry.js'
+import { entryOf, rowOf, type Row } from './row.js'
 
 /** Filters of `GET /admin/v1/audit/list` and `keygate audit`. */
 export interface AuditFilter {
@@ -47,14 +47,6 @@ const UNIQUE_VIOLATION = '23505'
 const NO_PARTITION = '23514'
 /** (day, hash) of inputs written lately, so that a repeated input costs nothing but its reference. */
 const KNOWN_INPUTS_MAX = 50_000
-
-/** One entry as a row of keygate_decision_log, and its input when stored apart. */
-interface Row {
-  /** UTC day of the entry, YYYY-MM-DD. */
-  day: string
-  columns: Array<string | number | null | string[]>
-  input: { hash: string; text: string } | null
-}
 
 /**
  * The audit tables (migrations/003_audit.sql, 008_decision_log_partitions.sql):
@@ -292,52 +284,6 @@ function decodeCursor (cursor: string | null | undefined): { timestamp: string; 
 
 function utcDay (at: number): string {
   return new Date(at).toISOString().slice(0, 10)
-}
-
-/**
- * The row of an entry. A decision's input is stored apart, with its `now`
- * set to 0 (the rest repeats from one decision to the next); the entry keeps
- * `input: {"now": …}` in its place, so that reading it back restores the
- * field order too. PostgreSQL text cannot hold NUL: it is dropped.
- */
-function rowOf (entry: LogEntry): Row {
-  let input: Row['input'] = null
-  let text: string
-  if (entry.kind === 'decision' && entry.input !== null) {
-    const inputText = withoutNul(JSON.stringify({ ...entry.input, now: 0 }))
-    input = { hash: createHash('sha256').update(inputText).digest('base64url').slice(0, 22), text: inputText }
-    text = JSON.stringify({ ...entry, input: { now: entry.input.now } })
-  } else {
-    text = JSON.stringify(entry)
-  }
-  return {
-    day: entry.timestamp.slice(0, 10),
-    input,
-    columns: [
-      entry.timestamp, entry.id, entry.kind, entry.kind === 'security' ? entry.event : null, entry.decision_id, entry.status,
-      entry.code, entry.credential_type, entry.key_id, entry.key_prefix, entry.subject, entry.actor, entry.client_address,
-      entry.reason_codes, input?.hash ?? null, withoutNul(text)
-    ].map((value) => typeof value === 'string' ? noNul(value) : Array.isArray(value) ? value.map(noNul) : value)
-  }
-}
-
-function entryOf (text: string, input: string | null): LogEntry {
-  const entry = JSON.parse(text) as LogEntry
-  if (input !== null && entry.kind === 'decision' && entry.input !== null) {
-    const full = JSON.parse(input) as NonNullable<typeof entry.input>
-    full.now = entry.input.now
-    entry.input = full
-  }
-  return entry
-}
-
-function noNul (text: string): string {
-  return text.includes('\0') ? text.replaceAll('\0', '') : text
-}
-
-/** JSON text without the escape of NUL (rarely there: look before replacing). */
-function withoutNul (json: string): string {
-  return json.includes('\\u0000') ? json.replace(/\\u0000/g, '') : json
 }
 
 const COPY_SPECIAL = /[\\\t\n\r]/

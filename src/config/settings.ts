@@ -20,6 +20,7 @@ export function auditConfigOf (config: Config): AuditConfig {
     sampleEvery: config.decisionLogSample,
     http: { timeoutMs: config.decisionLogTimeoutMs, headers: config.decisionLogHeaders, tokenFile: config.decisionLogTokenFile ?? null },
     spoolDirectory: spoolDirectoryOf(config),
+    spoolSyncIntervalMs: config.decisionLogSpoolSyncMs,
     retentionDays: config.decisionLogRetentionDays,
     usageFlushIntervalMs: config.keyUsageFlushMs,
     security: {

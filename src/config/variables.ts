@@ -97,6 +97,7 @@ export const VARIABLES = {
   decisionLogHeaders: required('KEYGATE_DECISION_LOG_HEADERS', AUDIT.http.headers, '—', parseHeaders, true),
   decisionLogTokenFile: optional('KEYGATE_DECISION_LOG_TOKEN_FILE', parse.text),
   decisionLogSpool: required<string | null>('KEYGATE_DECISION_LOG_SPOOL', '.keygate/spool', '`.keygate/spool`', parse.pathOrOff),
+  decisionLogSpoolSyncMs: required('KEYGATE_DECISION_LOG_SPOOL_SYNC_MS', AUDIT.spoolSyncIntervalMs, '`1000`', parse.integer(0, 60_000)),
   decisionLogRetentionDays: required('KEYGATE_DECISION_LOG_RETENTION_DAYS', AUDIT.retentionDays, '`30`', parse.integer(0, 36_500)),
   keyUsageFlushMs: required('KEYGATE_KEY_USAGE_FLUSH_MS', AUDIT.usageFlushIntervalMs, '`10000`', parse.integer(10, 3_600_000)),
   securityUnauthenticatedBurst: required('KEYGATE_SECURITY_UNAUTHENTICATED_BURST', AUDIT.security.unauthenticatedBurst, '`20/60`', parseBurst),
