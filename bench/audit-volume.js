@@ -7,7 +7,12 @@
 // one-hour time range plus status 403, each on a random target; then the
 // retention of one day (the oldest), timed.
 //
-//   node bench/audit-volume.js [--small] [--entries N] [--keep]  (--keep: the database is left, its URL printed)
+//   node bench/audit-volume.js [--small] [--entries N] [--keep] [--reuse URL]
+//   --keep: the database is left, its URL printed; --reuse URL: a database kept
+//   before, whose days already loaded are not loaded again (the load of
+//   10,000,000 entries takes a long time; the queries can then be measured
+//   again on a quiet machine). The retention step drops the oldest day: a
+//   later --reuse loads that day again.
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { AuditStore } from '../dist/audit/store.js'
@@ -16,13 +21,13 @@ import { throwawayDatabase } from './lib/db.js'
 import { log, report, round } from './lib/report.js'
 import { percentile } from './lib/stats.js'
 
-const { values } = parseArgs({ options: { small: { type: 'boolean', default: false }, entries: { type: 'string' }, keep: { type: 'boolean', default: false } } })
+const { values } = parseArgs({ options: { small: { type: 'boolean', default: false }, entries: { type: 'string' }, keep: { type: 'boolean', default: false }, reuse: { type: 'string' } } })
 const N = Number(values.entries ?? (values.small ? 1_000_000 : 10_000_000))
 const DAYS = 30
 const CALLS = 200
 const DAY_MS = 86_400_000
 
-const db = await throwawayDatabase('volume')
+const db = values.reuse === undefined ? await throwawayDatabase('volume') : { url: values.reuse, drop: async () => {} }
 const client = new pg.Client({ connectionString: db.url })
 let store
 try {
@@ -34,6 +39,12 @@ try {
   const started = performance.now()
   for (let d = 0; d < DAYS; d++) {
     const day = new Date(first + d * DAY_MS).toISOString().slice(0, 10)
+    if (values.reuse !== undefined) {
+      const { n } = (await client.query(`SELECT count(*)::int AS n FROM keygate_decision_log
+        WHERE "timestamp" >= $1::date AND "timestamp" < $1::date + 1`, [day])).rows[0]
+      if (n >= perDay) continue
+      if (n > 0) throw new Error(`${day} holds ${n} entries, not ${perDay}: use a new database`)
+    }
     await client.query('SELECT keygate_decision_log_partition($1::date)', [day])
     await client.query(`INSERT INTO keygate_decision_inputs (day, hash, input)
       SELECT $1::date, 'h' || lpad(k::text, 21, '0'), '{"version":2,"now":0,"request":{"method":"POST","path":"/api/v1/bot/bot_' || k || '/update","scheme":"https"},"credential":{"type":"secret_key","found":true,"id":"key_' || lpad(k::text, 20, '0') || '"}}'
@@ -102,6 +113,6 @@ try {
 } finally {
   await client.end().catch(() => {})
   await store?.close()
-  if (values.keep) log(`kept ${db.url}`)
+  if (values.keep || values.reuse !== undefined) log(`kept ${db.url}`)
   else await db.drop()
 }

@@ -3,6 +3,7 @@ import { ErrorNote } from './ui.js'
 import { AccountsPage } from './pages/accounts.js'
 import { AuditPage } from './pages/audit.js'
 import { KeysPage } from './pages/keys.js'
+import { PolicyPage } from './pages/policy.js'
 import { SessionsPage } from './pages/sessions.js'
 import { UsagePage } from './pages/usage.js'
 
@@ -11,7 +12,8 @@ const PAGES = [
   { path: 'accounts', title: 'Sub-accounts', page: AccountsPage },
   { path: 'sessions', title: 'Sessions', page: SessionsPage },
   { path: 'audit', title: 'Audit', page: AuditPage, admin: true },
-  { path: 'usage', title: 'Usage', page: UsagePage, admin: true }
+  { path: 'usage', title: 'Usage', page: UsagePage, admin: true },
+  { path: 'policy', title: 'Policy', page: PolicyPage }
 ]
 
 function route () {

@@ -25,8 +25,10 @@ export async function api (method, path, body) {
   const headers = { accept: 'application/json' }
   const init = { method, headers, credentials: 'same-origin' }
   if (method !== 'GET') {
-    headers['content-type'] = 'application/json'
-    init.body = JSON.stringify(body ?? {})
+    // A file (a policy bundle) goes as its bytes, anything else as JSON.
+    const file = body instanceof Blob
+    headers['content-type'] = file ? (body.type || 'application/octet-stream') : 'application/json'
+    init.body = file ? body : JSON.stringify(body ?? {})
     if (csrfToken !== null) headers['x-keygate-csrf'] = csrfToken
   }
   const response = await fetch(path, init)

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian tools that tests check Keygate's files with, when
 # missing: promtool (package prometheus) runs `promtool check rules` on
-# examples/prometheus/alerts.yml, openssl makes test certificates.
+# examples/prometheus/alerts.yml, openssl makes test certificates, and
+# pgbouncer is the pooler the store suite and the failover test run behind.
 # Idempotent: with everything installed it only prints versions. The
-# prometheus package's own service must not run (tests never need it), so
-# maintainer scripts are kept from starting it, as in install-proxies.sh.
+# prometheus and pgbouncer packages' own services must not run (tests start
+# their own PgBouncer on a port of its own), so maintainer scripts are kept
+# from starting them, as in install-proxies.sh.
 set -euo pipefail
 
-declare -A package_of=([promtool]=prometheus [openssl]=openssl)
+declare -A package_of=([promtool]=prometheus [openssl]=openssl [pgbouncer]=pgbouncer)
 missing=()
 for tool in "${!package_of[@]}"; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${package_of[$tool]}")
 done
 
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -30,15 +32,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 
-  if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+  for service in prometheus pgbouncer; do
+    [[ " ${missing[*]} " == *" $service "* ]] || continue
     if [ -d /run/systemd/system ]; then
-      systemctl disable --now prometheus >/dev/null 2>&1 || true
-    elif [ -x /etc/init.d/prometheus ]; then
-      service prometheus stop >/dev/null 2>&1 || true
-      update-rc.d prometheus disable >/dev/null 2>&1 || true
+      systemctl disable --now "$service" >/dev/null 2>&1 || true
+    elif [ -x "/etc/init.d/$service" ]; then
+      service "$service" stop >/dev/null 2>&1 || true
+      update-rc.d "$service" disable >/dev/null 2>&1 || true
     fi
-  fi
+  done
 fi
 
 promtool --version 2>&1 | head -n 1
 openssl version
+/usr/sbin/pgbouncer --version | head -n 1

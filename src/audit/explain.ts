@@ -127,6 +127,26 @@ export class RuleIndex {
   }
 }
 
+/**
+ * The RuleIndex of a bundle file, for a server whose policy may reload: read
+ * on first use, and again whenever the deciding policy's revision is not the
+ * one read (rules stay unnamed if the file is not that revision either).
+ */
+export class BundleRules {
+  readonly #path: string
+  #index: Promise<RuleIndex> | null = null
+
+  constructor (path: string) {
+    this.#path = path
+  }
+
+  async for (revision: string | null): Promise<RuleIndex> {
+    this.#index ??= RuleIndex.fromBundle(this.#path)
+    if ((await this.#index).revision !== revision) this.#index = RuleIndex.fromBundle(this.#path)
+    return await this.#index
+  }
+}
+
 /** The explanation of one decision: reasons mapped to rules, the input masked. */
 export function explainRecord (record: DecisionRecord, index: RuleIndex): Explanation {
   const usable = index.revision !== null && (record.result.policyRevision === null || index.revision === record.result.policyRevision)

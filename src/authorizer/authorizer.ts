@@ -23,8 +23,11 @@ export interface Authorizer {
    * Decides as `authorize()` does and returns the policy input beside the
    * result, for explaining a decision. Not a decision of record: `onDecision`
    * is not called (no log entry, no usage, no security event).
+   * `asKeyId`: decide as the key with this id, as if its secret were the
+   * request's Authorization header (which is then ignored), to check what a
+   * key may do without its secret.
    */
-  explain(request: AuthorizeRequest): Promise<DecisionRecord>
+  explain(request: AuthorizeRequest, options?: { asKeyId?: string }): Promise<DecisionRecord>
   readonly store: Store
   /** The policy deciding now (it changes when the policy source reloads). */
   readonly policy: PolicyEngine
@@ -133,8 +136,8 @@ class KeygateAuthorizer implements Authorizer {
     return record.result
   }
 
-  async explain (request: AuthorizeRequest): Promise<DecisionRecord> {
-    return await this.#decide(request, null, false)
+  async explain (request: AuthorizeRequest, options: { asKeyId?: string } = {}): Promise<DecisionRecord> {
+    return await this.#decide(request, null, false, options.asKeyId)
   }
 
   /** The decision of the same request made earlier in this second, as a record of its own. */
@@ -185,7 +188,7 @@ class KeygateAuthorizer implements Authorizer {
   }
 
   /** `memoKey`: where to remember the decision (null: nowhere, e.g. for explain()); `counts`: an admitted request counts against its limits (not for explain()). */
-  async #decide (request: AuthorizeRequest, memoKey: string | null, counts: boolean): Promise<DecisionRecord> {
+  async #decide (request: AuthorizeRequest, memoKey: string | null, counts: boolean, asKeyId?: string): Promise<DecisionRecord> {
     const started = performance.now()
     // One policy from start to end, whatever the source swaps in meanwhile.
     const policy = this.policySource.current()
@@ -195,7 +198,7 @@ class KeygateAuthorizer implements Authorizer {
     let result: AuthorizationResult
     let policyMs = 0
     try {
-      input = await this.#buildInput(request, started + this.#decisionTimeoutMs)
+      input = await this.#buildInput(request, started + this.#decisionTimeoutMs, asKeyId)
       // From reading the counters to counting this request, synchronously: no other decision comes between.
       const limits = this.#limits.facts(limitSubjects(input), input.now)
       if (limits.length > 0) input = { ...input, limits }
@@ -228,24 +231,31 @@ class KeygateAuthorizer implements Authorizer {
 
   /**
    * Subscribes to the store's changes, so that what other instances revoke,
-   * restrict or delete is dropped here at once; when changes may have been
-   * missed (the listening connection was lost), every cache is cleared. When
-   * the store cannot be reached, it retries with backoff until it can (and
-   * then clears every cache), without failing.
+   * restrict or delete is dropped here at once. While it cannot hear them
+   * (the listening connection lost, as in a failover, or not yet made), a
+   * change could go unheard: the caches hold nothing and every decision asks
+   * the store (503 while it cannot answer). Once it listens again they start
+   * from empty. When the store cannot be reached, it retries with backoff
+   * until it can, without failing.
    */
   async listen (): Promise<void> {
     if (this.#unlisten !== null || this.#closed) return
     const resync = (): void => {
-      this.invalidate('all')
+      this.#trustCaches(true)
       this.#emit({ type: 'resync' })
     }
+    const lost = (): void => {
+      this.#trustCaches(false)
+      this.#emit({ type: 'listen_lost' })
+    }
     try {
-      this.#unlisten = await this.store.onChange((change) => { this.#changed(change) }, { onResync: resync })
+      this.#unlisten = await this.store.onChange((change) => { this.#changed(change) }, { onResync: resync, onLost: lost })
     } catch (error) {
+      lost()
       this.#emit({ type: 'listen_failed', error: error instanceof Error ? error : new Error(String(error)) })
       clearTimeout(this.#listenRetry)
       this.#listenRetry = setTimeout(() => {
-        // Whatever was cached meanwhile went unwatched.
+        // Listening at last: the caches are trusted again, from empty.
         void this.listen().then(() => { if (this.#unlisten !== null) resync() })
       }, this.#listenBackoffMs).unref()
       this.#listenBackoffMs = Math.min(this.#listenBackoffMs * 2, LISTEN_RETRY_MAX_MS)
@@ -291,6 +301,15 @@ class KeygateAuthorizer implements Authorizer {
     if (this.#ownsStore) await this.store.close()
   }
 
+  /** Untrusted: every cache emptied, and kept empty until trusted again (from empty). */
+  #trustCaches (trusted: boolean): void {
+    this.policySource.current().clearDecisions()
+    for (const cache of [this.#memo, this.#principals, this.#accounts]) {
+      if (trusted) cache.resume()
+      else cache.suspend()
+    }
+  }
+
   #changed (change: StoreChange): void {
     this.#forgetDecisions()
     if (change.type === 'key') {
@@ -317,11 +336,13 @@ class KeygateAuthorizer implements Authorizer {
     }
   }
 
-  async #buildInput (request: AuthorizeRequest, deadline: number): Promise<PolicyInput> {
+  async #buildInput (request: AuthorizeRequest, deadline: number, asKeyId: string | undefined): Promise<PolicyInput> {
     const parsed = parseCredentials(request.headers)
-    const credential: PresentedCredential = request.console !== undefined && parsed.credential.type === 'none'
-      ? { type: 'console_session', session: request.console }
-      : parsed.credential
+    const credential: PresentedCredential = asKeyId !== undefined
+      ? { type: 'stored_key', keyId: asKeyId }
+      : request.console !== undefined && parsed.credential.type === 'none'
+        ? { type: 'console_session', session: request.console }
+        : parsed.credential
     const { runAs } = parsed
     // The policy refuses a malformed run-as header or a second credential
     // method (400) whatever the store says: look nothing up for such a
@@ -348,7 +369,7 @@ class KeygateAuthorizer implements Authorizer {
       version: POLICY_INPUT_VERSION,
       now: this.#clock(),
       request: { method: request.method.toUpperCase(), path, scheme: request.scheme ?? 'http', queryAccessToken },
-      credential: resolved.credential ?? { type: credential.type, found: false },
+      credential: resolved.credential ?? { type: credential.type === 'stored_key' ? 'secret_key' : credential.type, found: false },
       principal: resolved.principal,
       actor: resolved.actor,
       runAs: runAsFacts ?? runAs.map(({ via, wellFormed }) => ({ via, wellFormed, account: null }))

@@ -32,6 +32,7 @@ export class DecisionMemo {
   readonly #cache: SecondCache<Memo>
   #policy: PolicyEngine | null = null
   #generation = 0
+  #suspended = false
   #hits = 0
   #misses = 0
 
@@ -66,7 +67,7 @@ export class DecisionMemo {
 
   /** Keeps a decision made from `input` (begun at `generation`), unless it could change within its second. */
   set (key: string, policy: PolicyEngine, generation: number, memo: Memo): void {
-    if (generation !== this.#generation || memo.result.status === 503) return
+    if (generation !== this.#generation || this.#suspended || memo.result.status === 503) return
     if (expiresWithinSecond(memo.input.credential.expiresAt, memo.input.now)) return
     if (policy !== this.#policy) {
       this.#cache.clear()
@@ -79,6 +80,17 @@ export class DecisionMemo {
   clear (): void {
     this.#generation++
     this.#cache.clear()
+  }
+
+  /** Forgets everything and remembers nothing until `resume` (changes may go unheard meanwhile). */
+  suspend (): void {
+    this.#suspended = true
+    this.clear()
+  }
+
+  resume (): void {
+    this.#suspended = false
+    this.clear()
   }
 }
 

@@ -10,7 +10,9 @@ import type { DecisionRecord } from './result.js'
 export type AuthorizerEvent =
   /** A change announced by the store (from any instance) dropped what the caches held about it. */
   | { type: 'invalidated'; change: StoreChange }
-  /** Changes may have been missed (the listening connection was lost and is back): every cache was cleared. */
+  /** The listening connection was lost: until `resync`, the caches hold nothing and every decision asks the store. */
+  | { type: 'listen_lost' }
+  /** Changes may have been missed (the listening connection was lost and is back): every cache was cleared, and caches again. */
   | { type: 'resync' }
   /** The store failed and a key or account past its TTL was served (stale-if-error). */
   | { type: 'stale'; cache: 'key' | 'account' }

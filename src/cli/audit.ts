@@ -1,7 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import type { LogEntry } from '../audit/entry.js'
 import { AuditStore } from '../audit/store.js'
-import { auditFilterOf, parseTime } from '../server/routes/audit.js'
+import { parseTime } from '../audit/time.js'
+import { auditFilterOf } from '../server/routes/audit.js'
 import { table, wholeNumber, type Runner } from './context.js'
 import type { Operations } from './operations.js'
 

@@ -1,13 +1,20 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { InvalidArgumentError, type Command } from 'commander'
 import { explainRecord, opaExplain, RuleIndex, type Explanation } from '../audit/explain.js'
 import { maskText } from '../audit/mask.js'
+import { MAX_REPLAY_LIMIT, replayDecisions, type ReplayOutcome, type ReplayReport } from '../audit/replay.js'
+import { AuditStore } from '../audit/store.js'
+import { sinceOf } from '../audit/time.js'
 import { createAuthorizer } from '../authorizer/authorizer.js'
-import { ExitCode, type CliIo, type Runner } from './context.js'
-import type { Operations } from './operations.js'
+import { policyConfigOf } from '../config/index.js'
+import { PolicyEngine } from '../policy/engine.js'
+import { PolicyFault } from '../policy/errors.js'
+import { ExitCode, table, wholeNumber, type CliIo, type Runner } from './context.js'
+import { OperationError, type Operations } from './operations.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -35,6 +42,17 @@ export const operations: Operations = {
     } finally {
       await authorizer.close()
     }
+  },
+  'policy.replay': async ({ store }, p) => {
+    let candidate: PolicyEngine
+    try {
+      candidate = await PolicyEngine.fromBundle(await readFile(p.bundle as string), { decisionCache: 0, config: p.policyConfig as Record<string, unknown> | undefined })
+    } catch (error) {
+      if (!(error instanceof PolicyFault) && (error as NodeJS.ErrnoException).code === undefined) throw error
+      throw new OperationError(`cannot use the bundle ${p.bundle as string}: ${(error as Error).message}`)
+    }
+    const since = p.since === undefined ? undefined : new Date(p.since as number)
+    return await replayDecisions(new AuditStore(store.database), candidate, { since, limit: p.limit as number | undefined })
   }
 }
 
@@ -50,6 +68,22 @@ function header (value: string, previous: Record<string, string[]> | undefined):
 function method (value: string): string {
   if (!/^[A-Za-z]{1,20}$/.test(value)) throw new InvalidArgumentError('expected an HTTP method')
   return value.toUpperCase()
+}
+
+function outcome (o: ReplayOutcome): string {
+  return `${o.status} ${o.allow ? 'allow' : 'deny'}${o.reasons.length === 0 ? '' : ` (${o.reasons.join(',')})`}`
+}
+
+function describeReplay (r: ReplayReport): string {
+  const lines = [
+    `replayed ${r.replayed} of ${r.read} recorded decisions${r.since === null ? '' : ` since ${r.since}`} against revision ${r.revision || '-'}: ${r.changes.length} would change${r.faults === 0 ? '' : `, ${r.faults} could not be decided (503)`}`
+  ]
+  if (r.changes.length === 0) return lines.join('\n')
+  lines.push('', table(['TIME', 'DECISION', 'ROUTE', 'SUBJECT', 'RECORDED', 'REPLAYED'],
+    r.changes.map((c) => [c.timestamp, c.decisionId, `${c.method} ${c.path}`, c.subject ?? '', outcome(c.recorded), outcome(c.replayed)])))
+  lines.push('', table(['ROUTE', 'CHANGED', 'TO DENY', 'TO ALLOW'], r.byRoute.map((b) => [b.route, String(b.changed), String(b.toDeny), String(b.toAllow)])))
+  lines.push('', table(['REASON', 'ADDED', 'REMOVED'], r.byReason.map((b) => [b.reason, String(b.added), String(b.removed)])))
+  return lines.join('\n')
 }
 
 function describe (e: Explanation): string {
@@ -76,7 +110,7 @@ function describe (e: Explanation): string {
 }
 
 export function register (program: Command, runner: Runner): void {
-  const policy = program.command('policy').description('the Rego policy: test, build, explain')
+  const policy = program.command('policy').description('the Rego policy: test, build, explain, replay')
 
   policy.command('test').description('opa fmt, opa check --strict with the input schema, opa test with the coverage gate')
     .action(async () => { await script(runner.io, 'test') })
@@ -103,6 +137,21 @@ export function register (program: Command, runner: Runner): void {
         bundle: o.bundle === undefined ? undefined : resolve(o.bundle),
         opa: o.trace === true ? opaBinary(config.opa) : undefined
       }, describe)
+    })
+
+  policy.command('replay').description('decide the last recorded decisions again with a built bundle and list every one that would change')
+    .requiredOption('--bundle <file>', 'the candidate bundle (opa build -t wasm output, tar.gz)')
+    .option('--since <time>', 'recorded from then on: a duration back from now (30m, 24h, 7d), epoch ms or RFC 3339', (v: string) => {
+      try {
+        return sinceOf('--since', v).getTime()
+      } catch (error) {
+        throw new InvalidArgumentError((error as Error).message)
+      }
+    })
+    .option('--limit <n>', `the newest this many decisions, 1 to ${MAX_REPLAY_LIMIT} (default 1000)`, wholeNumber(1, MAX_REPLAY_LIMIT))
+    .action(async (o: { bundle: string; since?: number; limit?: number }, c: Command) => {
+      const config = runner.config(c)
+      await runner.run(c, 'policy.replay', { bundle: resolve(o.bundle), since: o.since, limit: o.limit, policyConfig: policyConfigOf(config) }, describeReplay)
     })
 }
 

@@ -11,6 +11,11 @@ import type { Config } from './variables.js'
 
 /** The configuration in the shapes the modules take. */
 
+/** Settings laid over the bundle's data.keygate.config; only when asked, since a custom bundle need not know them. */
+export function policyConfigOf (config: Config): Record<string, unknown> | undefined {
+  return config.requireHttps ? { require_https: true } : undefined
+}
+
 export function auditConfigOf (config: Config): AuditConfig {
   return {
     sinks: config.decisionLog,

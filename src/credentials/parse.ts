@@ -16,6 +16,8 @@ export type PresentedCredential =
   | { type: 'session'; token: string }
   /** Never parsed from headers: Keygate's server finds it from the console cookie (AuthorizeRequest.console). */
   | { type: 'console_session'; session: ConsoleCredential | null }
+  /** Never parsed from headers: a key named by its id, to check what it may do (Authorizer.explain's `asKeyId`); decided as the key presented. */
+  | { type: 'stored_key'; keyId: string }
 
 export type MalformedReason =
   | 'duplicate_header'

@@ -115,6 +115,17 @@ export class AccountDirectory {
     this.#byId.clear()
     this.#childIdByEmail.clear()
   }
+
+  /** See LookupCache.suspend. */
+  suspend (): void {
+    this.#byId.suspend()
+    this.#childIdByEmail.suspend()
+  }
+
+  resume (): void {
+    this.#byId.resume()
+    this.#childIdByEmail.resume()
+  }
 }
 
 export function toAccountFacts (user: UserRecord): AccountFacts {

@@ -82,6 +82,8 @@ export class PrincipalResolver {
         return await this.#resolveSession(presented.token, deadline)
       case 'console_session':
         return await this.#resolveConsole(presented.session, deadline)
+      case 'stored_key':
+        return await this.#resolveStoredKey(presented.keyId, deadline)
     }
   }
 
@@ -104,27 +106,31 @@ export class PrincipalResolver {
     this.#hashByKeyId.clear()
   }
 
+  /** See LookupCache.suspend. */
+  suspend (): void {
+    this.#keysByHash.suspend()
+    this.#hashByKeyId.clear()
+  }
+
+  resume (): void {
+    this.#keysByHash.resume()
+    this.#hashByKeyId.clear()
+  }
+
   async #resolveKey (key: string, deadline: number): Promise<ResolvedPrincipal> {
     // The store wants the hash's bytes, the cache its text: bytes only on a miss.
     const cacheKey = hashSecretKeyBase64url(key)
     const cached = this.#keysByHash.fresh(cacheKey)
     const record = cached !== undefined ? cached : await this.#keysByHash.get(cacheKey, async () => await this.#loadKey(cacheKey), deadline)
     if (record === null) return { credential: { type: 'secret_key', found: false }, ...NOT_FOUND }
-    return {
-      credential: {
-        type: 'secret_key',
-        found: true,
-        id: record.id,
-        prefix: record.prefix,
-        issuedAt: record.createdAt.getTime(),
-        expiresAt: record.expiresAt === null ? null : record.expiresAt.getTime(),
-        revoked: record.revokedAt !== null,
-        scopes: record.scopes,
-        actorId: record.actorId,
-        ...(record.limits === null ? {} : { limits: record.limits })
-      },
-      ...await this.#accounts.ownerAndActor(record.userId, record.actorId, deadline)
-    }
+    return { credential: keyFacts(record), ...await this.#accounts.ownerAndActor(record.userId, record.actorId, deadline) }
+  }
+
+  /** The facts of the key with this id, as if its secret had been presented. */
+  async #resolveStoredKey (keyId: string, deadline: number): Promise<ResolvedPrincipal> {
+    const record = await withDeadline(this.#keys.findKeyById(keyId), deadline)
+    if (record === null) return { credential: { type: 'secret_key', found: false }, ...NOT_FOUND }
+    return { credential: keyFacts(record), ...await this.#accounts.ownerAndActor(record.userId, record.actorId, deadline) }
   }
 
   /** The key's facts under the session's kind, its expiry the sooner of both: the rights of the key, never more. */
@@ -177,6 +183,21 @@ export class PrincipalResolver {
       },
       ...await this.#accounts.ownerAndActor(session.userId, session.actorId, deadline)
     }
+  }
+}
+
+function keyFacts (record: KeyRecord): CredentialFacts {
+  return {
+    type: 'secret_key',
+    found: true,
+    id: record.id,
+    prefix: record.prefix,
+    issuedAt: record.createdAt.getTime(),
+    expiresAt: record.expiresAt === null ? null : record.expiresAt.getTime(),
+    revoked: record.revokedAt !== null,
+    scopes: record.scopes,
+    actorId: record.actorId,
+    ...(record.limits === null ? {} : { limits: record.limits })
   }
 }
 

@@ -20,6 +20,7 @@ import { forwardAuthRoutes } from './routes/forward-auth.js'
 import { introspectionRoutes } from './routes/introspect.js'
 import { operationsRoutes } from './routes/operations.js'
 import { partnerRoutes } from './routes/partner.js'
+import { policyRoutes } from './routes/policy.js'
 import { anyKeyRoutes, childKeyRoutes, ownKeyRoutes } from './routes/keys.js'
 import { sessionListRoutes } from './routes/session-list.js'
 import { sessionRoutes } from './routes/sessions.js'
@@ -43,6 +44,8 @@ export interface AppOptions {
   decisionApiToken?: string
   /** The policy bundle's path, whose Rego sources `/v1/authorize?explain=true` points into (default build/bundle.tar.gz). */
   policyBundle?: string
+  /** Settings laid over the bundle's data.keygate.config (as the deciding engine has them), for bundles replayed by /admin/v1/policy/replay. */
+  policyConfig?: Record<string, unknown>
   /** Epoch milliseconds for key lifetimes and roll deadlines; pass the authorizer's clock. Default Date.now. */
   clock?: () => number
   /** How long a request (headers and body) may take to arrive before it is answered 408. Default REQUEST_TIMEOUT_MS. */
@@ -148,6 +151,7 @@ export function buildApp (options: AppOptions): FastifyInstance {
     await scope.register(anyKeyRoutes, manage)
     await scope.register(sessionListRoutes, { store: authorizer.store, sessions })
     await scope.register(auditRoutes, { store: authorizer.store })
+    await scope.register(policyRoutes, { authorizer, policyBundle: options.policyBundle, policyConfig: options.policyConfig })
   })
   // Registered as a plugin so that it comes after @fastify/swagger and is part of the document.
   app.register(async (scope) => {

@@ -103,6 +103,11 @@ export function createMetrics (): ServerMetrics {
     labelNames: ['cache'] as const,
     registers: [registry]
   })
+  const listenLost = new Counter({
+    name: 'keygate_cache_listen_lost_total',
+    help: 'Times the connection that listens for changes was lost (the caches hold nothing until it is back)',
+    registers: [registry]
+  })
   const listenFailures = new Counter({
     name: 'keygate_cache_listen_failures_total',
     help: 'Failed attempts to subscribe to change notifications (retried with backoff)',
@@ -129,6 +134,7 @@ export function createMetrics (): ServerMetrics {
     observeCacheEvent (event) {
       switch (event.type) {
         case 'invalidated': invalidations.inc({ type: event.change.type }); break
+        case 'listen_lost': listenLost.inc(); break
         case 'resync': resyncs.inc(); break
         case 'stale': stale.inc({ cache: event.cache }); break
         case 'listen_failed': listenFailures.inc(); break

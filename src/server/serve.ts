@@ -2,7 +2,7 @@ import cluster from 'node:cluster'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { Audit, type AuditConfig } from '../audit/index.js'
 import { createAuthorizer } from '../authorizer/authorizer.js'
-import { auditConfigOf, configWarnings, loadConfig, sessionSettingsOf, throttleOf, tlsOf, workersOf, type Config, type SessionSettings } from '../config/index.js'
+import { auditConfigOf, configWarnings, policyConfigOf, loadConfig, sessionSettingsOf, throttleOf, tlsOf, workersOf, type Config, type SessionSettings } from '../config/index.js'
 import { PolicyReloader } from '../policy/reloader.js'
 import { bootstrap } from '../manage/accounts.js'
 import { Sessions } from '../sessions/index.js'
@@ -145,8 +145,7 @@ export async function start (config: StartConfig, io: Pick<ServeIo, 'stdout'>): 
       bundle: config.policyBundle,
       pollSeconds: config.policyPollSeconds,
       token: config.policyBundleToken,
-      // Only when asked: a custom bundle need not know the setting.
-      ...(config.requireHttps ? { engine: { config: { require_https: true } } } : {}),
+      ...(policyConfigOf(config) === undefined ? {} : { engine: { config: policyConfigOf(config) } }),
       onReload: ({ revision, previous }) => {
         metrics.observePolicyReload('success')
         log?.info({ revision, previous }, 'policy: new bundle loaded')
@@ -167,6 +166,7 @@ export async function start (config: StartConfig, io: Pick<ServeIo, 'stdout'>): 
       cache: { staleIfErrorMs: Math.round(config.staleIfErrorSeconds * 1000) },
       onEvent: (event) => {
         metrics.observeCacheEvent(event)
+        if (event.type === 'listen_lost') log?.warn('cache: the connection that listens for changes was lost; deciding from the store alone (503 while it is unreachable) until it is back')
         if (event.type === 'resync') log?.warn('cache: change notifications may have been missed (connection lost); every cache cleared')
         if (event.type === 'listen_failed') log?.warn({ err: event.error }, 'cache: cannot subscribe to change notifications yet; retrying')
       },
@@ -189,6 +189,7 @@ export async function start (config: StartConfig, io: Pick<ServeIo, 'stdout'>): 
       decisionReasons: config.decisionReasons,
       decisionApiToken: config.decisionApiToken,
       policyBundle: config.policyBundle,
+      policyConfig: policyConfigOf(config),
       console: config.console ? { idleSeconds: config.consoleIdleSeconds, lifetimeSeconds: config.consoleLifetimeSeconds } : false
     })
     log = app.log

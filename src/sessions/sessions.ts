@@ -128,18 +128,19 @@ export class Sessions implements SessionVerifier {
 
   /**
    * Subscribes to notifications: sessions ended and keys rotated elsewhere take effect here at once.
-   * When notifications may have been missed (the listening connection was lost and is back),
-   * every verified token is forgotten and the key set re-read.
+   * While the listening connection is lost, no verified token is cached (every token is looked
+   * up); when it is back, the cache starts from empty and the key set is re-read.
    */
   async listen (): Promise<void> {
     if (this.#unlisten.length > 0) return
     const { db } = this.#options
     const onReconnect = (): void => {
-      this.#verifier.clear()
+      this.#verifier.resume()
       this.#signingKeysChanged()
     }
+    const onLost = (): void => { this.#verifier.suspend() }
     this.#unlisten = [
-      await db.listen(SESSIONS_CHANNEL, (sessionId) => { this.forgetSession(sessionId) }, { onReconnect }),
+      await db.listen(SESSIONS_CHANNEL, (sessionId) => { this.forgetSession(sessionId) }, { onReconnect, onLost }),
       await db.listen(SIGNING_KEYS_CHANNEL, () => { this.#signingKeysChanged() })
     ]
   }

@@ -46,6 +46,7 @@ export class SessionTokenVerifier implements SessionVerifier {
   readonly #cacheKeyById = new Map<string, string>()
   /** Bumped by every `forget`: a lookup that raced with one must not cache what it read. */
   #forgets = 0
+  #suspended = false
 
   constructor (options: ResolvedSessionOptions, keyring: SigningKeyring) {
     this.#options = options
@@ -113,7 +114,19 @@ export class SessionTokenVerifier implements SessionVerifier {
     this.#cacheKeyById.clear()
   }
 
+  /** Drops every verified token and keeps none until `resume`: ended sessions may go unheard meanwhile. */
+  suspend (): void {
+    this.#suspended = true
+    this.clear()
+  }
+
+  resume (): void {
+    this.#suspended = false
+    this.clear()
+  }
+
   #remember (cacheKey: string, session: SessionFacts): void {
+    if (this.#suspended) return
     const ttl = Math.min(this.#options.cacheTtlMs, session.expiresAt - this.#options.clock())
     if (ttl <= 0) return
     this.#cache.set(cacheKey, session, { ttl })

@@ -125,7 +125,7 @@ export class PgDatabase implements Database {
 
   async listen (channel: string, onPayload: (payload: string) => void, options: ListenOptions = {}): Promise<() => Promise<void>> {
     assertChannel(channel)
-    return await this.#listener.subscribe(channel, onPayload, options.onReconnect)
+    return await this.#listener.subscribe(channel, onPayload, options)
   }
 
   async close (): Promise<void> {
@@ -191,8 +191,9 @@ const RECONNECT_MAX_MS = 5_000
 /**
  * One connection outside the pool that LISTENs on every subscribed channel.
  * When it drops, it reconnects with backoff and LISTENs again; notifications
- * sent while it was down are lost, so every subscriber's onReconnect is called
- * once it listens again (and caches drop everything; their TTL bounds the gap).
+ * sent while it was down are lost: every subscriber's onLost is called when it
+ * goes (caches stop trusting what they hold) and onReconnect once it listens
+ * again (they drop everything and trust the notifications again).
  */
 class PgListener {
   readonly #config: pg.ClientConfig
@@ -200,7 +201,7 @@ class PgListener {
   /** Called on every notification (before its subscribers), and when the connection is lost or back: changes were heard, or may be missed. */
   readonly #onActivity: () => void
   readonly #subscribers = new Map<string, Set<(payload: string) => void>>()
-  readonly #onReconnect = new Set<() => void>()
+  readonly #watchers = new Set<ListenOptions>()
   #client: Promise<pg.Client> | null = null
   /** A connection has listened before: the next one is a reconnection. */
   #connectedBefore = false
@@ -214,7 +215,7 @@ class PgListener {
     this.#onActivity = onActivity
   }
 
-  async subscribe (channel: string, onPayload: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>> {
+  async subscribe (channel: string, onPayload: (payload: string) => void, { onReconnect, onLost }: ListenOptions): Promise<() => Promise<void>> {
     if (this.#closed) throw new StoreUnavailableError('store unavailable: database is closed')
     const callbacks = this.#subscribers.get(channel) ?? new Set()
     this.#subscribers.set(channel, callbacks)
@@ -227,11 +228,11 @@ class PgListener {
       await this.#unsubscribe(channel, onPayload)
       throw error
     }
-    // A distinct function per subscription, so that the same callback may be passed twice.
-    const reconnected = onReconnect === undefined ? undefined : (): void => { onReconnect() }
-    if (reconnected !== undefined) this.#onReconnect.add(reconnected)
+    // An object per subscription, so that the same callbacks may be passed twice.
+    const watcher: ListenOptions = { onReconnect, onLost }
+    this.#watchers.add(watcher)
     return async () => {
-      if (reconnected !== undefined) this.#onReconnect.delete(reconnected)
+      this.#watchers.delete(watcher)
       await this.#unsubscribe(channel, onPayload)
     }
   }
@@ -288,7 +289,7 @@ class PgListener {
       this.#onActivity()
       // After the connection is handed out, so that a callback that queries finds it.
       queueMicrotask(() => {
-        for (const onReconnect of this.#onReconnect) deliver(onReconnect, '', this.#onError)
+        for (const { onReconnect } of this.#watchers) if (onReconnect !== undefined) deliver(onReconnect, '', this.#onError)
       })
     }
     this.#connectedBefore = true
@@ -300,6 +301,7 @@ class PgListener {
       if (current !== client || this.#closed) return
       this.#onActivity()
       this.#client = null
+      for (const { onLost } of this.#watchers) if (onLost !== undefined) deliver(onLost, '', this.#onError)
       this.#scheduleReconnect()
     }, () => {})
   }

@@ -377,8 +377,8 @@ export class Store {
    * `onResync` is called when changes may have been missed (the listening
    * connection was lost and is back): drop everything cached.
    */
-  async onChange (onChange: (change: StoreChange) => void, options: { onResync?: () => void } = {}): Promise<() => Promise<void>> {
-    return await this.database.listen(CHANGES_CHANNEL, (payload) => { onChange(parseChange(payload)) }, { onReconnect: options.onResync })
+  async onChange (onChange: (change: StoreChange) => void, options: { onResync?: () => void, onLost?: () => void } = {}): Promise<() => Promise<void>> {
+    return await this.database.listen(CHANGES_CHANNEL, (payload) => { onChange(parseChange(payload)) }, { onReconnect: options.onResync, onLost: options.onLost })
   }
 
   /** Closes the database this store was constructed with. */

@@ -17,6 +17,12 @@ export interface ListenOptions {
    * this process and cannot lose its connection.
    */
   onReconnect?: () => void
+  /**
+   * Called when the connection that listens is lost: from now until
+   * onReconnect, changes may happen unheard, so nothing cached may be
+   * trusted. Never called by PGlite.
+   */
+  onLost?: () => void
 }
 
 export interface Database extends SqlClient {

@@ -6,7 +6,7 @@
 import t from 'tap'
 import type { Page } from 'playwright-core'
 import { bootstrap } from '../../src/manage/index.js'
-import { launchBrowser, screenshot, seriousViolations } from '../helpers/browser.js'
+import { launchBrowser, noSeriousViolations, screenshot, signIn } from '../helpers/browser.js'
 import { forEachDatabase } from '../helpers/databases.js'
 import { auditServer, type AuditServer } from '../helpers/audit.js'
 
@@ -20,17 +20,6 @@ async function listening (server: AuditServer): Promise<string> {
 async function forwardAuth (base: string, token: string, path = '/api/v1/bot/list', method = 'GET'): Promise<number> {
   const res = await fetch(`${base}/v1/forward-auth`, { headers: { authorization: `Bearer ${token}`, 'x-forwarded-uri': path, 'x-forwarded-method': method } })
   return res.status
-}
-
-async function noSeriousViolations (t: Tap.Test, page: Page, name: string): Promise<void> {
-  t.same(await seriousViolations(page), [], `axe-core: no serious or critical violation on ${name}`)
-}
-
-async function signIn (page: Page, base: string, token: string): Promise<void> {
-  await page.goto(`${base}/console/`)
-  await page.getByLabel('Secret key').fill(token)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.getByRole('heading', { name: 'Secret keys' }).waitFor()
 }
 
 /** The secret shown once in the dialog, after which the dialog is closed. */

@@ -81,3 +81,15 @@ export async function seriousViolations (page: Page): Promise<Array<{ id: string
       .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')) }))
   })
 }
+
+export async function noSeriousViolations (t: Test, page: Page, name: string): Promise<void> {
+  t.same(await seriousViolations(page), [], `axe-core: no serious or critical violation on ${name}`)
+}
+
+/** Signs in to the console at `base` with a secret key, and waits for the first page. */
+export async function signIn (page: Page, base: string, token: string): Promise<void> {
+  await page.goto(`${base}/console/`)
+  await page.getByLabel('Secret key').fill(token)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('heading', { name: 'Secret keys' }).waitFor()
+}

@@ -3,7 +3,7 @@
  * the same with another revision, and ones that must be refused.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -58,6 +58,29 @@ export function allowAllBundle (t: Test): Buffer {
   execFileSync(opaPath(), ['build', '-t', 'wasm', '-e', 'keygate/authz/decision', '--revision', 'allow-all',
     '-o', join(dir, 'bundle.tar.gz'), join(dir, 'src')], { stdio: 'pipe' })
   return readFileSync(join(dir, 'bundle.tar.gz'))
+}
+
+/**
+ * The default policy plus one rule, built by the OPA CLI as scripts/policy.sh
+ * builds it: deleting a bot (`bot/{id}/delete`) is refused (403 `bot_delete_forbidden`). Written
+ * to a temp folder; returns the file's path.
+ */
+export function forbidBotDeleteBundle (t: Test): string {
+  const dir = tempDir(t, 'forbid-bot-delete')
+  cpSync('policies', join(dir, 'policies'), { recursive: true })
+  writeFileSync(join(dir, 'policies/keygate/authz/forbid_bot_delete.rego'), [
+    'package keygate.authz',
+    '',
+    'denials contains {"code": "bot_delete_forbidden", "msg": "bots cannot be deleted"} if {',
+    '\troute.namespace == "api"',
+    '\tglob.match("bot/*/delete", ["/"], concat("/", route.segments))',
+    '}',
+    ''
+  ].join('\n'))
+  const bundle = join(dir, 'bundle.tar.gz')
+  execFileSync(opaPath(), ['build', '-t', 'wasm', '-e', 'keygate/authz/decision', '--capabilities', 'build/capabilities.json',
+    '--revision', 'forbid-bot-delete', '--ignore', '*_test.rego', '--ignore', 'schema', '-o', bundle, join(dir, 'policies')], { stdio: 'pipe' })
+  return bundle
 }
 
 /** Answers a request itself (a body that never ends, one without a length, …). */

@@ -15,6 +15,11 @@
  * server and dropped when its test ends. PGlite databases start from a
  * snapshot taken once per test process (initdb takes seconds; a snapshot, less
  * than one).
+ *
+ * test/store/pgbouncer.ts runs the store suite again through PgBouncer in
+ * transaction mode: it sets KEYGATE_TEST_PGBOUNCER_URL, and `pg` is then the
+ * only driver, its pool going through PgBouncer and its LISTEN straight to
+ * the server (KEYGATE_LISTEN_DATABASE_URL, as in production).
  */
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
@@ -42,6 +47,7 @@ export function testDatabases (): TestDriver[] {
   if (testServerUrl === undefined && process.env.CI === 'true') {
     throw new Error('CI=true but KEYGATE_TEST_DATABASE_URL is not set: the pg driver would go untested')
   }
+  if (pooledServerUrl() !== undefined) return [{ name: 'pg', open: openPooled }]
   const drivers: TestDriver[] = [{ name: 'pglite', open: openPglite }]
   if (testServerUrl !== undefined) drivers.push({ name: 'pg', open: openPg })
   return drivers
@@ -66,6 +72,22 @@ export async function createTestDatabase (t: Test): Promise<string> {
   const url = new URL(testServerUrl)
   url.pathname = `/${name}`
   return url.href
+}
+
+/** PgBouncer in front of the test server, when the suite runs through it (read when asked: the runner sets it after importing this module). */
+function pooledServerUrl (): string | undefined {
+  return process.env.KEYGATE_TEST_PGBOUNCER_URL || undefined
+}
+
+async function openPooled (t: Test, options: TestDatabaseOptions = {}): Promise<Database> {
+  const { migrated, ...rest } = options
+  const direct = await createTestDatabase(t)
+  const pooled = new URL(pooledServerUrl() as string)
+  pooled.pathname = new URL(direct).pathname
+  const db = await openDatabase({ ...rest, databaseUrl: pooled.href, listenUrl: direct })
+  t.teardown(async () => { await db.close() })
+  if (migrated === true) await migrate(db)
+  return db
 }
 
 async function openPg (t: Test, options: TestDatabaseOptions = {}): Promise<Database> {

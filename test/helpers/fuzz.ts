@@ -168,7 +168,7 @@ export async function fuzzWorld (store: Store, policy: PolicyEngine, referenceBu
   }
 }
 
-const ROUTES = readFileSync(new URL('../fixtures/routes.tsv', import.meta.url), 'utf8')
+const ROUTES = readFileSync(new URL('../../policies/routes.tsv', import.meta.url), 'utf8')
   .split('\n').slice(1).filter((line) => line.trim() !== '').map((line) => line.split('\t')[1] as string)
 
 /** Header values a client can send over HTTP (no control characters). */

@@ -8,6 +8,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Test } from 'tap'
+import { loadConfig, sessionSettingsOf } from '../../src/config/index.js'
+import { start, type RunningServer } from '../../src/server/serve.js'
 import { createAuthorizer, type Authorizer, type AuthorizerEvent, type AuthorizerOptions } from '../../src/authorizer/index.js'
 import { Sessions } from '../../src/sessions/index.js'
 import { openStore, Store } from '../../src/store/index.js'
@@ -70,4 +72,24 @@ export async function sharedInstances (
     if (driver.name === 'pg') await setup.close()
   })
   return { setup, instances, url }
+}
+
+/**
+ * `keygate serve` in this process (start() with loadConfig, as the CLI does)
+ * on an ephemeral port, from Keygate's variables: for tests of how
+ * instances are wired to their databases (KEYGATE_DATABASE_URL,
+ * KEYGATE_LISTEN_DATABASE_URL, …). Closed when t ends.
+ */
+export async function servedInstance (t: Test, env: Record<string, string>): Promise<RunningServer> {
+  const config = loadConfig({
+    KEYGATE_PORT: '0',
+    KEYGATE_LOG_LEVEL: 'silent',
+    KEYGATE_SIGNING_SECRET: 'a'.repeat(64),
+    KEYGATE_THROTTLE_CLIENT: 'off',
+    KEYGATE_THROTTLE_PREFIX: 'off',
+    ...env
+  })
+  const server = await start({ ...config, sessions: await sessionSettingsOf(config) }, { stdout: { write: () => true } })
+  t.teardown(async () => { await server.close() })
+  return server
 }

@@ -1,6 +1,6 @@
 /**
  * The one rule for tests that need a real part of the world: a PostgreSQL
- * server, a streaming replica, nginx, Caddy, promtool, openssl, the OPA CLI.
+ * server, a streaming replica, nginx, Caddy, PgBouncer, promtool, openssl, the OPA CLI.
  *
  *   t.test('promtool check rules', async (t) => {
  *     if (missing(t, 'promtool')) return
@@ -18,7 +18,7 @@ import type { Test } from 'tap'
 import { testServerUrl } from './databases.js'
 import { primaryServerUrl, replicaServerUrl } from './replication.js'
 
-export type Part = 'postgres' | 'replica' | 'nginx' | 'caddy' | 'promtool' | 'openssl' | 'opa'
+export type Part = 'postgres' | 'replica' | 'nginx' | 'caddy' | 'pgbouncer' | 'promtool' | 'openssl' | 'opa'
 
 /** The OPA CLI that scripts/install-opa.sh puts in the repository. */
 export const OPA = fileURLToPath(new URL('../../.tools/bin/opa', import.meta.url))
@@ -28,6 +28,7 @@ const INSTALLED_BY: Record<Part, string> = {
   replica: 'scripts/start-replica.sh starts a primary and its streaming replica and prints KEYGATE_TEST_PRIMARY_URL and KEYGATE_TEST_REPLICA_URL',
   nginx: 'scripts/install-proxies.sh installs it',
   caddy: 'scripts/install-proxies.sh installs it',
+  pgbouncer: 'scripts/install-tools.sh installs it',
   promtool: 'scripts/install-tools.sh installs it',
   openssl: 'scripts/install-tools.sh installs it',
   opa: 'scripts/install-opa.sh installs it'

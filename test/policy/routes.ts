@@ -1,5 +1,5 @@
 /**
- * The endpoint catalogue (test/fixtures/routes.tsv, the 335 routes of the
+ * The endpoint catalogue (policies/routes.tsv, the 335 routes of the
  * API Keygate fronts) through the compiled policy: every route gets a class
  * from the data tables, and the classes match what the path template says.
  */
@@ -14,7 +14,7 @@ const NOW = 1767225600000
 const READ_VERBS = new Set(['list', 'fetch', 'search', 'export', 'download', 'subscribe'])
 const MANAGE_RESOURCES = new Set(['partner', 'token', 'session'])
 
-const routes = readFileSync(join(ROOT, 'test/fixtures/routes.tsv'), 'utf8')
+const routes = readFileSync(join(ROOT, 'policies/routes.tsv'), 'utf8')
   .trim().split('\n').slice(1)
   .map((line) => {
     const [method, template] = line.split('\t') as [string, string]

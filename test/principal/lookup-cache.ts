@@ -38,6 +38,26 @@ t.test('a lookup that overlapped a delete is answered but not cached (it may pre
   t.equal(await cache.get('k', async () => 'after the change', later()), 'after the change')
 })
 
+t.test('suspended (changes could go unheard): holds nothing, serves nothing stale, caches again once resumed', async (t) => {
+  const cache = new LookupCache<string>(options)
+  t.equal(await cache.get('k', async () => 'v', later()), 'v')
+  cache.suspend()
+  t.equal(cache.size, 0, 'emptied')
+  await t.rejects(cache.get('k', down, later()), StoreUnavailableError, 'the store down: nothing stale to serve')
+  let queries = 0
+  const load = async (): Promise<string> => { queries++; return 'v' }
+  t.equal(await cache.get('k', load, later()), 'v')
+  t.equal(await cache.get('k', load, later()), 'v')
+  t.equal(queries, 2, 'every lookup asks the store')
+  t.equal(cache.peek('k'), undefined)
+  cache.offer('k', 'v', cache.generation)
+  t.equal(cache.peek('k'), undefined, 'nor is a value offered kept')
+  cache.resume()
+  await cache.get('k', load, later())
+  await cache.get('k', load, later())
+  t.equal(queries, 3, 'resumed: cached again')
+})
+
 t.test('stale-if-error: a found value past its TTL while the store fails', async (t) => {
   const stale: string[] = []
   const cache = new LookupCache<string>({ ...options, onStale: () => { stale.push('k') } })

@@ -18,7 +18,7 @@ import { tempDir } from '../helpers/temp.js'
  */
 const RUNS = Number(process.env.KEYGATE_DIFFERENTIAL_RUNS ?? 1_000)
 const ROOT = new URL('../../', import.meta.url).pathname
-const ROUTES = readFileSync(join(ROOT, 'test/fixtures/routes.tsv'), 'utf8')
+const ROUTES = readFileSync(join(ROOT, 'policies/routes.tsv'), 'utf8')
   .split('\n').slice(1).filter((line) => line.trim() !== '').map((line) => line.split('\t')[1] as string)
 
 const NOW = 1_750_000_000_000

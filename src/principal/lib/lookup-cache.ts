@@ -49,7 +49,10 @@ interface Entry<T> {
  *   found" is never served stale (that would turn an outage into a 401), and
  *   an entry dropped by `delete`/`clear` (a notification) is gone for good;
  * - a lookup that overlapped a `delete`/`clear` returns what it read but does
- *   not cache it (it may predate the change that was announced).
+ *   not cache it (it may predate the change that was announced);
+ * - while `suspend`ed (the notifications that would drop entries cannot be
+ *   heard), it holds nothing: every lookup asks the store, and nothing is
+ *   served stale.
  */
 export class LookupCache<T extends {}> {
   readonly #options: LookupCacheOptions
@@ -57,6 +60,7 @@ export class LookupCache<T extends {}> {
   readonly #pending = new Map<string, Promise<T | null>>()
   /** Bumped by every delete and clear. */
   #generation = 0
+  #suspended = false
   #hits = 0
   #misses = 0
 
@@ -145,6 +149,18 @@ export class LookupCache<T extends {}> {
     this.#entries.clear()
   }
 
+  /** Drops everything and keeps nothing until `resume`. */
+  suspend (): void {
+    this.#suspended = true
+    this.clear()
+  }
+
+  /** Caches again, from empty (what was read while suspended may predate a change never heard). */
+  resume (): void {
+    this.#suspended = false
+    this.clear()
+  }
+
   get size (): number {
     return this.#entries.size
   }
@@ -177,7 +193,7 @@ export class LookupCache<T extends {}> {
   }
 
   #remember (key: string, value: T | null, generation: number): boolean {
-    if (generation !== this.#generation) return false
+    if (generation !== this.#generation || this.#suspended) return false
     const ttl = value === null ? this.#options.negativeTtlMs : this.#options.ttlMs + this.#options.staleIfErrorMs
     const freshFor = value === null ? this.#options.negativeTtlMs : this.#options.ttlMs
     this.#entries.set(key, { value: value ?? MISSING, freshUntil: performance.now() + freshFor }, { ttl })

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { AuditStore, type AuditFilter } from '../../audit/store.js'
+import { parseTime } from '../../audit/time.js'
 import type { Store } from '../../store/store.js'
 import { HttpError } from '../../errors.js'
 import { keyUsageView } from '../views.js'
@@ -121,11 +122,4 @@ export function auditFilterOf (query: ListQuery): AuditFilter {
     cursor: query.cursor,
     take: query.take === undefined ? undefined : Number(query.take)
   }
-}
-
-export function parseTime (name: string, value: string | undefined): Date | undefined {
-  if (value === undefined) return undefined
-  const date = /^\d{1,15}$/.test(value) ? new Date(Number(value)) : /^\d{4}-\d{2}-\d{2}/.test(value) ? new Date(value) : new Date(NaN)
-  if (Number.isNaN(date.getTime())) throw new HttpError('INVALID_REQUEST', `${name} must be epoch milliseconds or an RFC 3339 date-time`)
-  return date
 }

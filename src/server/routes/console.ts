@@ -7,6 +7,7 @@ import fp from 'fastify-plugin'
 import type { Authorizer } from '../../authorizer/authorizer.js'
 import { CONSOLE_COOKIE, ConsoleSessions, CSRF_HEADER, csrfMatches, csrfTokenOf, type ConsoleSession } from '../../console/sessions.js'
 import { authorizeRequestOf } from '../../adapters/fastify-plugin.js'
+import { CATALOGUE_PATH } from '../../policy/catalogue.js'
 import { sendError } from '../error-handler.js'
 import { HttpError } from '../../errors.js'
 
@@ -29,7 +30,8 @@ const TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
   '.mjs': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml'
+  '.svg': 'image/svg+xml',
+  '.tsv': 'text/tab-separated-values; charset=utf-8'
 }
 const CSRF_REFUSED = 'the console CSRF token is missing or wrong'
 const tags = ['console']
@@ -167,6 +169,8 @@ function loadAssets (): Map<string, Asset> {
   assets.set('vendor/preact.mjs', { body: Buffer.from(mjs('preact')), type: js })
   assets.set('vendor/hooks.mjs', { body: Buffer.from(mjs('preact/hooks').replaceAll('from"preact"', 'from"./preact.mjs"')), type: js })
   assets.set('vendor/htm.mjs', { body: Buffer.from(mjs('htm')), type: js })
+  // The endpoint catalogue, for the Policy page's matrix.
+  assets.set('routes.tsv', { body: readFileSync(CATALOGUE_PATH), type: TYPES['.tsv'] as string })
   return assets
 }
 

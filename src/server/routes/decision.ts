@@ -3,7 +3,7 @@ import { schemeOf, sendAnswer } from '../../adapters/fastify-plugin.js'
 import { decisionCallers } from '../../adapters/decision-callers.js'
 import { denialOf, disclosedResult, distinctHeaders } from '../../adapters/http.js'
 import type { TrustProxy } from '../../adapters/node-http.js'
-import { explainRecord, RuleIndex } from '../../audit/explain.js'
+import { BundleRules, explainRecord } from '../../audit/explain.js'
 import type { Authorizer } from '../../authorizer/authorizer.js'
 import type { AuthorizeRequest } from '../../authorizer/result.js'
 import { MAX_AUTHORIZATION_LENGTH } from '../../credentials/parse.js'
@@ -95,7 +95,7 @@ const decision = {
 }
 
 export const decisionRoutes: FastifyPluginAsync<DecisionRoutesOptions> = async (app, { authorizer, decisionReasons, policyBundle, callerToken, trustProxy }) => {
-  let rules: Promise<RuleIndex> | null = null
+  const rules = new BundleRules(policyBundle ?? DEFAULT_BUNDLE_PATH)
   const callers = decisionCallers({ token: callerToken, trustProxy })
   // Requests whose caller may state the client's address (see decisionCallers).
   const stating = new WeakSet<FastifyRequest>()
@@ -127,10 +127,7 @@ export const decisionRoutes: FastifyPluginAsync<DecisionRoutesOptions> = async (
       })
       if (!caller.allow) return sendAnswer(reply, denialOf(caller))
       const record = await authorizer.explain({ method, path, headers, scheme })
-      rules ??= RuleIndex.fromBundle(policyBundle ?? DEFAULT_BUNDLE_PATH)
-      // A reloaded policy: read the sources again (rules stay unnamed if they are not those of this revision).
-      if ((await rules).revision !== record.result.policyRevision) rules = RuleIndex.fromBundle(policyBundle ?? DEFAULT_BUNDLE_PATH)
-      const { decision: result, ...explanation } = explainRecord(record, await rules)
+      const { decision: result, ...explanation } = explainRecord(record, await rules.for(record.result.policyRevision))
       return { ...disclosedResult(result), explanation }
     }
     const stated = stating.has(request) && client?.address !== undefined
