@@ -25,7 +25,9 @@ const SCRIPTS = [
   ['limits', 'Forward-auth with limits on the key vs without'],
   ['sessions', 'Session-token verification'],
   ['memory', 'Memory'],
-  ['decision-log', 'The default decision log: defaults vs log off vs hello world']
+  ['decision-log', 'The default decision log: defaults vs log off vs hello world'],
+  ['log-rows', 'Decision-log rows per second per database (COPY) vs a bare COPY'],
+  ['listen-fanout', 'NOTIFY latency to 50 listening connections vs one']
 ]
 
 const { values } = parseArgs({ options: { small: { type: 'boolean', default: false }, only: { type: 'string' }, write: { type: 'boolean' } } })

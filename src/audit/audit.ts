@@ -7,7 +7,7 @@ import { decisionEntry, type LogEntry } from './entry.js'
 import { createAuditMetrics, type AuditMetrics } from './metrics.js'
 import { SecurityMonitor } from './security.js'
 import { Spool } from './spool.js'
-import { openSinks } from './sinks.js'
+import { openSinks, type Sink } from './sinks.js'
 import { AuditStore } from './store.js'
 import { KeyUsageRecorder } from './usage.js'
 
@@ -72,7 +72,7 @@ export class Audit {
     const config: AuditConfig = { ...DEFAULT_AUDIT_CONFIG, ...options.config, security: { ...DEFAULT_AUDIT_CONFIG.security, ...options.config?.security } }
     const store = new AuditStore(options.store.database)
     const metrics = createAuditMetrics(options.registry)
-    const sinks = await openSinks(config.sinks, { store, stdout: options.stdout ?? process.stdout })
+    const sinks = await openSinks(config.sinks, { store, stdout: options.stdout ?? process.stdout, http: config.http })
     const log = sinks.length === 0
       ? null
       : new DecisionLog({
@@ -85,12 +85,14 @@ export class Audit {
         onError: options.onError
       })
     const inStore = config.sinks.some((sink) => sink.type === 'postgres')
-    const spool = log !== null && inStore && config.spoolDirectory !== null
+    // The sinks that outlive the process: what they have not received yet is worth a spool.
+    const durable = config.sinks.some((sink) => sink.type === 'postgres' || sink.type === 'http')
+    const spool = log !== null && durable && config.spoolDirectory !== null
       ? await Spool.open({ directory: config.spoolDirectory, syncIntervalMs: config.spoolSyncIntervalMs, written: () => log.written, onError: options.onError ?? (() => {}) })
       : null
     const audit = new Audit(options, config, store, log, metrics, spool)
     if (inStore) await store.prepareDaysAround(audit.#clock())
-    if (spool !== null) audit.#replaying = audit.#replay(spool, options.onReplay ?? (() => {}))
+    if (spool !== null) audit.#replaying = audit.#replay(spool, sinks, options.onReplay ?? (() => {}))
     if (options.cleanupIntervalMs !== 0 && (inStore || config.retentionDays > 0)) audit.#scheduleMaintenance(options.cleanupIntervalMs ?? 3_600_000, inStore)
     return audit
   }
@@ -160,15 +162,27 @@ export class Audit {
     await this.#spool?.close().catch((error: unknown) => { this.#onError(error, 'closing the spool') })
   }
 
-  /** Writes what processes that died left in the spool into the store, retrying until it is written or the audit closes. */
-  async #replay (spool: Spool, onReplay: (replayed: number) => void): Promise<void> {
+  /**
+   * Writes what processes that died left in the spool to every sink, retrying
+   * until it is written or the audit closes. A sink is never sent a part it
+   * has taken (the store also skips entries it already has; a collector may
+   * get again what the dead process had already posted).
+   */
+  async #replay (spool: Spool, sinks: readonly Sink[], onReplay: (replayed: number) => void): Promise<void> {
     let delay = 100
     try {
       const { entries, done } = await spool.claimOrphans()
       if (entries.length === 0) return await done()
+      const parts: Array<{ entries: LogEntry[]; pending: Set<Sink> }> = []
+      for (let start = 0; start < entries.length; start += 5_000) parts.push({ entries: entries.slice(start, start + 5_000), pending: new Set(sinks) })
       for (;;) {
         try {
-          for (let start = 0; start < entries.length; start += 5_000) await this.store.insert(entries.slice(start, start + 5_000))
+          for (const part of parts) {
+            for (const sink of [...part.pending]) {
+              await sink.write(part.entries)
+              part.pending.delete(sink)
+            }
+          }
           await done()
           onReplay(entries.length)
           return

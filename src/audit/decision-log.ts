@@ -159,7 +159,7 @@ export class DecisionLog {
       await this.#draining
       if (this.depth === 0 && this.#waiters.length === 0) return
       if (Date.now() >= deadline) return
-      await sleep(Math.min(this.#retryDelayMs || 10, Math.max(1, deadline - Date.now())))
+      await sleep(Math.min(Math.max(this.#retryAt - Date.now(), 10), Math.max(1, deadline - Date.now())))
     }
   }
 
@@ -212,6 +212,7 @@ export class DecisionLog {
         this.#inflight = { entries: this.#queue.splice(0, this.#batchSize), pending: new Set(this.#sinks) }
       }
       const batch = this.#inflight
+      let askedDelayMs = 0
       for (const sink of [...batch.pending]) {
         try {
           await sink.write(batch.entries)
@@ -219,12 +220,13 @@ export class DecisionLog {
         } catch (error) {
           this.#metrics.writeErrors.inc({ sink: sink.name })
           this.#onError(error, `writing ${batch.entries.length} entries to the ${sink.name} sink`)
+          askedDelayMs = Math.max(askedDelayMs, retryAfterOf(error))
         }
       }
       if (batch.pending.size > 0) {
-        // Keep the batch; the timer retries it after the backoff.
+        // Keep the batch; the timer retries it after the backoff, or after the sink's Retry-After if longer (up to the backoff's ceiling).
         this.#retryDelayMs = Math.min(MAX_RETRY_DELAY_MS, Math.max(100, this.#retryDelayMs * 2))
-        this.#retryAt = Date.now() + this.#retryDelayMs
+        this.#retryAt = Date.now() + Math.min(MAX_RETRY_DELAY_MS, Math.max(this.#retryDelayMs, askedDelayMs))
         return
       }
       this.#retryDelayMs = 0
@@ -250,6 +252,12 @@ export class DecisionLog {
     this.#metrics.bufferDepth.set(this.depth)
     this.#metrics.waiting.set(this.#waiters.length)
   }
+}
+
+/** How long a failed sink asked to be left alone (an HTTP collector's Retry-After), ms; 0 if it did not say. */
+function retryAfterOf (error: unknown): number {
+  const asked = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs
+  return typeof asked === 'number' && Number.isFinite(asked) ? asked : 0
 }
 
 function sleep (ms: number): Promise<void> {

@@ -1,9 +1,14 @@
 import { open, type FileHandle } from 'node:fs/promises'
-import type { SinkSpec } from './config.js'
+import type { HttpSinkConfig, SinkSpec } from './config.js'
 import type { LogEntry } from './entry.js'
+import { HttpSink } from './http-sink.js'
 import type { AuditStore } from './store.js'
 
-/** Where a batch of decision-log entries is written. A failed write is retried with the same batch. */
+/**
+ * Where a batch of decision-log entries is written. A failed write is retried
+ * with the same batch (the same array); an error with a numeric `retryAfterMs`
+ * delays the retry by that much (up to the backoff's ceiling).
+ */
 export interface Sink {
   readonly name: string
   write(entries: readonly LogEntry[]): Promise<void>
@@ -70,13 +75,17 @@ export class JsonLinesSink implements Sink {
   }
 }
 
-export async function openSinks (specs: readonly SinkSpec[], context: { store: AuditStore; stdout: { write(chunk: string): unknown } }): Promise<Sink[]> {
+export async function openSinks (specs: readonly SinkSpec[], context: { store: AuditStore; stdout: { write(chunk: string): unknown }; http: HttpSinkConfig }): Promise<Sink[]> {
   const sinks: Sink[] = []
   try {
     for (const spec of specs) {
       if (spec.type === 'postgres') sinks.push(new PostgresSink(context.store))
       else if (spec.type === 'stdout') sinks.push(JsonLinesSink.stream(context.stdout))
-      else {
+      else if (spec.type === 'http') {
+        const sink = new HttpSink({ ...context.http, url: spec.url })
+        await sink.open()
+        sinks.push(sink)
+      } else {
         const sink = JsonLinesSink.file(spec.path)
         await sink.open()
         sinks.push(sink)

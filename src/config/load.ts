@@ -32,6 +32,13 @@ const CHECKS: Array<(config: Config, given: (field: Field) => boolean) => string
   (c) => c.grpcPort !== undefined && c.grpcPort !== 0 && c.grpcPort === c.port
     ? `KEYGATE_GRPC_PORT=${c.grpcPort}: KEYGATE_PORT already serves HTTP there; give gRPC a port of its own`
     : null,
+  (c, given) => !c.decisionLog.some((sink) => sink.type === 'http') && (given('decisionLogHeaders') || given('decisionLogTokenFile') || given('decisionLogTimeoutMs'))
+    ? 'KEYGATE_DECISION_LOG_HEADERS, KEYGATE_DECISION_LOG_TOKEN_FILE and KEYGATE_DECISION_LOG_TIMEOUT_MS are for an http(s):// decision log: add one to KEYGATE_DECISION_LOG or unset them'
+    : null,
+  (c) => [c.decisionLogTokenFile !== undefined, 'authorization' in c.decisionLogHeaders, c.decisionLog.some((sink) => sink.type === 'http' && new URL(sink.url).username !== '')]
+    .filter(Boolean).length > 1
+    ? 'the collector\'s Authorization is given twice: keep one of KEYGATE_DECISION_LOG_TOKEN_FILE, Authorization in KEYGATE_DECISION_LOG_HEADERS, and user:password@ in the KEYGATE_DECISION_LOG URL'
+    : null,
   (c) => c.decisionLogBatch > c.decisionLogBuffer
     ? 'KEYGATE_DECISION_LOG_BATCH must not exceed KEYGATE_DECISION_LOG_BUFFER'
     : null

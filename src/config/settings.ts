@@ -23,6 +23,7 @@ export function auditConfigOf (config: Config): AuditConfig {
     batchSize: config.decisionLogBatch,
     flushIntervalMs: config.decisionLogFlushMs,
     sampleEvery: config.decisionLogSample,
+    http: { timeoutMs: config.decisionLogTimeoutMs, headers: config.decisionLogHeaders, tokenFile: config.decisionLogTokenFile ?? null },
     spoolDirectory: spoolDirectoryOf(config),
     spoolSyncIntervalMs: config.decisionLogSpoolSyncMs,
     retentionDays: config.decisionLogRetentionDays,

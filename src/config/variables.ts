@@ -1,4 +1,4 @@
-import { parseBurst, parseSinks, DEFAULT_AUDIT_CONFIG as AUDIT } from '../audit/config.js'
+import { parseBurst, parseHeaders, parseSinks, DEFAULT_AUDIT_CONFIG as AUDIT } from '../audit/config.js'
 import { validateEmail } from '../manage/accounts.js'
 import { DEFAULT_KEY_AGE } from '../manage/keys.js'
 import { DEFAULT_BUNDLE_PATH } from '../policy/engine.js'
@@ -90,11 +90,15 @@ export const VARIABLES = {
   keyRotationDays: required('KEYGATE_KEY_ROTATION_DAYS', DEFAULT_KEY_AGE.rotationDays, '`90`', parse.integer(1, 99_999)),
 
   // The audit
-  decisionLog: required('KEYGATE_DECISION_LOG', AUDIT.sinks, '`postgres`', parseSinks),
+  // Secret: a collector's URL may hold credentials (never echoed; parseSinks names a sink without them).
+  decisionLog: required('KEYGATE_DECISION_LOG', AUDIT.sinks, '`postgres`', parseSinks, true),
   decisionLogBuffer: required('KEYGATE_DECISION_LOG_BUFFER', AUDIT.bufferSize, '`10000`', parse.integer(16, 10_000_000)),
   decisionLogBatch: required('KEYGATE_DECISION_LOG_BATCH', AUDIT.batchSize, '`500`', parse.integer(1, 5_000)),
   decisionLogFlushMs: required('KEYGATE_DECISION_LOG_FLUSH_MS', AUDIT.flushIntervalMs, '`1000`', parse.integer(10, 600_000)),
   decisionLogSample: required('KEYGATE_DECISION_LOG_SAMPLE', AUDIT.sampleEvery, '`10`', parse.integer(1, 1_000_000)),
+  decisionLogTimeoutMs: required('KEYGATE_DECISION_LOG_TIMEOUT_MS', AUDIT.http.timeoutMs, '`10000`', parse.integer(100, 600_000, 'milliseconds')),
+  decisionLogHeaders: required('KEYGATE_DECISION_LOG_HEADERS', AUDIT.http.headers, '—', parseHeaders, true),
+  decisionLogTokenFile: optional('KEYGATE_DECISION_LOG_TOKEN_FILE', parse.text),
   decisionLogSpool: required<string | null>('KEYGATE_DECISION_LOG_SPOOL', '.keygate/spool', '`.keygate/spool`', parse.pathOrOff),
   decisionLogSpoolSyncMs: required('KEYGATE_DECISION_LOG_SPOOL_SYNC_MS', AUDIT.spoolSyncIntervalMs, '`1000`', parse.integer(0, 60_000)),
   decisionLogRetentionDays: required('KEYGATE_DECISION_LOG_RETENTION_DAYS', AUDIT.retentionDays, '`30`', parse.integer(0, 36_500)),

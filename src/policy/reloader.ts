@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
+import { redactUrl } from '../lib/url.js'
 import { PolicyEngine, type PolicyEngineOptions } from './engine.js'
 import { PolicyBundleError, PolicyFault } from './errors.js'
 import { POLICY_INPUT_VERSION, type PolicyInput } from './input.js'
@@ -69,7 +70,7 @@ export class PolicyReloader implements PolicySource {
     this.#engine = first.engine
     this.#digest = first.digest
     this.#seen = first.seen
-    this.#status = { revision: first.engine.revision, source: redact(options.bundle), loadedAt: new Date(), reloads: 0, failures: 0, lastError: null }
+    this.#status = { revision: first.engine.revision, source: redactUrl(options.bundle), loadedAt: new Date(), reloads: 0, failures: 0, lastError: null }
   }
 
   /** Loads the first bundle (throws PolicyBundleError if it is refused), then keeps watching. */
@@ -83,7 +84,7 @@ export class PolicyReloader implements PolicySource {
       if (value !== undefined && !(Number.isInteger(value) && value > 0)) throw new TypeError(`PolicyReloader: ${name} must be a positive integer`)
     }
     const download = http ? await fetchBundle(options, null, new AbortController().signal) : await readBundleFile(options.bundle)
-    if (download === 'unchanged') throw new PolicyBundleError(`bundle server answered 304 to an unconditional request: ${redact(options.bundle)}`)
+    if (download === 'unchanged') throw new PolicyBundleError(`bundle server answered 304 to an unconditional request: ${redactUrl(options.bundle)}`)
     const engine = await loadChecked(download.bytes, options.engine)
     const reloader = new PolicyReloader(options, http, pollSeconds * 1000, { engine, digest: digestOf(download.bytes), seen: download.seen })
     reloader.#start()
@@ -234,7 +235,7 @@ async function readBundleFile (path: string, seen: string | null = null): Promis
 
 /** One conditional GET of OPA's bundle protocol. */
 async function fetchBundle (options: PolicyReloaderOptions, etag: string | null, signal: AbortSignal): Promise<Download | 'unchanged'> {
-  const where = redact(options.bundle)
+  const where = redactUrl(options.bundle)
   const headers: Record<string, string> = { accept: 'application/gzip, application/octet-stream, */*' }
   if (etag !== null) headers['if-none-match'] = etag
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
@@ -334,18 +335,4 @@ function digestOf (bytes: Uint8Array): string {
 function causeOf (error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } })?.cause
   return cause?.code ?? cause?.message ?? (error as Error)?.message ?? String(error)
-}
-
-/** A URL without its user info or query string (where a token could hide), for logs and status. */
-function redact (bundle: string): string {
-  if (!/^https?:\/\//i.test(bundle)) return bundle
-  try {
-    const url = new URL(bundle)
-    url.username = ''
-    url.password = ''
-    url.search = ''
-    return url.href
-  } catch {
-    return '(invalid URL)'
-  }
 }

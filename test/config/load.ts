@@ -159,6 +159,40 @@ t.test('the audit settings: the decision log in the store, 30 days, by default',
   for (const bad of ['kafka', 'file:', 'off,stdout', 'stdout,stdout', ',']) t.throws(() => parseSinks(bad), Error, bad)
 })
 
+t.test('an http(s) decision log: the collector URL, headers, token file and timeout; no credential in any problem', async (t) => {
+  t.same(parseSinks('postgres,https://collector.example/logs'), [{ type: 'postgres' }, { type: 'http', url: 'https://collector.example/logs' }])
+  t.match(auditConfigOf(loadConfig({
+    KEYGATE_DECISION_LOG: 'http://127.0.0.1:9000/logs',
+    KEYGATE_DECISION_LOG_HEADERS: 'Authorization=Bearer%20abc, X-Scope-OrgID=keygate',
+    KEYGATE_DECISION_LOG_TIMEOUT_MS: '2500'
+  })), { sinks: [{ type: 'http', url: 'http://127.0.0.1:9000/logs' }], http: { timeoutMs: 2500, headers: { authorization: 'Bearer abc', 'x-scope-orgid': 'keygate' }, tokenFile: null } })
+  t.equal(auditConfigOf(loadConfig({ KEYGATE_DECISION_LOG: 'http://c/logs', KEYGATE_DECISION_LOG_TOKEN_FILE: '/run/secrets/token' })).http.tokenFile, '/run/secrets/token')
+  t.same(auditConfigOf(loadConfig({})).http, { timeoutMs: 10_000, headers: {}, tokenFile: null })
+
+  const problems = (env: NodeJS.ProcessEnv): string => (t.throws(() => loadConfig(env)) as ConfigError).message
+  t.match(problems({ KEYGATE_DECISION_LOG_HEADERS: 'X-A=b' }), /are for an http\(s\):\/\/ decision log/)
+  t.match(problems({ KEYGATE_DECISION_LOG: 'http://c/logs', KEYGATE_DECISION_LOG_HEADERS: 'Authorization=Bearer%20x', KEYGATE_DECISION_LOG_TOKEN_FILE: '/t' }), /Authorization is given twice/)
+  t.match(problems({ KEYGATE_DECISION_LOG: 'http://u:p@c/logs', KEYGATE_DECISION_LOG_HEADERS: 'Authorization=Bearer%20x' }), /Authorization is given twice/)
+  for (const [headers, expected] of [
+    ['Authorization', /entry 1: expected name=value/],
+    ['Bad Name=x', /entry 1: expected name=value/],
+    ['X-A=%zz', /X-A: the value is not valid percent-encoding/],
+    ['X-A=a%0D%0AX-B: injected', /X-A: the value holds a line break/],
+    ['X-A=1,x-a=2', /x-a is given twice/],
+    ['Content-Encoding=identity', /Content-Encoding is set by Keygate/]
+  ] as const) {
+    const message = problems({ KEYGATE_DECISION_LOG: 'http://c/logs', KEYGATE_DECISION_LOG_HEADERS: headers + ',Authorization=Bearer%20hunter2' })
+    t.match(message, expected, headers)
+    t.notMatch(message, /hunter2/, 'a header value is never echoed')
+  }
+  for (const bad of ['http://u:hunter2@c/logs#frag', 'http://u:hunter2@c/logs?key=hunter2,http://u:hunter2@c/logs?key=hunter2', 'http://u:hunter2@[::1/logs', 'syslog://u:hunter2@c']) {
+    const message = problems({ KEYGATE_DECISION_LOG: bad })
+    t.match(message, /KEYGATE_DECISION_LOG: /, bad)
+    t.notMatch(message, /hunter2/, `no credential of ${bad} in the problem`)
+  }
+  t.match(problems({ KEYGATE_DECISION_LOG: 'http://c/logs', KEYGATE_DECISION_LOG_TIMEOUT_MS: '10' }), /KEYGATE_DECISION_LOG_TIMEOUT_MS="10": must be a whole number of milliseconds from 100/)
+})
+
 t.test('a KEYGATE_* name Keygate does not read is warned about, with the closest known one', async (t) => {
   t.same(configWarnings({ KEYGATE_DATABSE_URL: 'postgres://db/k', KEYGATE_PORT: '1', PATH: '/bin' }),
     ['KEYGATE_DATABSE_URL is not a Keygate variable, so it is ignored (did you mean KEYGATE_DATABASE_URL?)'])
