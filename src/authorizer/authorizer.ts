@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { parseCredentials, type PresentedCredential } from '../credentials/parse.js'
 import { displayPrefix } from '../credentials/secret-key.js'
 import { LimitCounters, rateLimitHeaders, resetSeconds, unchanged, type LimitCounter, type LimitFacts } from '../limits/limits.js'
+import { DEFAULT_LIMIT_SYNC_MS, LimitSync } from '../limits/sync.js'
 import { FailureThrottle, type Throttled } from '../limits/throttle.js'
 import { splitTarget } from '../lib/target.js'
 import { PolicyEngine } from '../policy/engine.js'
@@ -57,10 +58,12 @@ export async function createAuthorizer (options: AuthorizerOptions = {}): Promis
   const authorizer = new KeygateAuthorizer(store, ownsStore, policy, { ...options, sessions }, ownSessions)
   // A store down at start does not stop the authorizer (it answers 503 until the store is back): it retries.
   if (options.invalidation !== false) await authorizer.listen()
+  await authorizer.startLimitSync()
   return authorizer
 }
 
 const LISTEN_RETRY_MIN_MS = 100
+const LIMIT_COUNTERS_MAX = 100_000
 const LISTEN_RETRY_MAX_MS = 5_000
 
 export function defaultBundlePath (): string {
@@ -79,7 +82,8 @@ class KeygateAuthorizer implements Authorizer {
   readonly #decisionTimeoutMs: number
   readonly #memo: DecisionMemo
   readonly #throttle: FailureThrottle | null
-  readonly #limits = new LimitCounters()
+  readonly #limits = new LimitCounters(LIMIT_COUNTERS_MAX)
+  readonly #limitSync: LimitSync
   readonly #unwatchSessions: (() => void) | null
   /** The default verifier, made and closed here; null when the caller passed one (or none). */
   readonly #ownSessions: Sessions | null
@@ -105,6 +109,17 @@ class KeygateAuthorizer implements Authorizer {
     const throttle = throttleOptionsOf(options.throttle)
     this.#throttle = throttle === null ? null : new FailureThrottle(throttle)
     this.#unwatchSessions = options.sessions?.onInvalidate?.(() => { this.#memo.clear() }) ?? null
+    this.#limitSync = new LimitSync(this.#limits, store, {
+      intervalMs: options.limitSyncMs ?? DEFAULT_LIMIT_SYNC_MS,
+      clock: this.#clock,
+      max: LIMIT_COUNTERS_MAX,
+      onError: (error) => { this.#emit({ type: 'limit_sync_failed', error }) }
+    })
+  }
+
+  /** Loads the counts of running windows (from before a restart, and other instances'), then shares them in the background. */
+  async startLimitSync (): Promise<void> {
+    await this.#limitSync.start()
   }
 
   get policy (): PolicyEngine {
@@ -215,9 +230,8 @@ class KeygateAuthorizer implements Authorizer {
 
   /** Counts an admitted request against `limits` (unless `counts` is false: explain()), and sets the RateLimit headers and Retry-After. */
   #count (result: AuthorizationResult, limits: readonly LimitFacts[], counters: LimitCounter[], counts: boolean, now: number): void {
-    const used = counters.map((c) => c.used)
-    if (result.allow && counts) for (const c of counters) c.used++
-    const headers = rateLimitHeaders(limits, used, result.allow, now)
+    if (result.allow && counts) this.#limits.admit(counters)
+    const headers = rateLimitHeaders(limits, counters, result.allow && !counts ? 1 : 0, now)
     if (headers !== null) result.rateLimit = headers
     // Retry-After: when the last used-up limit resets.
     if (result.status === 429) {
@@ -282,6 +296,8 @@ class KeygateAuthorizer implements Authorizer {
 
   async close (): Promise<void> {
     this.#closed = true
+    // What was counted since the last sync, kept for the next instance (or restart).
+    await this.#limitSync.close()
     this.#unwatchSessions?.()
     clearTimeout(this.#listenRetry)
     const unlisten = this.#unlisten
