@@ -324,3 +324,11 @@ export function limitsFromText (rate: string | undefined, quota: string | undefi
   }
   return validateLimits(limits)
 }
+
+/** Limits in the short text forms limitsFromText takes, e.g. `rate 100/1, quota 10000/month`; empty for none. */
+export function limitsText (limits: Limits | null): string {
+  const parts: string[] = []
+  if (limits?.rate !== undefined) parts.push(`rate ${limits.rate.limit}/${limits.rate.windowSeconds}`)
+  if (limits?.quota !== undefined) parts.push(`quota ${limits.quota.limit}/${limits.quota.period}`)
+  return parts.join(', ')
+}

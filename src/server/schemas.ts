@@ -97,6 +97,16 @@ export const issuedKeyResponse = {
   required: ['id', 'token', 'createdAt']
 } as const
 
+/** Limits as the views show them: what was set (src/limits), null for none. */
+const limitsView = {
+  type: ['object', 'null'],
+  description: 'the rate limit and quota set on it, null for none: {rate?: {limit, windowSeconds}, quota?: {limit, period}}',
+  properties: {
+    rate: { type: 'object', properties: { limit: { type: 'integer' }, windowSeconds: { type: 'integer' } }, required: ['limit', 'windowSeconds'] },
+    quota: { type: 'object', properties: { limit: { type: 'integer' }, period: { type: 'string', enum: ['day', 'month'] } }, required: ['limit', 'period'] }
+  }
+} as const
+
 export const keyView = {
   type: 'object',
   properties: {
@@ -109,7 +119,8 @@ export const keyView = {
     expiresAt: nullableEpochMs,
     revokedAt: nullableEpochMs,
     lastUsedAt: { ...nullableEpochMs, description: 'last request the key authenticated (written in batches: may lag by seconds)' },
-    requestCount: { type: 'integer', minimum: 0, description: 'requests the key authenticated (written in batches)' }
+    requestCount: { type: 'integer', minimum: 0, description: 'requests the key authenticated (written in batches)' },
+    rateLimits: limitsView
   },
   required: ['id', 'prefix', 'createdAt', 'updatedAt']
 } as const
@@ -165,7 +176,8 @@ export const partnerUserView = {
     name: nullableString(200),
     email: { type: 'string' },
     createdAt: epochMs,
-    updatedAt: epochMs
+    updatedAt: epochMs,
+    rateLimits: limitsView
   },
   required: ['id', 'email', 'createdAt', 'updatedAt']
 } as const
