@@ -117,9 +117,9 @@ class KeygateAuthorizer implements Authorizer {
     })
   }
 
-  /** Loads the counts of running windows (from before a restart, and other instances'), then shares them in the background. */
+  /** Loads the counts of running windows (from before a restart, and other instances'), waiting at most a decision's deadline, then shares them in the background. */
   async startLimitSync (): Promise<void> {
-    await this.#limitSync.start()
+    await this.#limitSync.start(this.#decisionTimeoutMs)
   }
 
   get policy (): PolicyEngine {
@@ -164,9 +164,12 @@ class KeygateAuthorizer implements Authorizer {
       return unchanged(m.input.limits, counters)
     })
     if (memo === undefined) return null
-    const result = copyResult(memo.result, randomUUID())
+    const limits = memo.input.limits
     // Read above and counted here synchronously, as in #decide.
-    if (memo.input.limits !== undefined && counters !== null) this.#count(result, memo.input.limits, counters, true, now)
+    const rateLimit = limits !== undefined && counters !== null ? this.#count(memo.result.allow, limits, counters, true, now) : null
+    // The headers in the copy as it is made (a property added afterwards costs more than the rest of a hit).
+    const result = copyResult(memo.result, randomUUID(), rateLimit)
+    if (limits !== undefined && result.status === 429) result.retryAfterSeconds = retryAfterOf(limits, now)
     return {
       result,
       input: { ...memo.input, now },
@@ -219,8 +222,13 @@ class KeygateAuthorizer implements Authorizer {
       policyMs = performance.now() - evaluating
       result = toResult(decision, input, decisionId, policy.revision)
       // Remembered without the counts: a hit counts and makes its own headers.
-      if (memoKey !== null) this.#memo.set(memoKey, policy, generation, { result: copyResult(result, ''), input })
-      if (limits.length > 0) this.#count(result, limits, this.#limits.counters(limits, input.now), counts, input.now)
+      // (With a rateLimit field already, under limits: a hit's copy then replaces a field rather than adding one, which costs V8 far more.)
+      if (memoKey !== null) this.#memo.set(memoKey, policy, generation, { result: copyResult(result, '', limits.length > 0 ? UNCOUNTED : null), input })
+      if (limits.length > 0) {
+        const rateLimit = this.#count(result.allow, limits, this.#limits.counters(limits, input.now), counts, input.now)
+        if (rateLimit !== null) result.rateLimit = rateLimit
+        if (result.status === 429) result.retryAfterSeconds = retryAfterOf(limits, input.now)
+      }
     } catch (error) {
       // A fault is never an allow, and never a 401/403 for a credential that may be valid.
       result = unavailable(decisionId, policy.revision, error)
@@ -228,16 +236,10 @@ class KeygateAuthorizer implements Authorizer {
     return { result, input, timestamp: new Date(), durationMs: performance.now() - started, policyMs }
   }
 
-  /** Counts an admitted request against `limits` (unless `counts` is false: explain()), and sets the RateLimit headers and Retry-After. */
-  #count (result: AuthorizationResult, limits: readonly LimitFacts[], counters: LimitCounter[], counts: boolean, now: number): void {
-    if (result.allow && counts) this.#limits.admit(counters)
-    const headers = rateLimitHeaders(limits, counters, result.allow && !counts ? 1 : 0, now)
-    if (headers !== null) result.rateLimit = headers
-    // Retry-After: when the last used-up limit resets.
-    if (result.status === 429) {
-      const exhausted = limits.filter((l) => l.exhausted)
-      result.retryAfterSeconds = Math.max(...(exhausted.length > 0 ? exhausted : limits).map((l) => resetSeconds(l, now)))
-    }
+  /** Counts an admitted request against `limits` (unless `counts` is false: explain()); returns the RateLimit headers. */
+  #count (allow: boolean, limits: readonly LimitFacts[], counters: LimitCounter[], counts: boolean, now: number): { policy: string; state: string } | null {
+    if (allow && counts) this.#limits.admit(counters)
+    return rateLimitHeaders(limits, counters, allow && !counts ? 1 : 0, now)
   }
 
   /**
@@ -406,15 +408,21 @@ function toResult (decision: PolicyDecision, input: PolicyInput, decisionId: str
   }
 }
 
-/** Callers own what they get: a remembered result is handed out as a copy, with its own decision id. */
-function copyResult (r: AuthorizationResult, decisionId: string): AuthorizationResult {
-  return {
-    ...r,
-    reasons: r.reasons.map((reason) => ({ ...reason })),
-    credential: { ...r.credential },
-    action: r.action === null ? null : { ...r.action },
-    decisionId
-  }
+/** Callers own what they get: a remembered result is handed out as a copy, with its own decision id (and RateLimit headers). */
+function copyResult (r: AuthorizationResult, decisionId: string, rateLimit: AuthorizationResult['rateLimit'] | null = null): AuthorizationResult {
+  const reasons = r.reasons.map((reason) => ({ ...reason }))
+  const credential = { ...r.credential }
+  const action = r.action === null ? null : { ...r.action }
+  return rateLimit === null ? { ...r, reasons, credential, action, decisionId } : { ...r, reasons, credential, action, decisionId, rateLimit }
+}
+
+/** The RateLimit headers of a remembered decision, in the memo only: every hit makes its own. */
+const UNCOUNTED = Object.freeze({ policy: '', state: '' })
+
+/** Retry-After of a 429 under limits: when the last used-up limit resets. */
+function retryAfterOf (limits: readonly LimitFacts[], now: number): number {
+  const exhausted = limits.filter((l) => l.exhausted)
+  return Math.max(...(exhausted.length > 0 ? exhausted : limits).map((l) => resetSeconds(l, now)))
 }
 
 function unavailable (decisionId: string, revision: string | null, error: unknown): AuthorizationResult {

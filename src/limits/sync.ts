@@ -36,6 +36,7 @@ export class LimitSync {
   #timer: NodeJS.Timeout | undefined
   #running: Promise<void> | null = null
   #loaded = false
+  #loading: Promise<void> | null = null
   #failing = false
   #cleanedAt = 0
   #closed = false
@@ -46,9 +47,16 @@ export class LimitSync {
     this.#options = options
   }
 
-  /** Loads the running windows' counts (a failure is reported, and the load retried with the next sync that has work), then syncs on schedule. */
-  async start (): Promise<void> {
-    await this.#load()
+  /**
+   * Loads the running windows' counts, waiting for them at most `waitMs` (a
+   * store that is down or slow does not hold up the start: the load goes on,
+   * and a failed one is reported and retried with the next sync that has
+   * work), then syncs on schedule.
+   */
+  async start (waitMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.#load(), new Promise((resolve) => { timer = setTimeout(resolve, waitMs).unref() })])
+    clearTimeout(timer)
     this.#schedule()
   }
 
@@ -70,13 +78,20 @@ export class LimitSync {
     this.#timer = setTimeout(() => { void this.sync().then(() => { this.#schedule() }) }, this.#options.intervalMs).unref()
   }
 
+  /** One load at a time; counts that arrive late are still taken (they only ever raise a view). */
   async #load (): Promise<void> {
-    try {
-      this.#counters.load(await this.#store.currentLimitUsage(this.#options.clock(), this.#options.max), this.#options.clock())
-      this.#loaded = true
-    } catch (error) {
-      this.#failed(error)
-    }
+    this.#loading ??= (async () => {
+      try {
+        const now = this.#options.clock()
+        this.#counters.load(await this.#store.currentLimitUsage(now, this.#options.max), this.#options.clock())
+        this.#loaded = true
+      } catch (error) {
+        this.#failed(error)
+      } finally {
+        this.#loading = null
+      }
+    })()
+    await this.#loading
   }
 
   async #syncOnce (): Promise<void> {
