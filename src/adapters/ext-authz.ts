@@ -5,7 +5,9 @@
  * same decision and the same answers as forward-auth:
  *
  * - allowed: gRPC OK and an OkHttpResponse that sets the identity headers and
- *   removes any client-sent copy of them (and, as an option, Authorization);
+ *   removes any client-sent copy of them (and, as an option, Authorization),
+ *   and, under a rate limit or quota, adds the RateLimit headers to the answer
+ *   the client gets (`response_headers_to_add`);
  * - refused: a DeniedHttpResponse with forward-auth's status, JSON body and
  *   challenge, and a non-OK gRPC status, which Envoy takes as a denial;
  * - a store or policy fault: a 503 denial (gRPC UNAVAILABLE), never an OK,
@@ -15,7 +17,7 @@ import type { Authorizer } from '../authorizer/authorizer.js'
 import type { AuthorizationResult } from '../authorizer/result.js'
 import { CREDENTIAL_HEADERS } from '../credentials/parse.js'
 import { decisionTarget } from '../lib/target.js'
-import { denialOf, headerPicker, identityHeadersOf, internalError, invalidRequest, type HttpAnswer } from './http.js'
+import { addRateLimitHeaders, denialOf, headerPicker, identityHeadersOf, internalError, invalidRequest, type HttpAnswer } from './http.js'
 import { trustFunction, type TrustProxy } from './node-http.js'
 
 /** google.rpc.Code values, as CheckResponse.status carries them. */
@@ -59,7 +61,7 @@ interface HeaderValueOption {
 type MetadataStruct = { fields: Record<string, { stringValue: string }> }
 export interface CheckResponse {
   status: { code: number; message?: string }
-  ok_response?: { headers: HeaderValueOption[]; headers_to_remove: string[] }
+  ok_response?: { headers: HeaderValueOption[]; headers_to_remove: string[]; response_headers_to_add?: HeaderValueOption[] }
   denied_response?: { status: { code: number }; headers: HeaderValueOption[]; body: string }
   dynamic_metadata?: MetadataStruct
 }
@@ -137,7 +139,10 @@ function allowedResponse (result: AuthorizationResult, removeAuthorization: bool
     if (value === '') remove.push(key)
     else headers.push(overwrite(key, value))
   }
-  return { headers, headers_to_remove: remove }
+  if (result.rateLimit === undefined) return { headers, headers_to_remove: remove }
+  const limits: Record<string, string> = {}
+  addRateLimitHeaders(limits, result)
+  return { headers, headers_to_remove: remove, response_headers_to_add: Object.entries(limits).map(([key, value]) => overwrite(key, value)) }
 }
 
 const denials = new WeakMap<HttpAnswer, Omit<CheckResponse, 'dynamic_metadata'>>()

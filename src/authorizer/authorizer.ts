@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { parseCredentials, type PresentedCredential } from '../credentials/parse.js'
 import { displayPrefix } from '../credentials/secret-key.js'
 import { LimitCounters, rateLimitHeaders, resetSeconds, unchanged, type LimitCounter, type LimitFacts } from '../limits/limits.js'
+import { DEFAULT_LIMIT_SYNC_MS, LimitSync } from '../limits/sync.js'
 import { FailureThrottle, type Throttled } from '../limits/throttle.js'
 import { splitTarget } from '../lib/target.js'
 import { PolicyEngine } from '../policy/engine.js'
@@ -60,10 +61,12 @@ export async function createAuthorizer (options: AuthorizerOptions = {}): Promis
   const authorizer = new KeygateAuthorizer(store, ownsStore, policy, { ...options, sessions }, ownSessions)
   // A store down at start does not stop the authorizer (it answers 503 until the store is back): it retries.
   if (options.invalidation !== false) await authorizer.listen()
+  await authorizer.startLimitSync()
   return authorizer
 }
 
 const LISTEN_RETRY_MIN_MS = 100
+const LIMIT_COUNTERS_MAX = 100_000
 const LISTEN_RETRY_MAX_MS = 5_000
 
 export function defaultBundlePath (): string {
@@ -82,7 +85,8 @@ class KeygateAuthorizer implements Authorizer {
   readonly #decisionTimeoutMs: number
   readonly #memo: DecisionMemo
   readonly #throttle: FailureThrottle | null
-  readonly #limits = new LimitCounters()
+  readonly #limits = new LimitCounters(LIMIT_COUNTERS_MAX)
+  readonly #limitSync: LimitSync
   readonly #unwatchSessions: (() => void) | null
   /** The default verifier, made and closed here; null when the caller passed one (or none). */
   readonly #ownSessions: Sessions | null
@@ -108,6 +112,17 @@ class KeygateAuthorizer implements Authorizer {
     const throttle = throttleOptionsOf(options.throttle)
     this.#throttle = throttle === null ? null : new FailureThrottle(throttle)
     this.#unwatchSessions = options.sessions?.onInvalidate?.(() => { this.#memo.clear() }) ?? null
+    this.#limitSync = new LimitSync(this.#limits, store, {
+      intervalMs: options.limitSyncMs ?? DEFAULT_LIMIT_SYNC_MS,
+      clock: this.#clock,
+      max: LIMIT_COUNTERS_MAX,
+      onError: (error) => { this.#emit({ type: 'limit_sync_failed', error }) }
+    })
+  }
+
+  /** Loads the counts of running windows (from before a restart, and other instances'), waiting at most a decision's deadline, then shares them in the background. */
+  async startLimitSync (): Promise<void> {
+    await this.#limitSync.start(this.#decisionTimeoutMs)
   }
 
   get policy (): PolicyEngine {
@@ -152,9 +167,12 @@ class KeygateAuthorizer implements Authorizer {
       return unchanged(m.input.limits, counters)
     })
     if (memo === undefined) return null
-    const result = copyResult(memo.result, randomUUID())
+    const limits = memo.input.limits
     // Read above and counted here synchronously, as in #decide.
-    if (memo.input.limits !== undefined && counters !== null) this.#count(result, memo.input.limits, counters, true, now)
+    const rateLimit = limits !== undefined && counters !== null ? this.#count(memo.result.allow, limits, counters, true, now) : null
+    // The headers in the copy as it is made (a property added afterwards costs more than the rest of a hit).
+    const result = copyResult(memo.result, randomUUID(), rateLimit)
+    if (limits !== undefined && result.status === 429) result.retryAfterSeconds = retryAfterOf(limits, now)
     return {
       result,
       input: { ...memo.input, now },
@@ -207,8 +225,13 @@ class KeygateAuthorizer implements Authorizer {
       policyMs = performance.now() - evaluating
       result = toResult(decision, input, decisionId, policy.revision)
       // Remembered without the counts: a hit counts and makes its own headers.
-      if (memoKey !== null) this.#memo.set(memoKey, policy, generation, { result: copyResult(result, ''), input })
-      if (limits.length > 0) this.#count(result, limits, this.#limits.counters(limits, input.now), counts, input.now)
+      // (With a rateLimit field already, under limits: a hit's copy then replaces a field rather than adding one, which costs V8 far more.)
+      if (memoKey !== null) this.#memo.set(memoKey, policy, generation, { result: copyResult(result, '', limits.length > 0 ? UNCOUNTED : null), input })
+      if (limits.length > 0) {
+        const rateLimit = this.#count(result.allow, limits, this.#limits.counters(limits, input.now), counts, input.now)
+        if (rateLimit !== null) result.rateLimit = rateLimit
+        if (result.status === 429) result.retryAfterSeconds = retryAfterOf(limits, input.now)
+      }
     } catch (error) {
       // A fault is never an allow, and never a 401/403 for a credential that may be valid.
       result = unavailable(decisionId, policy.revision, error)
@@ -216,17 +239,10 @@ class KeygateAuthorizer implements Authorizer {
     return { result, input, timestamp: new Date(), durationMs: performance.now() - started, policyMs }
   }
 
-  /** Counts an admitted request against `limits` (unless `counts` is false: explain()), and sets the RateLimit headers and Retry-After. */
-  #count (result: AuthorizationResult, limits: readonly LimitFacts[], counters: LimitCounter[], counts: boolean, now: number): void {
-    const used = counters.map((c) => c.used)
-    if (result.allow && counts) for (const c of counters) c.used++
-    const headers = rateLimitHeaders(limits, used, result.allow, now)
-    if (headers !== null) result.rateLimit = headers
-    // Retry-After: when the last used-up limit resets.
-    if (result.status === 429) {
-      const exhausted = limits.filter((l) => l.exhausted)
-      result.retryAfterSeconds = Math.max(...(exhausted.length > 0 ? exhausted : limits).map((l) => resetSeconds(l, now)))
-    }
+  /** Counts an admitted request against `limits` (unless `counts` is false: explain()); returns the RateLimit headers. */
+  #count (allow: boolean, limits: readonly LimitFacts[], counters: LimitCounter[], counts: boolean, now: number): { policy: string; state: string } | null {
+    if (allow && counts) this.#limits.admit(counters)
+    return rateLimitHeaders(limits, counters, allow && !counts ? 1 : 0, now)
   }
 
   /**
@@ -292,6 +308,8 @@ class KeygateAuthorizer implements Authorizer {
 
   async close (): Promise<void> {
     this.#closed = true
+    // What was counted since the last sync, kept for the next instance (or restart).
+    await this.#limitSync.close()
     this.#unwatchSessions?.()
     clearTimeout(this.#listenRetry)
     const unlisten = this.#unlisten
@@ -411,15 +429,21 @@ function toResult (decision: PolicyDecision, input: PolicyInput, decisionId: str
   }
 }
 
-/** Callers own what they get: a remembered result is handed out as a copy, with its own decision id. */
-function copyResult (r: AuthorizationResult, decisionId: string): AuthorizationResult {
-  return {
-    ...r,
-    reasons: r.reasons.map((reason) => ({ ...reason })),
-    credential: { ...r.credential },
-    action: r.action === null ? null : { ...r.action },
-    decisionId
-  }
+/** Callers own what they get: a remembered result is handed out as a copy, with its own decision id (and RateLimit headers). */
+function copyResult (r: AuthorizationResult, decisionId: string, rateLimit: AuthorizationResult['rateLimit'] | null = null): AuthorizationResult {
+  const reasons = r.reasons.map((reason) => ({ ...reason }))
+  const credential = { ...r.credential }
+  const action = r.action === null ? null : { ...r.action }
+  return rateLimit === null ? { ...r, reasons, credential, action, decisionId } : { ...r, reasons, credential, action, decisionId, rateLimit }
+}
+
+/** The RateLimit headers of a remembered decision, in the memo only: every hit makes its own. */
+const UNCOUNTED = Object.freeze({ policy: '', state: '' })
+
+/** Retry-After of a 429 under limits: when the last used-up limit resets. */
+function retryAfterOf (limits: readonly LimitFacts[], now: number): number {
+  const exhausted = limits.filter((l) => l.exhausted)
+  return Math.max(...(exhausted.length > 0 ? exhausted : limits).map((l) => resetSeconds(l, now)))
 }
 
 function unavailable (decisionId: string, revision: string | null, error: unknown): AuthorizationResult {

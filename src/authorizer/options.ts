@@ -18,6 +18,8 @@ export type AuthorizerEvent =
   | { type: 'stale'; cache: 'key' | 'account' }
   /** Subscribing to change notifications failed (the store is down); retried with backoff. */
   | { type: 'listen_failed'; error: Error }
+  /** Sharing the rate-limit counters with the store failed (reported once until it works again); what was counted is sent with the next sync. */
+  | { type: 'limit_sync_failed'; error: Error }
 
 export interface AuthorizerOptions {
   /** An open store; the authorizer does not close it. */
@@ -70,6 +72,13 @@ export interface AuthorizerOptions {
    * `false` turns it off. The client address is `request.client.address`.
    */
   throttle?: Partial<ThrottleOptions> | false
+  /**
+   * How often the counters of rate limits and quotas are shared with the
+   * other instances through the store, in ms (default 50): the lower, the
+   * closer instances stay to a limit (see docs/rate-limits.md for the bound),
+   * at one statement per interval while limited keys are in use.
+   */
+  limitSyncMs?: number
   /** Epoch milliseconds; for tests. */
   clock?: () => number
   /**
@@ -117,6 +126,10 @@ export function validateOptions (options: AuthorizerOptions): void {
     throw new TypeError('createAuthorizer: sessions must be a Sessions (or a SessionVerifier), or false')
   }
   throttleOptionsOf(options.throttle)
+  const sync = options.limitSyncMs
+  if (sync !== undefined && (!Number.isInteger(sync) || sync <= 0 || sync > 60_000)) {
+    throw new TypeError('createAuthorizer: limitSyncMs must be an integer from 1 to 60000')
+  }
   for (const name of ['clock', 'onDecision', 'onEvent'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'function') {
       throw new TypeError(`createAuthorizer: ${name} must be a function`)

@@ -1,13 +1,13 @@
 import { Option, type Command } from 'commander'
 import { AuditStore } from '../audit/store.js'
-import { limitsFromText, LimitsError } from '../limits/limits.js'
+import { limitsFromText, LimitsError, limitsText, type Limits } from '../limits/limits.js'
 import { InvalidInputError, issueKey, keyAgeFilter, MAX_KEY_LIFETIME_SECONDS, NotFoundError, revokeKey, rollKey, setKeyLimits } from '../manage/index.js'
 import { sinceDays } from '../server/routes/audit.js'
 import { issuedKeyView, keyUsageView, keyView, pageView } from '../server/views.js'
 import { collect, limitCommand, table, time, wholeNumber, type Runner } from './context.js'
 import { OperationError, type Operations } from './operations.js'
 
-interface Key { id: string; prefix: string; name: string | null; scopes: string[] | null; expiresAt: number | null; revokedAt: number | null; lastUsedAt: number | null; requestCount: number }
+interface Key { id: string; prefix: string; name: string | null; scopes: string[] | null; expiresAt: number | null; revokedAt: number | null; lastUsedAt: number | null; requestCount: number; rateLimits: Limits | null }
 interface Issued { id: string; token: string; createdAt: number }
 interface Usage { id: string; lastUsedAt: number | null; requestCount: number; days: Array<{ day: string; requests: number; denied: number; lastUsedAt: number }> }
 
@@ -70,9 +70,9 @@ export function register (program: Command, runner: Runner): void {
       if (o.unusedDays === true) o.unusedDays = runner.config(c).keyUnusedDays
       if (o.olderThanDays === true) o.olderThanDays = runner.config(c).keyRotationDays
       await runner.run(c, 'key.list', o, (page: { items: Key[]; cursor?: string }) => table(
-        ['ID', 'PREFIX', 'NAME', 'SCOPES', 'EXPIRES', 'REVOKED', 'LAST USED', 'REQUESTS'],
+        ['ID', 'PREFIX', 'NAME', 'SCOPES', 'EXPIRES', 'REVOKED', 'LAST USED', 'REQUESTS', 'LIMITS'],
         page.items.map((k) => [k.id, `${k.prefix}…`, k.name ?? '', k.scopes?.join(',') ?? '(full)', time(k.expiresAt, 'never'),
-          time(k.revokedAt), time(k.lastUsedAt, 'never'), String(k.requestCount)]), page.cursor))
+          time(k.revokedAt), time(k.lastUsedAt, 'never'), String(k.requestCount), limitsText(k.rateLimits)]), page.cursor))
     })
 
   key.command('roll').description('a new key with the same owner, name and scopes; the old one expires after the grace period')

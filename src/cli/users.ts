@@ -1,13 +1,13 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { closest } from 'fastest-levenshtein'
-import { limitsFromText, LimitsError } from '../limits/limits.js'
+import { limitsFromText, LimitsError, limitsText, type Limits } from '../limits/limits.js'
 import { createAccount, deleteAccount, InvalidInputError, NotFoundError, RESTRICTIONS as KNOWN_RESTRICTIONS, setAccountLimits, setRestriction, updateAccount } from '../manage/index.js'
 import { adminUserView, pageView } from '../server/views.js'
 import type { UserRecord } from '../store/index.js'
 import { limitCommand, table, time, wholeNumber, type Runner } from './context.js'
 import { OperationError, type Operations, type OperationContext } from './operations.js'
 
-type User = ReturnType<typeof adminUserView> & { id: string; email: string; role: string; status: string; restrictions: string[] }
+type User = ReturnType<typeof adminUserView> & { id: string; email: string; role: string; status: string; restrictions: string[]; rateLimits: Limits | null }
 
 export const operations: Operations = {
   'user.create': async ({ store }, p) => adminUserView(await createAccount(store, {
@@ -97,8 +97,8 @@ export function register (program: Command, runner: Runner): void {
     .option('--take <n>', 'page size, 1 to 100 (default 20)', wholeNumber(1, 100))
     .action(async (o: Record<string, unknown>, c: Command) => {
       await runner.run(c, 'user.list', o, (page: { items: User[]; cursor?: string }) => table(
-        ['ID', 'EMAIL', 'ROLE', 'STATUS', 'RESTRICTIONS', 'CREATED'],
-        page.items.map((u) => [u.id, u.email, u.role, u.status, u.restrictions.join(','), time(u.createdAt as number)]), page.cursor))
+        ['ID', 'EMAIL', 'ROLE', 'STATUS', 'RESTRICTIONS', 'CREATED', 'LIMITS'],
+        page.items.map((u) => [u.id, u.email, u.role, u.status, u.restrictions.join(','), time(u.createdAt as number), limitsText(u.rateLimits)]), page.cursor))
     })
 
   user.command('fetch').description('one account, deleted ones included').argument('<userId>')

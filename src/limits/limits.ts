@@ -116,11 +116,23 @@ interface Subject {
  * the least recently used counters are forgotten, which only ever admits
  * more). `facts()` reads the counts for the policy input; `counters()` hands
  * out the counters themselves, to check facts made earlier (a remembered
- * decision's, `unchanged()`) and to count a request the policy allowed. Read
- * and counted synchronously, so that no other decision comes between.
+ * decision's, `unchanged()`) and `admit()` counts a request the policy
+ * allowed. Read and counted synchronously, so that no other decision comes
+ * between.
+ *
+ * Instances on one store share the counts through it (LimitSync): every
+ * counter read since the last sync is sent with what this instance admitted
+ * meanwhile (`unsent()`), and the store's total for its window, which holds
+ * every instance's, becomes this instance's view (`settle()`). Nothing here
+ * waits for the store: between syncs, a view misses what the other instances
+ * admitted since their last sync (see docs/rate-limits.md for the bound).
  */
 export class LimitCounters {
   readonly #counts: LRUCache<string, LimitCounter>
+  /** The counters each set of facts (a decision's, then its memo's) was counted on, while their windows last. */
+  readonly #held = new WeakMap<readonly LimitFacts[], LimitCounter[]>()
+  /** Read since the last `unsent()`. */
+  #touched: LimitCounter[] = []
 
   constructor (max = 100_000) {
     this.#counts = new LRUCache({ max })
@@ -137,14 +149,73 @@ export class LimitCounters {
     return facts
   }
 
-  /** The counters of `facts`' current windows, in their order: read them, check them, count on them, with one lookup each. */
+  /** The counters of `facts`' current windows, in their order: read them, check them, count on them. */
   counters (facts: readonly LimitFacts[], now: number): LimitCounter[] {
-    return facts.map((fact) => {
-      const key = counterKey(fact)
-      let counter = this.#counts.get(key)
-      if (counter === undefined || now >= counter.windowEnd) this.#counts.set(key, counter = { windowEnd: fact.resetAt, used: 0 })
-      return counter
+    let counters = this.#held.get(facts)
+    if (counters === undefined || counters.some((c) => now >= c.windowEnd)) {
+      counters = facts.map((fact) => this.#counter(counterKey(fact), fact.resetAt, now))
+      this.#held.set(facts, counters)
+    }
+    for (const counter of counters) this.#touch(counter)
+    return counters
+  }
+
+  /** Counts one admitted request on each of `counters`. */
+  admit (counters: readonly LimitCounter[]): void {
+    for (const counter of counters) {
+      counter.used++
+      counter.unsent++
+    }
+  }
+
+  /** For a sync: every counter read since the last one, with what it admitted here since; taken as sent. */
+  unsent (): Sent[] {
+    const touched = this.#touched
+    this.#touched = []
+    return touched.map((counter) => {
+      const sent = { counter, delta: counter.unsent }
+      counter.unsent = 0
+      counter.touched = false
+      return sent
     })
+  }
+
+  /** The store's totals for what `unsent()` gave, in its order: each with what was admitted here since is the view now. */
+  settle (sent: readonly Sent[], totals: readonly number[]): void {
+    sent.forEach(({ counter }, i) => {
+      const total = totals[i]
+      if (total !== undefined) counter.used = Math.max(counter.used, total + counter.unsent)
+    })
+  }
+
+  /** A sync that failed: what it sent is unsent again, for the next one. */
+  unsend (sent: readonly Sent[]): void {
+    for (const { counter, delta } of sent) {
+      counter.unsent += delta
+      this.#touch(counter)
+    }
+  }
+
+  /** Counts kept by the store (at start: from before a restart, and other instances'), for windows not ended at `now`. */
+  load (rows: readonly CounterRow[], now: number): void {
+    for (const { counter: key, windowEnd, used } of rows) {
+      if (windowEnd <= now) continue
+      const counter = this.#counter(key, windowEnd, now)
+      if (counter.windowEnd === windowEnd) counter.used = Math.max(counter.used, used + counter.unsent)
+    }
+  }
+
+  /** The counter of `key` in the window ending at `windowEnd`, made (at 0) when there is none yet or the one kept has ended. */
+  #counter (key: string, windowEnd: number, now: number): LimitCounter {
+    let counter = this.#counts.get(key)
+    if (counter === undefined || now >= counter.windowEnd) this.#counts.set(key, counter = { key, windowEnd, used: 0, unsent: 0, touched: false })
+    return counter
+  }
+
+  #touch (counter: LimitCounter): void {
+    if (counter.touched) return
+    counter.touched = true
+    this.#touched.push(counter)
   }
 
   /** Requests admitted in the current window of `fact`. */
@@ -163,8 +234,28 @@ export class LimitCounters {
 
 /** Requests admitted in one limit's window, ending at `windowEnd` (epoch ms). */
 export interface LimitCounter {
+  /** The limit's name in the store, e.g. `key:key_…:rate:1`. */
+  readonly key: string
   readonly windowEnd: number
+  /** Admitted in the window as this instance knows it: the store's total at the last sync, and what it admitted since. */
   used: number
+  /** Admitted here and not sent to the store yet. */
+  unsent: number
+  /** Read since the last sync: the next one sends it (with a delta of 0, to learn the total). */
+  touched: boolean
+}
+
+/** A counter as the store keeps it. */
+export interface CounterRow {
+  counter: string
+  /** Epoch ms. */
+  windowEnd: number
+  used: number
+}
+
+export interface Sent {
+  counter: LimitCounter
+  delta: number
 }
 
 /**
@@ -173,7 +264,11 @@ export interface LimitCounter {
  * seconds, which a per-second memo never crosses.)
  */
 export function unchanged (facts: readonly LimitFacts[], counters: readonly LimitCounter[]): boolean {
-  return facts.every((f, i) => ((counters[i]?.used ?? 0) >= f.limit) === f.exhausted)
+  for (let i = 0; i < facts.length; i++) {
+    const fact = facts[i] as LimitFacts
+    if (((counters[i]?.used ?? 0) >= fact.limit) !== fact.exhausted) return false
+  }
+  return true
 }
 
 function windowOfFact (fact: Pick<LimitFacts, 'kind' | 'windowSeconds'>, now: number): [number, number] {
@@ -189,23 +284,29 @@ export function resetSeconds (fact: LimitFacts, now: number): number {
   return Math.max(1, Math.ceil((fact.resetAt - now) / 1000))
 }
 
-// RateLimit-Policy depends on the limits alone: made once per set of facts (a remembered decision's serves many requests).
-const policies = new WeakMap<readonly LimitFacts[], string>()
+// RateLimit-Policy, and the items' names, depend on the limits alone: made once per set of facts (a remembered decision's serves many requests).
+const fields = new WeakMap<readonly LimitFacts[], { policy: string; items: string[] }>()
 
 /**
  * The IETF RateLimit-Policy and RateLimit fields
  * (draft-ietf-httpapi-ratelimit-headers): one item per limit, e.g.
- * `"key:rate";q=100;w=1` and `"key:rate";r=57;t=1`. `used[i]`: what
- * `facts[i]`'s window admitted before this request. Null without limits.
+ * `"key:rate";q=100;w=1` and `"key:rate";r=57;t=1`. `counters[i]`: what
+ * `facts[i]`'s window has admitted; `uncounted`: 1 for an allowed request
+ * not counted on them (explained, not made), else 0. Null without limits.
  */
-export function rateLimitHeaders (facts: readonly LimitFacts[], used: readonly number[], admitted: boolean, now: number): { policy: string; state: string } | null {
+export function rateLimitHeaders (facts: readonly LimitFacts[], counters: readonly LimitCounter[], uncounted: number, now: number): { policy: string; state: string } | null {
   if (facts.length === 0) return null
-  let policy = policies.get(facts)
-  if (policy === undefined) policies.set(facts, policy = facts.map((f) => `"${f.name}";q=${f.limit};w=${f.windowSeconds}`).join(', '))
-  return {
-    policy,
-    state: facts.map((f, i) => `"${f.name}";r=${Math.max(0, f.limit - (used[i] ?? 0) - (admitted ? 1 : 0))};t=${resetSeconds(f, now)}`).join(', ')
+  let made = fields.get(facts)
+  if (made === undefined) {
+    made = { policy: facts.map((f) => `"${f.name}";q=${f.limit};w=${f.windowSeconds}`).join(', '), items: facts.map((f, i) => `${i === 0 ? '' : ', '}"${f.name}";r=`) }
+    fields.set(facts, made)
   }
+  let state = ''
+  for (let i = 0; i < facts.length; i++) {
+    const f = facts[i] as LimitFacts
+    state += made.items[i] + String(Math.max(0, f.limit - (counters[i]?.used ?? 0) - uncounted)) + ';t=' + String(resetSeconds(f, now))
+  }
+  return { policy: made.policy, state }
 }
 
 /** Limits from their short text forms, `RATE` = `100/1` (requests per seconds) and `QUOTA` = `10000/month` (or `/day`), as the CLI takes them. */
@@ -222,4 +323,12 @@ export function limitsFromText (rate: string | undefined, quota: string | undefi
     limits.quota = { limit: Number(match[1]), period: match[2] }
   }
   return validateLimits(limits)
+}
+
+/** Limits in the short text forms limitsFromText takes, e.g. `rate 100/1, quota 10000/month`; empty for none. */
+export function limitsText (limits: Limits | null): string {
+  const parts: string[] = []
+  if (limits?.rate !== undefined) parts.push(`rate ${limits.rate.limit}/${limits.rate.windowSeconds}`)
+  if (limits?.quota !== undefined) parts.push(`quota ${limits.quota.limit}/${limits.quota.period}`)
+  return parts.join(', ')
 }

@@ -110,6 +110,11 @@ export function createMetrics (): ServerMetrics {
     help: 'Times the connection that listens for changes was lost (the caches hold nothing until it is back)',
     registers: [registry]
   })
+  const limitSyncFailures = new Counter({
+    name: 'keygate_limit_sync_failures_total',
+    help: 'Syncs of the rate-limit counters with the store that failed after one that worked (the counts are kept and sent with the next)',
+    registers: [registry]
+  })
   const listenFailures = new Counter({
     name: 'keygate_cache_listen_failures_total',
     help: 'Failed attempts to subscribe to change notifications (retried with backoff)',
@@ -140,6 +145,7 @@ export function createMetrics (): ServerMetrics {
         case 'resync': resyncs.inc(); break
         case 'stale': stale.inc({ cache: event.cache }); break
         case 'listen_failed': listenFailures.inc(); break
+        case 'limit_sync_failed': limitSyncFailures.inc(); break
       }
     },
     observePolicyReload (outcome) {

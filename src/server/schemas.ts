@@ -112,6 +112,16 @@ export const issuedKeyResponse = {
   required: ['id', 'token', 'createdAt']
 } as const
 
+/** Limits as the views show them: what was set (src/limits), null for none. */
+const limitsView = {
+  type: ['object', 'null'],
+  description: 'the rate limit and quota set on it, null for none: {rate?: {limit, windowSeconds}, quota?: {limit, period}}',
+  properties: {
+    rate: { type: 'object', properties: { limit: { type: 'integer' }, windowSeconds: { type: 'integer' } }, required: ['limit', 'windowSeconds'] },
+    quota: { type: 'object', properties: { limit: { type: 'integer' }, period: { type: 'string', enum: ['day', 'month'] } }, required: ['limit', 'period'] }
+  }
+} as const
+
 export const keyView = {
   type: 'object',
   properties: {
@@ -129,7 +139,8 @@ export const keyView = {
       type: 'array',
       description: 'with usageDays only: the days with requests, newest first (UTC, YYYY-MM-DD)',
       items: { type: 'object', properties: { day: { type: 'string' }, requests: { type: 'integer' }, denied: { type: 'integer', description: 'of which refused (403)' } } }
-    }
+    },
+    rateLimits: limitsView
   },
   required: ['id', 'prefix', 'createdAt', 'updatedAt']
 } as const
@@ -185,7 +196,8 @@ export const partnerUserView = {
     name: nullableString(200),
     email: { type: 'string' },
     createdAt: epochMs,
-    updatedAt: epochMs
+    updatedAt: epochMs,
+    rateLimits: limitsView
   },
   required: ['id', 'email', 'createdAt', 'updatedAt']
 } as const

@@ -169,6 +169,7 @@ export async function start (config: StartConfig, io: Pick<ServeIo, 'stdout'>): 
         if (event.type === 'listen_lost') log?.warn('cache: the connection that listens for changes was lost; deciding from the store alone (503 while it is unreachable) until it is back')
         if (event.type === 'resync') log?.warn('cache: change notifications may have been missed (connection lost); every cache cleared')
         if (event.type === 'listen_failed') log?.warn({ err: event.error }, 'cache: cannot subscribe to change notifications yet; retrying')
+        if (event.type === 'limit_sync_failed') log?.warn({ err: event.error }, 'limits: cannot share the rate-limit counters with the store; counting locally and retrying')
       },
       onDecision: (record) => {
         metrics.observeDecision(record)

@@ -11,7 +11,8 @@ export function partnerUserView (user: UserRecord): Record<string, unknown> {
     name: user.name,
     email: user.email,
     createdAt: user.createdAt.getTime(),
-    updatedAt: user.updatedAt.getTime()
+    updatedAt: user.updatedAt.getTime(),
+    rateLimits: user.limits
   }
 }
 
@@ -36,7 +37,8 @@ export function keyView (key: KeyRecord): Record<string, unknown> {
     expiresAt: key.expiresAt?.getTime() ?? null,
     revokedAt: key.revokedAt?.getTime() ?? null,
     lastUsedAt: key.lastUsedAt?.getTime() ?? null,
-    requestCount: key.useCount
+    requestCount: key.useCount,
+    rateLimits: key.limits
   }
 }
 

@@ -1,5 +1,5 @@
 import { canonicalEmail, isEmail } from '../lib/email.js'
-import type { Limits } from '../limits/limits.js'
+import type { CounterRow, Limits } from '../limits/limits.js'
 import { isRestriction, RESTRICTION_LIST } from '../policy/restrictions.js'
 import { sqlStateOf } from './driver-shared.js'
 import { InvalidCursorError, InvalidValueError, StoreConflictError, StoreNotFoundError } from './errors.js'
@@ -367,6 +367,40 @@ export class Store {
        FROM usage, locked
        WHERE k.id = usage.id AND k.id = locked.id`,
       [JSON.stringify([...merged.values()])])
+  }
+
+  // ── Limit counters ─────────────────────────────────────────────────────
+
+  /**
+   * Adds what one instance admitted to the shared counters (src/limits) and
+   * returns each one's total, every instance's included, in the order given.
+   * Rows are written in key order, so that instances syncing at once cannot
+   * deadlock.
+   */
+  async addLimitUsage (rows: readonly CounterRow[]): Promise<number[]> {
+    if (rows.length === 0) return []
+    const totals = await this.#query<{ counter: string; window_end: string; used: string }>(
+      `INSERT INTO keygate_limit_counters AS c (counter, window_end, used)
+       SELECT counter, window_end, used FROM jsonb_to_recordset($1::jsonb) AS r (counter text, window_end bigint, used bigint)
+       ORDER BY counter, window_end
+       ON CONFLICT (counter, window_end) DO UPDATE SET used = c.used + excluded.used
+       RETURNING counter, window_end, used`,
+      [JSON.stringify(rows.map((r) => ({ counter: r.counter, window_end: r.windowEnd, used: r.used })))])
+    const byCounter = new Map(totals.map((t) => [`${t.window_end} ${t.counter}`, Number(t.used)]))
+    return rows.map((r) => byCounter.get(`${r.windowEnd} ${r.counter}`) ?? r.used)
+  }
+
+  /** The shared counters of windows that end after `now` (epoch ms), at most `max` of them, the latest-ending first. */
+  async currentLimitUsage (now: number, max: number): Promise<CounterRow[]> {
+    const rows = await this.#query<{ counter: string; window_end: string; used: string }>(
+      'SELECT counter, window_end, used FROM keygate_limit_counters WHERE window_end > $1 ORDER BY window_end DESC LIMIT $2',
+      [now, max])
+    return rows.map((r) => ({ counter: r.counter, windowEnd: Number(r.window_end), used: Number(r.used) }))
+  }
+
+  /** Deletes the shared counters of windows that ended before `before` (epoch ms). */
+  async deleteLimitUsage (before: number): Promise<void> {
+    await this.#query('DELETE FROM keygate_limit_counters WHERE window_end < $1', [before])
   }
 
   // ── Changes ────────────────────────────────────────────────────────────

@@ -73,7 +73,7 @@ export function checkRequest (options: HttpRequestOptions = {}): object {
 export interface HeaderOption { header: { key: string; value: string }; append?: { value: boolean }; append_action?: number }
 export interface CheckResponse {
   status?: { code?: number; message?: string }
-  ok_response?: { headers?: HeaderOption[]; headers_to_remove?: string[] }
+  ok_response?: { headers?: HeaderOption[]; headers_to_remove?: string[]; response_headers_to_add?: HeaderOption[] }
   denied_response?: { status?: { code?: number }; headers?: HeaderOption[]; body?: string }
   dynamic_metadata?: { fields?: Record<string, { stringValue?: string }> }
 }

@@ -124,6 +124,14 @@ t.test('limits are checked where they are set; a parent caps its children throug
   t.equal((await post(`/api/v1/token/${child.keyId}/update`, { rateLimits: { rate: { limit: 0, windowSeconds: 1 }, quota: { limit: 10, period: 'day' } } }, child.headers)).statusCode, 200)
   t.same((await store.findKeyById(child.keyId))?.limits, { rate: { limit: 0, windowSeconds: 1 }, quota: { limit: 10, period: 'day' } })
 
+  // The views show the limits set (asked by the admin, who has none: the parent's 10 per second are for the requests below).
+  const fetched = await server.app.inject({ url: `/admin/v1/user/${child.id}/fetch`, headers: admin.headers })
+  t.same(fetched.json().rateLimits, within, 'an account\'s limits')
+  const childKeys = await server.app.inject({ url: `/admin/v1/user/${child.id}/token/list`, headers: admin.headers })
+  t.same(childKeys.json().items.map((k: { rateLimits: unknown }) => k.rateLimits), [{ rate: { limit: 0, windowSeconds: 1 }, quota: { limit: 10, period: 'day' } }], 'the key list shows each key\'s limits')
+  const parentKeys = await server.app.inject({ url: `/admin/v1/user/${parent.id}/token/list`, headers: admin.headers })
+  t.same(parentKeys.json().items.map((k: { rateLimits: unknown }) => k.rateLimits), [null], 'a key without limits: null')
+
   // Limit 0: every request of that key is a 429, through each adapter, with the headers.
   server.authorizer.invalidate('all')
   const fa = await server.app.inject({ url: '/v1/forward-auth', headers: { ...child.headers, 'x-original-uri': '/api/v1/bot/list' } })

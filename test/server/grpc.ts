@@ -5,7 +5,7 @@
 import { status as grpcStatus } from '@grpc/grpc-js'
 import t, { type Test } from 'tap'
 import { createAuthorizer, type AuthorizeRequest } from '../../src/authorizer/index.js'
-import { createAccount, issueKey } from '../../src/manage/index.js'
+import { createAccount, issueKey, setKeyLimits } from '../../src/manage/index.js'
 import { listenGrpc, type GrpcServerOptions } from '../../src/server/grpc.js'
 import { openStore, Store, StoreUnavailableError, type Database } from '../../src/store/index.js'
 import { createTestDatabase, forEachDatabase, testDatabases } from '../helpers/databases.js'
@@ -138,6 +138,27 @@ t.test('ext_authz Check', (t) => forEachDatabase(t, async (t, _db, store) => {
     }
     const refused = await grpc.check({ headers: { ...other.headers, 'x-runas-user-id': child.id } })
     t.match(refused.dynamic_metadata?.fields, { subject: { stringValue: other.id }, decision_id: { stringValue: UUID } }, 'a denial is logged by Envoy with its decision id')
+  })
+
+  await t.test('under a rate limit: the RateLimit headers for the client on the OK, and on the 429 (RESOURCE_EXHAUSTED)', async (t) => {
+    const limited = await server.account()
+    await setKeyLimits(store, limited.keyId, { rate: { limit: 2, windowSeconds: 3600 } })
+    server.authorizer.invalidate({ keyId: limited.keyId })
+    const first = await grpc.check({ headers: limited.headers })
+    t.equal(first.status?.code ?? 0, grpcStatus.OK)
+    const added = Object.fromEntries((first.ok_response?.response_headers_to_add ?? []).map((option) => [option.header.key, option.header.value]))
+    t.same(Object.keys(added), ['ratelimit-policy', 'ratelimit'], 'added to the answer the client gets')
+    t.equal(added['ratelimit-policy'], '"key:rate";q=2;w=3600')
+    t.match(added.ratelimit, /^"key:rate";r=1;t=\d+$/)
+    t.notOk('ratelimit' in setHeaders(first), 'not sent upstream')
+    for (const option of first.ok_response?.response_headers_to_add ?? []) t.equal(option.append_action, OVERWRITE)
+    const second = await grpc.check({ headers: limited.headers })
+    t.match(Object.fromEntries((second.ok_response?.response_headers_to_add ?? []).map((o) => [o.header.key, o.header.value])), { ratelimit: /^"key:rate";r=0;/ })
+    const refused = await grpc.check({ headers: limited.headers })
+    t.equal(refused.status?.code, grpcStatus.RESOURCE_EXHAUSTED)
+    t.match(deniedAnswer(refused), { status: 429, headers: { 'retry-after': /^\d+$/, 'ratelimit-policy': '"key:rate";q=2;w=3600', ratelimit: /^"key:rate";r=0;t=\d+$/ } })
+    const unlimited = await grpc.check({ headers: parent.headers })
+    t.same(unlimited.ok_response?.response_headers_to_add ?? [], [], 'a key without limits: none')
   })
 
   await t.test('impersonation by id and by e-mail: the child as subject, the parent as actor', async (t) => {
