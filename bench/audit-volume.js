@@ -37,6 +37,7 @@ try {
   const first = today - (DAYS - 1) * DAY_MS
   const perDay = Math.ceil(N / DAYS)
   const started = performance.now()
+  let loadedDays = 0
   for (let d = 0; d < DAYS; d++) {
     const day = new Date(first + d * DAY_MS).toISOString().slice(0, 10)
     if (values.reuse !== undefined) {
@@ -71,10 +72,13 @@ try {
           CASE WHEN g % 20 IN (1, 2) THEN 401 WHEN g % 20 = 3 THEN 403 ELSE 200 END::smallint AS status
         FROM generate_series(0, $2 - 1) AS g
       ) AS s`, [`${day}T00:00:00Z`, perDay])
+    loadedDays++
     log(`day ${d + 1}/${DAYS}: ${((d + 1) * perDay).toLocaleString('en')} entries, ${((performance.now() - started) / 1000).toFixed(0)} s`)
   }
-  await client.query('ANALYZE keygate_decision_log')
-  await client.query('ANALYZE keygate_decision_inputs')
+  if (loadedDays > 0) {
+    await client.query('ANALYZE keygate_decision_log')
+    await client.query('ANALYZE keygate_decision_inputs')
+  }
   const size = (await client.query("SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) AS s FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'keygate_decision_log'::regclass")).rows[0].s
   log(`loaded ${(perDay * DAYS).toLocaleString('en')} entries in ${((performance.now() - started) / 1000).toFixed(0)} s, ${size}`)
 
