@@ -34,7 +34,8 @@ const { values } = parseArgs({ options: { small: { type: 'boolean', default: fal
 const only = values.only?.split(',').map((s) => s.trim())
 const selected = SCRIPTS.filter(([name]) => only === undefined || only.includes(name))
 if (selected.length === 0) throw new Error(`--only names none of ${SCRIPTS.map(([n]) => n).join(', ')}`)
-const write = values.write ?? !values.small
+// A partial or small run never writes over the full run's results unless told to (--write).
+const write = values.write ?? (!values.small && only === undefined)
 const root = fileURLToPath(new URL('..', import.meta.url))
 
 const started = new Date()
