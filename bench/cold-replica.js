@@ -4,8 +4,12 @@
 // shape reading from the primary, 16 in flight, alternating round by round.
 // Needs KEYGATE_TEST_PRIMARY_URL and KEYGATE_TEST_REPLICA_URL
 // (`eval "$(bash scripts/start-replica.sh)"`); the throwaway database is made
-// on the primary and reaches the replica by replication.
+// on the primary and reaches the replica by replication. The CPU of the
+// database backends serving each instance (from /proc: both servers run on
+// this machine) gives the lookups one PostgreSQL core answers.
 import { loadavg } from 'node:os'
+import pg from 'pg'
+import { cpuMs } from './lib/proc.js'
 import { createAuthorizer, openStore } from '../dist/index.js'
 import { bulkLoad } from './lib/bulk.js'
 import { alternate, log, med, report, round, SMALL } from './lib/report.js'
@@ -41,9 +45,20 @@ try {
   const onPrimary = await openStore({ databaseUrl: db.url })
   const onReplica = await openStore({ databaseUrl: db.url, replicaUrls: [replicaUrl.href] })
   const targets = [
-    { name: 'primary', store: onPrimary },
-    { name: 'replica', store: onReplica }
+    { name: 'primary', store: onPrimary, serverUrl: db.url },
+    { name: 'replica', store: onReplica, serverUrl: replicaUrl.href }
   ]
+  // The backends of this database on a server, other than the one asking.
+  const backendsCpuMs = async (url) => {
+    const client = new pg.Client({ connectionString: url })
+    await client.connect()
+    try {
+      const { rows } = await client.query('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
+      return rows.reduce((sum, row) => sum + cpuMs(row.pid), 0)
+    } finally {
+      await client.end()
+    }
+  }
   for (const target of targets) {
     target.authorizer = await createAuthorizer({ store: target.store, throttle: false })
     closers.push(async () => { await target.authorizer.close(); await target.store.close() })
@@ -64,9 +79,11 @@ try {
   }
   for (const target of targets) await run(target.authorizer, take(200)) // warm up
   const samples = await alternate(targets, ROUNDS, async (target, r) => {
+    const before = await backendsCpuMs(target.serverUrl)
     const rate = await run(target.authorizer, take(PER_ROUND))
-    log(`round ${r} ${target.name}: ${round(rate)} cold lookups/s`)
-    return { rate }
+    const pgCpuUs = (await backendsCpuMs(target.serverUrl) - before) * 1000 / PER_ROUND
+    log(`round ${r} ${target.name}: ${round(rate)} cold lookups/s, PostgreSQL CPU ${round(pgCpuUs, 1)} µs each`)
+    return { rate, pgCpuUs }
   })
   const stats = onReplica.database.readStats?.() ?? null
   log(`replica read stats: ${JSON.stringify(stats)}`)
@@ -78,7 +95,7 @@ try {
     unit: 'lookups/s',
     baseline: { name: 'reading from the primary', value: round(base) },
     ratio: round(med(samples[target.name], 'rate') / base, 2),
-    note: `load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`
+    note: `PostgreSQL CPU ${round(med(samples[target.name], 'pgCpuUs'), 1)} µs per cold authorize() (about ${round(1e6 / med(samples[target.name], 'pgCpuUs'))} per PostgreSQL core-second); load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`
   })), { samples, readStats: stats })
 } finally {
   for (const close of closers) await close().catch(() => {})
