@@ -101,7 +101,7 @@ try {
           name: 'grpc-check',
           server,
           loader: GRPC_LOAD,
-          request: { url: `http://127.0.0.1:${grpcPort}${CHECK}`, headers: { 'content-type': 'application/grpc', te: 'trailers' }, body: body.toString('base64'), streams: 13 }
+          request: { url: `http://127.0.0.1:${grpcPort}${CHECK}`, headers: { 'content-type': 'application/grpc', te: 'trailers' }, body: body.toString('base64'), streams: 10 }
         }
       ]
   await checkIsAllowed(grpcPort, body)

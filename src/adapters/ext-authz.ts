@@ -85,7 +85,13 @@ export interface ExtAuthzOptions {
   removeAuthorization?: boolean
 }
 
-export type CheckHandler = (request: CheckRequest, peer: CheckPeer) => Promise<CheckResponse>
+/** A Check's answer, with the decision it carries (null for a request that was not decided). */
+export interface CheckAnswer {
+  response: CheckResponse
+  result: AuthorizationResult | null
+}
+
+export type CheckHandler = (request: CheckRequest, peer: CheckPeer) => Promise<CheckAnswer>
 
 const MALFORMED = invalidRequest('the CheckRequest names no HTTP request: attributes.request.http needs a method and a path')
 
@@ -96,7 +102,7 @@ export function extAuthzCheck (options: ExtAuthzOptions): CheckHandler {
   const pick = headerPicker(CREDENTIAL_HEADERS)
   return async (request, peer) => {
     const http = request.attributes?.request?.http
-    if (http == null || !http.method || !http.path) return denied(MALFORMED, null)
+    if (http == null || !http.method || !http.path) return { response: denied(MALFORMED, null), result: null }
     const headers = pick(flatHeaders(http))
     const trusted = trust !== null && peer.address !== null && trust(peer.address, 0)
     const result = await authorizer.authorize({
@@ -106,9 +112,54 @@ export function extAuthzCheck (options: ExtAuthzOptions): CheckHandler {
       scheme: (trusted ? http.scheme === 'https' : peer.tls) ? 'https' : 'http',
       client: { address: (trusted ? request.attributes?.source?.address?.socket_address?.address : undefined) || peer.address }
     })
-    if (!result.allow) return denied(denialOf(result), result)
-    return { status: { code: GRPC_CODE.OK }, ok_response: allowedResponse(result, removeAuthorization), dynamic_metadata: metadataOf(result) }
+    if (!result.allow) return { response: denied(denialOf(result), result), result }
+    return { response: { status: { code: GRPC_CODE.OK }, ok_response: allowedResponse(result, removeAuthorization), dynamic_metadata: metadataOf(result) }, result }
   }
+}
+
+/** Allowed answers' encodings kept at most (one per identity: subject, actor, key, credential type). */
+const ENCODED_ALLOWED_MAX = 10_000
+
+interface EncodedAllowed {
+  bytes: Uint8Array
+  /** Where the decision id is written: the x-keygate-decision-id header and the decision_id metadata. */
+  offsets: number[]
+}
+
+/**
+ * The bytes of answers, by `encode` (a protobuf encoder). Two allowed answers
+ * of the same identity differ only by their decision id, and ids of one
+ * length (a UUID) give the same layout: the bytes of the first are kept, and
+ * each later one is a copy with its own id written where the first one's was.
+ * Every other answer is encoded in full.
+ */
+export function checkResponseEncoder (encode: (response: CheckResponse) => Uint8Array): (answer: CheckAnswer) => Uint8Array {
+  const encoded = new Map<string, EncodedAllowed | null>()
+  return ({ response, result }) => {
+    if (result === null || !result.allow) return encode(response)
+    const id = result.decisionId
+    const idBytes = Buffer.byteLength(id)
+    const key = `${result.subject ?? ''}\n${result.actor ?? ''}\n${result.credential.id ?? ''}\n${result.credential.type}\n${idBytes}`
+    const kept = encoded.get(key)
+    if (kept === null) return encode(response)
+    if (kept !== undefined) {
+      const bytes = Buffer.from(kept.bytes)
+      for (const offset of kept.offsets) bytes.write(id, offset, idBytes, 'utf8')
+      return bytes
+    }
+    const bytes = encode(response)
+    if (encoded.size >= ENCODED_ALLOWED_MAX) encoded.clear()
+    encoded.set(key, encodedAllowed(bytes, id))
+    return bytes
+  }
+}
+
+/** The id's places in `bytes`; null (encode in full) unless it is in exactly its two places, with no other copy of it. */
+function encodedAllowed (bytes: Uint8Array, decisionId: string): EncodedAllowed | null {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const offsets: number[] = []
+  for (let at = buffer.indexOf(decisionId); at !== -1; at = buffer.indexOf(decisionId, at + 1)) offsets.push(at)
+  return decisionId.length > 0 && offsets.length === 2 ? { bytes: Uint8Array.from(buffer), offsets } : null
 }
 
 /** The answer to a Check that failed outside the decision (which answers its own faults with a 503). */

@@ -11,7 +11,7 @@
 import { fileURLToPath } from 'node:url'
 import protobuf from 'protobufjs'
 import type { Authorizer } from '../authorizer/authorizer.js'
-import { checkFailed, extAuthzCheck, type CheckRequest, type CheckResponse } from '../adapters/ext-authz.js'
+import { checkFailed, checkResponseEncoder, extAuthzCheck, type CheckRequest, type CheckResponse } from '../adapters/ext-authz.js'
 import { LOGS_CHECKS, type RequestLog, type TrustProxy } from '../adapters/node-http.js'
 import { listenGrpcTransport, STATUS, type GrpcCall } from './grpc-transport.js'
 import { storeAnswers } from './readiness.js'
@@ -78,6 +78,7 @@ export async function listenGrpc (options: GrpcServerOptions): Promise<GrpcListe
   const types = loadCodecs()
   const check = extAuthzCheck({ authorizer, trustProxy: options.trustProxy, removeAuthorization: options.removeAuthorization })
   const encode = (type: protobuf.Type, message: object): Uint8Array => type.encode(message as protobuf.Message).finish()
+  const encodeAnswer = checkResponseEncoder((response) => encode(types.checkResponse, response))
   const decode = <T>(type: protobuf.Type, bytes: Buffer, call: GrpcCall): T | null => {
     try {
       return type.decode(bytes) as T
@@ -93,9 +94,9 @@ export async function listenGrpc (options: GrpcServerOptions): Promise<GrpcListe
     const started = performance.now()
     const peer = call.peer
     check(request, peer).then(
-      (response) => {
-        call.reply(encode(types.checkResponse, response))
-        if (log !== undefined && LOGS_CHECKS.has(log.level)) logCheck(log, request, peer.address, response, started)
+      (answer) => {
+        call.reply(encodeAnswer(answer))
+        if (log !== undefined && LOGS_CHECKS.has(log.level)) logCheck(log, request, peer.address, answer.response, started)
       },
       (error: unknown) => {
         log?.error({ err: error }, 'check failed')

@@ -82,6 +82,26 @@ t.test('ext_authz Check', (t) => forEachDatabase(t, async (t, _db, store) => {
     t.equal(after.hits + after.misses, before.hits + before.misses + 1, 'decided by the same authorizer (its memo counts the check)')
   })
 
+  await t.test('allowed answers of one identity reuse their encoding: each carries its own decision id and its own identity', async (t) => {
+    const other = await server.account()
+    const seen = new Set<string>()
+    for (const account of [parent, parent, other, parent, other]) {
+      const response = await grpc.check({ headers: account.headers })
+      const set = setHeaders(response)
+      const id = set['x-keygate-decision-id'] as string
+      t.match(id, UUID)
+      t.notOk(seen.has(id), 'a new decision id for every check')
+      seen.add(id)
+      t.same(set, { 'x-keygate-user-id': account.id, 'x-keygate-key-id': account.keyId, 'x-keygate-credential': 'secret_key', 'x-keygate-decision-id': id })
+      t.same(response.dynamic_metadata?.fields, {
+        decision_id: { stringValue: id },
+        subject: { stringValue: account.id },
+        key_id: { stringValue: account.keyId },
+        credential_type: { stringValue: 'secret_key' }
+      })
+    }
+  })
+
   await t.test('the request as the authorizer sees it: method, path without its query, credential headers only', async (t) => {
     grpc.asked.length = 0
     await grpc.check({ method: 'POST', path: '/api/v1/bot/create?draft=true', headers: { ...parent.headers, cookie: 'a=b' } })
