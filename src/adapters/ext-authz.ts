@@ -131,12 +131,14 @@ interface EncodedAllowed {
  * of the same identity differ only by their decision id, and ids of one
  * length (a UUID) give the same layout: the bytes of the first are kept, and
  * each later one is a copy with its own id written where the first one's was.
- * Every other answer is encoded in full.
+ * Every other answer (a denial, or an allow with RateLimit fields) is
+ * encoded in full.
  */
 export function checkResponseEncoder (encode: (response: CheckResponse) => Uint8Array): (answer: CheckAnswer) => Uint8Array {
   const encoded = new Map<string, EncodedAllowed | null>()
   return ({ response, result }) => {
-    if (result === null || !result.allow) return encode(response)
+    // A limited key's answers carry its RateLimit state, which changes from one to the next.
+    if (result === null || !result.allow || result.rateLimit !== undefined) return encode(response)
     const id = result.decisionId
     const idBytes = Buffer.byteLength(id)
     const key = `${result.subject ?? ''}\n${result.actor ?? ''}\n${result.credential.id ?? ''}\n${result.credential.type}\n${idBytes}`

@@ -93,6 +93,6 @@ t.test('the fields Keygate reads and writes are all there', async (t) => {
   const http = ours.lookupType('envoy.service.auth.v3.AttributeContext.HttpRequest')
   t.same(Object.keys(http.fields).sort(), ['header_map', 'headers', 'host', 'id', 'method', 'path', 'protocol', 'scheme'])
   const ok = ours.lookupType('envoy.service.auth.v3.OkHttpResponse')
-  t.same(Object.keys(ok.fields).sort(), ['headers', 'headers_to_remove'])
+  t.same(Object.keys(ok.fields).sort(), ['headers', 'headers_to_remove', 'response_headers_to_add'])
   t.ok(ours.lookupType('envoy.service.auth.v3.CheckResponse').fields.dynamic_metadata)
 })
