@@ -253,6 +253,13 @@ function parseSegment (text: string): LogEntry[] {
   const inputs = new Map<string, string>()
   const entries: LogEntry[] = []
   for (const line of text.split('\n')) {
+    if (line.startsWith('{')) {
+      // A whole entry per line: a spool left by a version before the row format.
+      try {
+        entries.push(JSON.parse(line) as LogEntry)
+      } catch {}
+      continue
+    }
     const first = line.indexOf(' ')
     const second = line.indexOf(' ', first + 1)
     if (first < 0 || second < 0) continue

@@ -90,11 +90,14 @@ t.test('a decision\'s input is written once per segment and restored on replay; 
   const text = await readFile(join(directory, name as string), 'utf8')
   t.equal(text.split('\n').filter((line) => line.startsWith('i ')).length, 2, 'two distinct inputs, one line each')
   t.notOk(text.includes('"now":0') && text.split('/api/v1/bot/list').length > 2, 'the shared input is not repeated')
-  await appendFile(join(directory, name as string), 'i abc {"tor')
+  await appendFile(join(directory, name as string), 'i abc {"tor\n')
+  // A line of the format before rows: one whole entry.
+  const legacy = entry('s2')
+  await appendFile(join(directory, name as string), JSON.stringify(legacy) + '\n')
 
   const second = await Spool.open({ directory, syncIntervalMs: 0, written: () => 0, onError })
   const claimed = await second.claimOrphans()
-  t.same(claimed.entries, written, 'every entry, inputs restored with their own now')
+  t.same(claimed.entries, [...written, legacy], 'every entry, inputs restored with their own now; the whole-entry line too')
   await claimed.done()
   await second.close()
 })
