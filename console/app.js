@@ -13,7 +13,7 @@ const PAGES = [
   { path: 'accounts', title: 'Sub-accounts', page: AccountsPage },
   { path: 'sessions', title: 'Sessions', page: SessionsPage },
   { path: 'audit', title: 'Audit', page: AuditPage, admin: true },
-  { path: 'usage', title: 'Usage', page: UsagePage, admin: true },
+  { path: 'usage', title: 'Usage', page: UsagePage },
   { path: 'policy', title: 'Policy', page: PolicyPage },
   { path: 'overview', title: 'Overview', page: OverviewPage, admin: true }
 ]

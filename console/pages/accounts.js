@@ -1,4 +1,4 @@
-import { api, html, useState, when } from '../lib.js'
+import { api, html, listAll, useLoad, useState, when } from '../lib.js'
 import { ConfirmDialog, Dialog, ErrorNote } from '../ui.js'
 
 const FLAGS = [
@@ -36,12 +36,37 @@ export function AccountsPage ({ me, accounts }) {
         </tr>`)}
       </tbody>
     </table></div>
+    ${isAdmin && html`<${AccountTree} generation=${accounts.items} />`}
     ${editing !== null && html`<${EditAccount} account=${editing} onClose=${() => setEditing(null)} onSaved=${() => { setEditing(null); accounts.reload() }} />`}
     ${restricting !== null && html`<${Restrictions} account=${restricting} onClose=${() => setRestricting(null)} />`}
     ${deleting !== null && html`<${ConfirmDialog} title="Delete this sub-account?" confirm="Delete" onClose=${() => setDeleting(null)}
       onConfirm=${async () => { await api('POST', `/api/v1/partner/user/${encodeURIComponent(deleting.id)}/delete`); accounts.reload() }}>
       <p><strong>${deleting.email}</strong> and everything it holds stop working at once: its keys and sessions are refused.</p>
     <//>`}
+  </section>`
+}
+
+/** Every account under `parentId` (null: the top-level ones), each with its own children, from the operator API. */
+async function subtree (parentId) {
+  const query = parentId === null ? '' : `?parentId=${encodeURIComponent(parentId)}`
+  const accounts = await listAll(`/admin/v1/user/list${query}`)
+  return await Promise.all(accounts.map(async (a) => ({ ...a, children: await subtree(a.id) })))
+}
+
+function Branch ({ accounts }) {
+  return html`<ul>${accounts.map((a) => html`<li key=${a.id} data-tree-user=${a.id}>
+    <span>${a.email}</span>${a.name !== null && ` (${a.name})`} <code>${a.id}</code>${a.role === 'admin' ? html` <span class="badge">admin</span>` : ''}${a.status !== 'active' ? html` <span class="badge">${a.status}</span>` : ''}
+    ${a.children.length > 0 && html`<${Branch} accounts=${a.children} />`}
+  </li>`)}</ul>`
+}
+
+/** Admins only: the whole account tree, parents first and their children nested under them. */
+function AccountTree ({ generation }) {
+  const tree = useLoad(() => subtree(null), [generation])
+  return html`<section class="card tree" aria-labelledby="tree-title">
+    <h2 id="tree-title">All accounts</h2>
+    <${ErrorNote} error=${tree.error} />
+    ${tree.data !== null && (tree.data.length === 0 ? html`<p>No accounts.</p>` : html`<${Branch} accounts=${tree.data} />`)}
   </section>`
 }
 

@@ -1,12 +1,12 @@
-import { api, DAY_MS, html, listAll, useLoad, useState } from '../lib.js'
+import { DAY_MS, html, listAll, useLoad, useState } from '../lib.js'
 import { ErrorNote, OwnerPicker } from '../ui.js'
 
 const WIDTH = 720
 const HEIGHT = 160
 
-/** The last `days` UTC days, oldest first, with the report's counts (0 for a day without any). */
-function series (report, days) {
-  const byDay = new Map(report.days.map((d) => [d.day, d]))
+/** The last `days` UTC days, oldest first, with the counts of `usage` (0 for a day without any). */
+function series (usage, days) {
+  const byDay = new Map(usage.map((d) => [d.day, d]))
   const out = []
   for (let i = days - 1; i >= 0; i--) {
     const day = new Date(Date.now() - i * DAY_MS).toISOString().slice(0, 10)
@@ -14,6 +14,17 @@ function series (report, days) {
     out.push({ day, requests: found?.requests ?? 0, denied: found?.denied ?? 0 })
   }
   return out
+}
+
+/** The day-by-day sum of several series of the same days. */
+function sum (serieses, days) {
+  return serieses.reduce((total, points) => total.map((p, i) => ({
+    day: p.day, requests: p.requests + points[i].requests, denied: p.denied + points[i].denied
+  })), series([], days))
+}
+
+function requestsOf (points) {
+  return points.reduce((n, p) => n + p.requests, 0)
 }
 
 /** Requests (and, darker, denials) per day as bars; the same numbers in a table for screen readers. */
@@ -40,43 +51,42 @@ function Chart ({ points, label }) {
   </figure>`
 }
 
-/** Admins: requests and denials per day, per key, from the operator API's key usage. */
-export function UsagePage ({ accounts }) {
+/**
+ * Requests and denials per day, per account (the caller and its children) and per key of the
+ * chosen account: one key list with `usageDays` per account, so it needs no operator API.
+ */
+export function UsagePage ({ me, accounts }) {
   const [owner, setOwner] = useState('')
   const [days, setDays] = useState(30)
-  const base = owner === '' ? '/api/v1' : `/api/v1/partner/user/${encodeURIComponent(owner)}`
-  const usage = useLoad(async () => {
-    const keys = await listAll(`${base}/token/list`)
-    const reports = await Promise.all(keys.map(async (k) => ({ key: k, report: await api('GET', `/admin/v1/key/${encodeURIComponent(k.id)}/usage?days=${days}`) })))
-    return reports
-  }, [base, days])
-  const total = usage.data === null
-    ? []
-    : usage.data.reduce((sum, { report }) => {
-      series(report, days).forEach((p, i) => {
-        sum[i] = sum[i] ?? { day: p.day, requests: 0, denied: 0 }
-        sum[i].requests += p.requests
-        sum[i].denied += p.denied
-      })
-      return sum
-    }, [])
+  const owners = [{ id: '', email: me.account.email, base: '/api/v1' },
+    ...accounts.items.map((c) => ({ id: c.id, email: c.email, base: `/api/v1/partner/user/${encodeURIComponent(c.id)}` }))]
+  const usage = useLoad(async () => await Promise.all(owners.map(async (o) => {
+    const keys = (await listAll(`${o.base}/token/list?usageDays=${days}`)).map((k) => ({ key: k, points: series(k.usage, days) }))
+    return { owner: o, keys, points: sum(keys.map((k) => k.points), days) }
+  })), [owners.map((o) => o.id).join(), days])
+  const chosen = usage.data?.find((a) => a.owner.id === owner) ?? null
   return html`<section aria-labelledby="usage-title">
     <h1 id="usage-title">Usage</h1>
     <div class="toolbar">
-      <${OwnerPicker} accounts=${accounts} owner=${owner} onChange=${setOwner} />
       <label class="inline">Days <select value=${days} onChange=${(e) => setDays(Number(e.currentTarget.value))}>
         ${[7, 30, 90].map((n) => html`<option value=${n}>${n}</option>`)}
       </select></label>
     </div>
-    <${ErrorNote} error=${usage.error} />
+    <${ErrorNote} error=${usage.error ?? accounts.error} />
     ${usage.data !== null && html`
-      <h2>The account</h2>
-      <${Chart} points=${total} label="All keys of the account" />
+      <h2>Per account</h2>
+      ${usage.data.map((a) => html`<div class="card" data-usage-account=${a.owner.id || 'me'}>
+        <h3>${a.owner.email}</h3>
+        <p>${requestsOf(a.points)} requests in the last ${a.points.length} days, ${a.points.at(-1).requests} today, by ${a.keys.length} ${a.keys.length === 1 ? 'key' : 'keys'}.</p>
+        <${Chart} points=${a.points} label=${`All keys of ${a.owner.email}`} />
+      </div>`)}
       <h2>Per key</h2>
-      ${usage.data.map(({ key, report }) => html`<div class="card" data-usage-key=${key.id}>
+      <div class="toolbar"><${OwnerPicker} accounts=${accounts} owner=${owner} onChange=${setOwner} /></div>
+      ${chosen !== null && chosen.keys.length === 0 && html`<p>This account has no keys.</p>`}
+      ${chosen?.keys.map(({ key, points }) => html`<div class="card" data-usage-key=${key.id}>
         <h3>${key.name ?? key.prefix} <code>${key.prefix}</code></h3>
-        <p>${report.requestCount} requests in all.</p>
-        <${Chart} points=${series(report, days)} label=${`Key ${key.name ?? key.prefix}`} />
+        <p>${requestsOf(points)} requests in the last ${points.length} days, ${points.at(-1).requests} today.</p>
+        <${Chart} points=${points} label=${`Key ${key.name ?? key.prefix}`} />
       </div>`)}`}
   </section>`
 }

@@ -3,13 +3,19 @@ import { createAccount, issueKey, setAccountLimits, updateAccount } from '../../
 import { grantableScopes } from '../caller.js'
 import { HttpError } from '../../errors.js'
 import {
-  adminUserView, deniedResponses, emailProperty, errorResponse, idParams, idResponse, issuedKeyResponse, keyRequestBody, limitsSchema, restrictionsSchema
+  adminUserView, deniedResponses, emailProperty, errorResponse, idParams, idResponse, issuedKeyResponse, keyRequestBody, limitsSchema, listOf, pageOf, pageQuery,
+  restrictionsSchema, type PageQuery
 } from '../schemas.js'
 import * as views from '../views.js'
 import type { ManageContext } from './context.js'
 
 const tags = ['admin']
 const responses = { ...deniedResponses, 404: errorResponse }
+
+const userListQuery = {
+  ...pageQuery,
+  properties: { ...pageQuery.properties, parentId: { type: 'string', minLength: 1, maxLength: 64, description: 'the children of this account; without it, the top-level accounts' } }
+} as const
 
 interface KeyBody { name?: string | null; expiresInSeconds?: number; scopes?: string[] | null }
 
@@ -35,6 +41,20 @@ export const adminRoutes: FastifyPluginAsync<ManageContext> = async (app, { auth
     }
   }, async (request) => {
     return { id: (await createAccount(store, request.body)).id }
+  })
+
+  app.get<{ Querystring: PageQuery & { parentId?: string } }>('/admin/v1/user/list', {
+    schema: {
+      summary: 'List the top-level accounts, or the children of parentId, oldest first (deleted ones left out)',
+      tags,
+      querystring: userListQuery,
+      response: { 200: listOf(adminUserView), ...responses }
+    }
+  }, async (request) => {
+    const parentId = request.query.parentId ?? null
+    if (parentId !== null && await store.findUserById(parentId) === null) throw new HttpError('NOT_FOUND')
+    const page = await store.listUsers({ parentId, ...pageOf(request.query) })
+    return views.pageView(page, views.adminUserView)
   })
 
   app.get<{ Params: { id: string } }>('/admin/v1/user/:id/fetch', {
