@@ -10,18 +10,16 @@
  * database entry says otherwise (`pool_mode=session`). PgBouncer refuses to
  * run as root: as root it is started with `-u postgres`. Stopped when t ends.
  */
-import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
 import type { Test } from 'tap'
-import { freePort } from './proxies.js'
+import { freePort, spawnOwned } from './proxies.js'
 import { findBinary } from './requires.js'
 import { tempDir, tempDirOwnedBy } from './temp.js'
 
 const USER = 'postgres'
 const READY_TIMEOUT_MS = 10_000
-const STOP_TIMEOUT_MS = 5_000
 
 export interface PgBouncerOptions {
   /** `[databases]` entries: name (or `*`, any database) → connection string, e.g. `host=127.0.0.1 port=5432`. */
@@ -54,25 +52,8 @@ export async function startPgbouncer (t: Test, options: PgBouncerOptions): Promi
     }
     writeFileSync(join(dir, 'users.txt'), `"${USER}" ""\n`, { mode: 0o644 })
     configure(options.databases)
-    const child = spawn(binary, [...(asRoot ? ['-u', USER] : []), configFile], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout.on('data', (chunk) => { output += String(chunk) })
-    child.stderr.on('data', (chunk) => { output += String(chunk) })
-    const exited = new Promise<string>((resolve) => {
-      child.once('exit', (code, signal) => { resolve(`exited with ${signal ?? code}`) })
-      child.once('error', (error) => { resolve(`failed to start: ${error.message}`) })
-    })
-    const kill = (): void => { child.kill('SIGKILL') }
-    process.once('exit', kill)
-    t.teardown(async () => {
-      process.removeListener('exit', kill)
-      if (child.exitCode !== null || child.signalCode !== null) return
-      // SIGINT: a safe shutdown that does not wait for clients to leave.
-      child.kill('SIGINT')
-      const timer = setTimeout(kill, STOP_TIMEOUT_MS)
-      await exited
-      clearTimeout(timer)
-    })
+    // SIGINT: a safe shutdown that does not wait for clients to leave.
+    const { output, exited } = spawnOwned(t, binary, [...(asRoot ? ['-u', USER] : []), configFile], { cwd: dir }, 'SIGINT')
     const url = (database: string): string => `postgres://${USER}@127.0.0.1:${port}/${database}`
     const admin = async (command: string): Promise<void> => {
       const client = new pg.Client({ connectionString: url('pgbouncer'), connectionTimeoutMillis: 2_000 })
@@ -85,7 +66,7 @@ export async function startPgbouncer (t: Test, options: PgBouncerOptions): Promi
       }
     }
     const problem = await untilAnswers(async () => { await admin('SHOW VERSION') }, exited)
-    const logs = (): string => output
+    const logs = output
     if (problem === undefined) {
       return {
         port,
@@ -97,8 +78,8 @@ export async function startPgbouncer (t: Test, options: PgBouncerOptions): Promi
         }
       }
     }
-    if (attempt < 3 && /address already in use/i.test(output)) continue
-    throw new Error(`pgbouncer did not start: ${problem}\n${output}`)
+    if (attempt < 3 && /address already in use/i.test(output())) continue
+    throw new Error(`pgbouncer did not start: ${problem}\n${output()}`)
   }
 }
 

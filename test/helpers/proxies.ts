@@ -202,33 +202,10 @@ async function startProxy (t: Test, name: string, configure: (dir: string, port:
     const dir = tempDir(t, name)
     const port = await freePort()
     const launch = configure(dir, port)
-    const child = spawn(launch.command, launch.args, {
-      cwd: dir,
-      env: { ...process.env, ...launch.env },
-      stdio: ['ignore', 'pipe', 'pipe']
-    })
-    let output = ''
-    child.stdout.on('data', (chunk) => { output += String(chunk) })
-    child.stderr.on('data', (chunk) => { output += String(chunk) })
-    const exited = new Promise<string>((resolve) => {
-      child.once('exit', (code, signal) => { resolve(`exited with ${signal ?? code}`) })
-      child.once('error', (error) => { resolve(`failed to start: ${error.message}`) })
-    })
-    // Should the test process end without its teardown, the proxy goes with it.
-    const kill = (): void => { child.kill('SIGKILL') }
-    process.once('exit', kill)
-    t.teardown(async () => {
-      process.removeListener('exit', kill)
-      if (child.exitCode !== null || child.signalCode !== null) return
-      child.kill('SIGTERM')
-      const timer = setTimeout(kill, STOP_TIMEOUT_MS)
-      await exited
-      clearTimeout(timer)
-    })
-
+    const { output, exited } = spawnOwned(t, launch.command, launch.args, { cwd: dir, env: { ...process.env, ...launch.env } }, 'SIGTERM')
     const logs = (): string => [
       `$ ${launch.command} ${launch.args.join(' ')}`,
-      output,
+      output(),
       ...launch.logFiles.map((file) => { try { return `${file}:\n${readFileSync(file, 'utf8')}` } catch { return `${file}: (none)` } })
     ].join('\n')
     const url = `http://127.0.0.1:${port}`
@@ -267,4 +244,31 @@ export async function freePort (): Promise<number> {
   const { port } = server.address() as { port: number }
   await new Promise((resolve) => server.close(resolve))
   return port
+}
+
+/**
+ * A child process the test owns: its output kept, `exited` resolving with how
+ * it ended, stopped with `stopSignal` in the test's teardown (SIGKILL after
+ * STOP_TIMEOUT_MS) and killed should the test process end without it.
+ */
+export function spawnOwned (t: Test, command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }, stopSignal: NodeJS.Signals): { output: () => string; exited: Promise<string> } {
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (chunk) => { output += String(chunk) })
+  child.stderr.on('data', (chunk) => { output += String(chunk) })
+  const exited = new Promise<string>((resolve) => {
+    child.once('exit', (code, signal) => { resolve(`exited with ${signal ?? code}`) })
+    child.once('error', (error) => { resolve(`failed to start: ${error.message}`) })
+  })
+  const kill = (): void => { child.kill('SIGKILL') }
+  process.once('exit', kill)
+  t.teardown(async () => {
+    process.removeListener('exit', kill)
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill(stopSignal)
+    const timer = setTimeout(kill, STOP_TIMEOUT_MS)
+    await exited
+    clearTimeout(timer)
+  })
+  return { output: () => output, exited }
 }
