@@ -3,11 +3,12 @@ import type { DecisionRecord } from '../authorizer/result.js'
 import type { Store } from '../store/store.js'
 import { DEFAULT_AUDIT_CONFIG, type AuditConfig } from './config.js'
 import { DecisionLog } from './decision-log.js'
-import { decisionEntry, type LogEntry } from './entry.js'
+import type { LogEntry } from './entry.js'
 import { createAuditMetrics, type AuditMetrics } from './metrics.js'
 import { SecurityMonitor } from './security.js'
 import { Spool } from './spool.js'
 import { openSinks, type Sink } from './sinks.js'
+import { entryFor } from './row.js'
 import { AuditStore } from './store.js'
 import { KeyUsageRecorder } from './usage.js'
 
@@ -112,7 +113,7 @@ export class Audit {
       for (const event of events) this.metrics.securityEvents.inc({ event: event.event })
       const log = this.log
       if (log === null) return
-      const entry = decisionEntry(record)
+      const entry = entryFor(record)
       // Allowed reads may be sampled or dropped under pressure; nothing else may.
       const droppable = record.result.allow && !impersonating && record.result.action?.class === 'read'
       const waits: Array<Promise<void>> = []

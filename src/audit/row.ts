@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto'
-import type { LogEntry } from './entry.js'
+import { createHash, randomBytes } from 'node:crypto'
+import type { DecisionRecord } from '../authorizer/result.js'
+import { clientAddress, decisionEntry, type DecisionEntry, type LogEntry } from './entry.js'
 
 /** One entry as a row of keygate_decision_log, and its input when stored apart. */
 export interface Row {
@@ -9,6 +10,8 @@ export interface Row {
   input: { hash: string; text: string } | null
   /** The entry's JSON text, its input (if stored apart) replaced by `{"now": …}`. */
   text: string
+  /** The row as a line of COPY's text format, when it was made with it (a memo hit's). */
+  copy?: string
 }
 
 /** The spool and the store both need an entry's row: it is made once. */
@@ -21,6 +24,10 @@ const rows = new WeakMap<LogEntry, Row>()
  * field order too. PostgreSQL text cannot hold NUL: it is dropped.
  */
 export function rowOf (entry: LogEntry): Row {
+  if (entry.kind === 'decision') {
+    const template = spliced.get(entry.result)
+    if (template !== undefined) return new SplicedRow(template, entry)
+  }
   const known = rows.get(entry)
   if (known !== undefined) return known
   let input: Row['input'] = null
@@ -82,7 +89,206 @@ function noNul (text: string): string {
   return text.includes('\0') ? text.replaceAll('\0', '') : text
 }
 
-/** JSON text without the escape of NUL (rarely there: look before replacing). */
+/**
+ * JSON text without the escape of NUL (rarely there: look before replacing).
+ * An escape begins with an odd run of backslashes: `\\u0000` is a backslash
+ * and `u0000`, kept.
+ */
 function withoutNul (json: string): string {
-  return json.includes('\\u0000') ? json.replace(/\\u0000/g, '') : json
+  return json.includes('\\u0000') ? json.replace(/(\\+)u0000/g, (match: string, run: string) => run.length % 2 === 1 ? run.slice(1) : match) : json
+}
+
+const COPY_SPECIAL = /[\\\t\n\r]/
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
+
+/** One line of COPY's text format: tab-separated, \N for null, backslash escapes; an array as its literal. */
+export function copyLine (columns: Row['columns']): string {
+  let line = ''
+  for (let i = 0; i < columns.length; i++) {
+    const value = columns[i]
+    let text: string
+    if (value === null || value === undefined) text = '\\N'
+    else if (typeof value === 'number') text = String(value)
+    else if (Array.isArray(value)) text = copyText(`{${value.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`)
+    else text = copyText(value)
+    line += i === 0 ? text : `\t${text}`
+  }
+  return line + '\n'
+}
+
+function copyText (text: string): string {
+  return COPY_SPECIAL.test(text) ? text.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c] as string) : text
+}
+
+/** What differs between the entries of decisions that one memo entry answers. */
+interface Varying {
+  id: string
+  timestamp: string
+  now: number
+  timer: number
+  client: string | null
+}
+
+/** A constant part, or a varying field: `json` when in the entry's text. */
+type Piece = string | { name: keyof Varying; json: boolean }
+
+/**
+ * A memo entry's first entry and row, made with a mark in place of each
+ * varying field and split around the marks: the text, columns and COPY
+ * line (escaped once) of a later hit are its varying values spliced in.
+ */
+interface Template {
+  entry: DecisionEntry
+  input: Row['input']
+  columns: Row['columns']
+  /** Columns that are a varying field, by index; and the text's. */
+  varyingColumns: Array<[number, keyof Varying]>
+  textColumn: number
+  text: Piece[]
+  copy: Piece[]
+}
+
+/** Unguessable: no text an entry holds can pass for one. */
+const MARK = `${randomBytes(12).toString('hex')}_`
+const MARKS = new RegExp(`("?)${MARK}(id|timestamp|now|timer|client)\\1`)
+
+/** Per memo entry, for as long as it lives; null when a template could not make its first hit's row as the slow way does. */
+const templates = new WeakMap<object, Template | null>()
+/**
+ * The template of the entries spliced from it, under the `result` they
+ * share (entries are never changed): their rows are made when asked for,
+ * once by the spool and once by the store, and never kept.
+ */
+const spliced = new WeakMap<object, Template>()
+
+/**
+ * The decision-log entry of a record. The entries of the decisions one memo
+ * entry answers differ only in the fields of Varying: from its second hit on,
+ * they are spliced from its template, as are their rows.
+ */
+export function entryFor (record: DecisionRecord): DecisionEntry {
+  const memo = record.memo
+  if (memo === undefined || record.input === null) return decisionEntry(record)
+  const template = templates.get(memo)
+  if (template === undefined) {
+    const entry = decisionEntry(record)
+    templates.set(memo, templateOf(entry))
+    return entry
+  }
+  if (template === null) return decisionEntry(record)
+  return splicedEntry(template.entry, {
+    id: record.result.decisionId,
+    timestamp: record.timestamp.toISOString(),
+    now: record.input.now,
+    timer: Math.round(record.durationMs * 1e6),
+    client: clientAddress(record)
+  })
+}
+
+function templateOf (entry: DecisionEntry): Template | null {
+  if (entry.input === null) return null
+  const marked = rowOf(splicedEntry(entry, {
+    id: `${MARK}id`,
+    timestamp: `${MARK}timestamp`,
+    now: `${MARK}now` as unknown as number,
+    timer: `${MARK}timer` as unknown as number,
+    client: `${MARK}client`
+  }))
+  const varyingColumns: Template['varyingColumns'] = []
+  marked.columns.forEach((value, i) => {
+    if (typeof value === 'string' && value.startsWith(MARK)) varyingColumns.push([i, value.slice(MARK.length) as keyof Varying])
+  })
+  const template: Template = {
+    entry,
+    input: marked.input,
+    columns: marked.columns,
+    varyingColumns,
+    textColumn: marked.columns.indexOf(marked.text),
+    text: piecesOf(marked.text),
+    copy: piecesOf(copyLine(marked.columns))
+  }
+  const expected = rowOf(entry)
+  const row = new SplicedRow(template, entry)
+  const same = row.text === expected.text && row.copy === copyLine(expected.columns) && row.day === expected.day &&
+    row.input?.text === expected.input?.text && JSON.stringify(row.columns) === JSON.stringify(expected.columns)
+  if (!same) return null
+  spliced.set(entry.result, template)
+  return template
+}
+
+/** The entry with these varying values; the rest is the template's own objects. */
+function splicedEntry (entry: DecisionEntry, varying: Varying): DecisionEntry {
+  return {
+    ...entry,
+    id: varying.id,
+    decision_id: varying.id,
+    timestamp: varying.timestamp,
+    input: { ...entry.input as NonNullable<DecisionEntry['input']>, now: varying.now },
+    metrics: { timer_keygate_authorize_ns: varying.timer },
+    client_address: varying.client
+  }
+}
+
+class SplicedRow implements Row {
+  readonly #template: Template
+  readonly #varying: Varying
+  readonly day: string
+  readonly input: Row['input']
+
+  constructor (template: Template, entry: DecisionEntry) {
+    this.#template = template
+    this.#varying = {
+      id: entry.id,
+      timestamp: entry.timestamp,
+      now: (entry.input as NonNullable<DecisionEntry['input']>).now,
+      timer: entry.metrics.timer_keygate_authorize_ns,
+      client: entry.client_address
+    }
+    this.day = entry.timestamp.slice(0, 10)
+    this.input = template.input
+  }
+
+  get text (): string {
+    return splice(this.#template.text, this.#varying, false)
+  }
+
+  get copy (): string {
+    return splice(this.#template.copy, this.#varying, true)
+  }
+
+  get columns (): Row['columns'] {
+    const columns = this.#template.columns.slice()
+    for (const [i, name] of this.#template.varyingColumns) columns[i] = columnOf(this.#varying[name])
+    columns[this.#template.textColumn] = this.text
+    return columns
+  }
+}
+
+function splice (pieces: readonly Piece[], varying: Varying, copy: boolean): string {
+  let out = ''
+  for (const piece of pieces) {
+    if (typeof piece === 'string') {
+      out += piece
+      continue
+    }
+    const value = varying[piece.name]
+    if (!piece.json && value === null) {
+      out += '\\N'
+      continue
+    }
+    const text = piece.json ? withoutNul(JSON.stringify(value)) : String(columnOf(value))
+    out += copy ? copyText(text) : text
+  }
+  return out
+}
+
+function columnOf (value: string | number | null): string | number | null {
+  return typeof value === 'string' ? noNul(value) : value
+}
+
+function piecesOf (text: string): Piece[] {
+  const parts = text.split(MARKS)
+  const pieces: Piece[] = [parts[0] as string]
+  for (let i = 1; i < parts.length; i += 3) pieces.push({ name: parts[i + 1] as keyof Varying, json: parts[i] === '"' }, parts[i + 2] as string)
+  return pieces
 }

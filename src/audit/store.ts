@@ -3,7 +3,7 @@ import { InvalidCursorError, InvalidValueError } from '../store/errors.js'
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../store/store.js'
 import type { Database, Page } from '../store/types.js'
 import type { EntryKind, LogEntry } from './entry.js'
-import { entryOf, rowOf, type Row } from './row.js'
+import { copyLine, entryOf, rowOf, type Row } from './row.js'
 
 /** Filters of `GET /admin/v1/audit/list` and `keygate audit`. */
 export interface AuditFilter {
@@ -124,7 +124,7 @@ export class AuditStore {
     const db = this.#db
     if (db.copyFrom !== undefined) {
       let data = ''
-      for (const row of rows) data += copyLine(row.columns)
+      for (const row of rows) data += row.copy ?? copyLine(row.columns)
       try {
         await db.copyFrom(`COPY keygate_decision_log (${COLUMNS}) FROM STDIN`, data)
         return
@@ -319,26 +319,4 @@ function decodeCursor (cursor: string | null | undefined): { timestamp: string; 
 
 function utcDay (at: number): string {
   return new Date(at).toISOString().slice(0, 10)
-}
-
-const COPY_SPECIAL = /[\\\t\n\r]/
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
-
-/** One line of COPY's text format: tab-separated, \N for null, backslash escapes; an array as its literal. */
-function copyLine (columns: Row['columns']): string {
-  let line = ''
-  for (let i = 0; i < columns.length; i++) {
-    const value = columns[i]
-    let text: string
-    if (value === null || value === undefined) text = '\\N'
-    else if (typeof value === 'number') text = String(value)
-    else if (Array.isArray(value)) text = copyText(`{${value.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`)
-    else text = copyText(value)
-    line += i === 0 ? text : `\t${text}`
-  }
-  return line + '\n'
-}
-
-function copyText (text: string): string {
-  return COPY_SPECIAL.test(text) ? text.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c] as string) : text
 }

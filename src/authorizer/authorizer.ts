@@ -178,7 +178,8 @@ class KeygateAuthorizer implements Authorizer {
       input: { ...memo.input, now },
       timestamp: new Date(now),
       durationMs: performance.now() - started,
-      policyMs: 0
+      policyMs: 0,
+      memo
     }
   }
 

@@ -67,4 +67,10 @@ export interface DecisionRecord {
   client?: ClientInfo
   /** Set when failed authentications throttled the request (429 before any lookup). */
   throttled?: Throttled
+  /**
+   * Set when the decision memo answered: the same object for every record
+   * one memo entry answers, whose results differ only in decision id and
+   * RateLimit headers, and inputs only in `now`.
+   */
+  memo?: object
 }

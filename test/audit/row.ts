@@ -37,3 +37,9 @@ t.test('an entry\'s row is made once', async (t) => {
   const entry = decision('d1', { version: 1, now: 1, request: { method: 'GET', path: '/a' } })
   t.equal(rowOf(entry), rowOf(entry))
 })
+
+t.test('NUL is dropped from the text, a backslash followed by u0000 is kept', async (t) => {
+  const entry = decision('d1', { version: 1, now: 1, request: { path: '/a\u0000b\\u0000c\\\u0000d\\\\u0000' } })
+  const row = rowOf(entry)
+  t.same(JSON.parse(row.input?.text ?? ''), { version: 1, now: 0, request: { path: '/ab\\u0000c\\d\\\\u0000' } })
+})
