@@ -1,8 +1,9 @@
 /** The real `keygate` executable (bin/keygate.js, which runs the sources through tsx), spawned as a user would run it. */
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { tempDir } from './temp.js'
+import { until } from './until.js'
 
 export const BIN = fileURLToPath(new URL('../../bin/keygate.js', import.meta.url))
 
@@ -27,4 +28,35 @@ export async function keygate (cwd: string, argv: string[], env: NodeJS.ProcessE
 
 export function folder (t: Test): string {
   return tempDir(t, 'bin')
+}
+
+export interface Served { child: ChildProcess; url: string; output: () => string; exit: Promise<unknown> }
+
+/**
+ * `keygate serve` on one worker and an ephemeral port, without the
+ * failed-authentication throttle (tests send streams of bad keys from one
+ * address), its decision log flushed every 50 ms unless `env` says otherwise;
+ * killed when `t` ends if it still runs.
+ */
+export async function serve (t: Test, env: Record<string, string>): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    env: {
+      ...process.env,
+      KEYGATE_PORT: '0',
+      KEYGATE_WORKERS: '1',
+      KEYGATE_THROTTLE_CLIENT: 'off',
+      KEYGATE_THROTTLE_PREFIX: 'off',
+      KEYGATE_DECISION_LOG_FLUSH_MS: '50',
+      ...env
+    },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  child.stdout?.on('data', (chunk) => { output += String(chunk) })
+  child.stderr?.on('data', (chunk) => { output += String(chunk) })
+  const exit = new Promise((resolve) => child.on('exit', resolve))
+  t.teardown(() => { child.kill('SIGKILL') })
+  await until(() => /Server listening at (http:\/\/\S+?)"/.test(output), 120_000)
+  const url = (/Server listening at (http:\/\/\S+?)"/.exec(output) as RegExpExecArray)[1] as string
+  return { child, url, output: () => output, exit }
 }
