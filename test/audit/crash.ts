@@ -9,7 +9,7 @@ import t from 'tap'
 import { createAccount, issueKey } from '../../src/manage/index.js'
 import { openStore } from '../../src/store/index.js'
 import { createTestDatabase } from '../helpers/databases.js'
-import { serve } from '../helpers/keygate-bin.js'
+import { checkWrite, serve } from '../helpers/keygate-bin.js'
 import { missing } from '../helpers/requires.js'
 import { testPolicy } from '../helpers/server.js'
 import { tempDir } from '../helpers/temp.js'
@@ -43,13 +43,9 @@ t.test('SIGKILL under load: every answered write and denial is in the log once t
     for (let i = 0; !stopped; i++) {
       const bad = (i + n) % 3 === 0
       try {
-        const res = await fetch(`${url}/v1/forward-auth`, {
-          headers: { authorization: `Bearer ${bad ? 'sk-' + 'x'.repeat(40) : token}`, 'x-forwarded-method': 'POST', 'x-forwarded-uri': '/api/v1/bot/bot_1/update' }
-        })
-        await res.arrayBuffer()
-        if (res.status === 401) denials++
-        else if (res.status === 200) writes.add(res.headers.get('x-keygate-decision-id') as string)
-        else throw new Error(`unexpected ${res.status}`)
+        const id = await checkWrite(url, bad ? null : token)
+        if (id === null) denials++
+        else writes.add(id)
       } catch (error) {
         if (!killed) throw error
         return

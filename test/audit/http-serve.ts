@@ -10,7 +10,7 @@ import { createAccount, issueKey } from '../../src/manage/index.js'
 import { openStore } from '../../src/store/index.js'
 import { startCollector, tally } from '../helpers/collector.js'
 import { createTestDatabase } from '../helpers/databases.js'
-import { serve } from '../helpers/keygate-bin.js'
+import { checkWrite, serve } from '../helpers/keygate-bin.js'
 import { missing } from '../helpers/requires.js'
 import { testPolicy } from '../helpers/server.js'
 import { tempDir } from '../helpers/temp.js'
@@ -43,13 +43,9 @@ t.test('keygate serve posts its decision log to a collector: every write and den
   const traffic = async (count: number, url = first.url): Promise<void> => {
     await Promise.all(Array.from({ length: count }, async (_, i) => {
       const bad = i % 3 === 0
-      const res = await fetch(`${url}/v1/forward-auth`, {
-        headers: { authorization: `Bearer ${bad ? 'sk-' + 'x'.repeat(40) : token}`, 'x-forwarded-method': 'POST', 'x-forwarded-uri': '/api/v1/bot/bot_1/update' }
-      })
-      await res.arrayBuffer()
-      if (res.status === 401) denials++
-      else if (res.status === 200) writes.add(res.headers.get('x-keygate-decision-id') as string)
-      else throw new Error(`unexpected ${res.status}`)
+      const id = await checkWrite(url, bad ? null : token)
+      if (id === null) denials++
+      else writes.add(id)
     }))
   }
 

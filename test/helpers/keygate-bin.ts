@@ -60,3 +60,17 @@ export async function serve (t: Test, env: Record<string, string>): Promise<Serv
   const url = (/Server listening at (http:\/\/\S+?)"/.exec(output) as RegExpExecArray)[1] as string
   return { child, url, output: () => output, exit }
 }
+
+/**
+ * A forward-auth check of a write with `token`, or with an unknown key when
+ * it is null: the decision id of the allowed write, or null for the 401.
+ */
+export async function checkWrite (url: string, token: string | null): Promise<string | null> {
+  const res = await fetch(`${url}/v1/forward-auth`, {
+    headers: { authorization: `Bearer ${token ?? 'sk-' + 'x'.repeat(40)}`, 'x-forwarded-method': 'POST', 'x-forwarded-uri': '/api/v1/bot/bot_1/update' }
+  })
+  await res.arrayBuffer()
+  if (res.status === 401) return null
+  if (res.status === 200) return res.headers.get('x-keygate-decision-id') as string
+  throw new Error(`unexpected ${res.status}`)
+}
