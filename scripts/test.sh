@@ -4,8 +4,17 @@
 #   keygate-* folder when they end: each test removes what it makes
 #   (test/helpers/temp.ts). The run fails otherwise, naming what was left.
 # - In CI (CI=true), a short report: failures in full, then the summary.
+# - dist/ is built first when a file in src/ is newer: the `keygate` processes
+#   tests spawn (bin/keygate.js) run dist/ only when it is current, and from
+#   src/ through tsx otherwise, whose coverage is recorded at the transpiled
+#   positions: the functions counted would depend on when dist/ was built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ ! -e dist/cli/main.js ] || [ -n "$(find src -newer dist/cli/main.js -print -quit)" ]; then
+  echo 'dist/ is older than src/: building it (npx tsc -p .)' >&2
+  npx tsc -p .
+fi
 
 run=$(mktemp -d "${TMPDIR:-/tmp}/keygate-test-run.XXXXXX")
 trap 'rm -rf "$run"' EXIT

@@ -2,6 +2,7 @@ import { credentialHeaderValues } from '../credentials/parse.js'
 import type { PolicyEngine } from '../policy/engine.js'
 import type { CacheStats } from '../principal/lib/lookup-cache.js'
 import { expiresWithinSecond, SecondCache } from '../lib/second-cache.js'
+import { Suspension } from '../lib/suspension.js'
 import type { PolicyInput } from '../policy/input.js'
 import type { AuthorizationResult, AuthorizeRequest } from './result.js'
 
@@ -32,7 +33,7 @@ export class DecisionMemo {
   readonly #cache: SecondCache<Memo>
   #policy: PolicyEngine | null = null
   #generation = 0
-  #suspended = false
+  readonly #suspension = new Suspension(() => { this.clear() })
   #hits = 0
   #misses = 0
 
@@ -67,7 +68,7 @@ export class DecisionMemo {
 
   /** Keeps a decision made from `input` (begun at `generation`), unless it could change within its second. */
   set (key: string, policy: PolicyEngine, generation: number, memo: Memo): void {
-    if (generation !== this.#generation || this.#suspended || memo.result.status === 503) return
+    if (generation !== this.#generation || this.#suspension.suspended || memo.result.status === 503) return
     if (expiresWithinSecond(memo.input.credential.expiresAt, memo.input.now)) return
     if (policy !== this.#policy) {
       this.#cache.clear()
@@ -84,13 +85,11 @@ export class DecisionMemo {
 
   /** Forgets everything and remembers nothing until `resume` (changes may go unheard meanwhile). */
   suspend (): void {
-    this.#suspended = true
-    this.clear()
+    this.#suspension.suspend()
   }
 
   resume (): void {
-    this.#suspended = false
-    this.clear()
+    this.#suspension.resume()
   }
 }
 

@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import { InvalidArgumentError, type Command } from 'commander'
 import { loadConfig, sessionSettingsOf, type Config } from '../config/index.js'
 import { postgresUrl } from '../config/parse.js'
+import { redactUrl } from '../lib/url.js'
 import { Sessions } from '../sessions/index.js'
 import { DEFAULT_DATA_DIR, openStore } from '../store/index.js'
 import { adminSocketPath, callAdminSocket } from './admin-socket.js'
@@ -134,17 +135,6 @@ async function open<T> (config: Config, fn: (context: OperationContext) => Promi
   } finally {
     await sessions?.close()
     await store.close()
-  }
-}
-
-/** The URL without its password, for messages. */
-export function redactUrl (url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== '') parsed.password = '***'
-    return parsed.toString()
-  } catch {
-    return '(a malformed URL)'
   }
 }
 

@@ -1,6 +1,10 @@
-/** An http(s) URL without its user info or query string (where a token could hide), for logs, errors and status. */
+/**
+ * A URL without its user info or query string (where a password or token
+ * could hide), for logs, errors and status; text that is not a `scheme://`
+ * URL (a file path) as it is.
+ */
 export function redactUrl (text: string): string {
-  if (!/^https?:\/\//i.test(text)) return text
+  if (!/^[a-z][a-z\d+.-]*:\/\//i.test(text)) return text
   try {
     const url = new URL(text)
     url.username = ''

@@ -2,6 +2,7 @@ import * as crypto from 'node:crypto'
 import { createHash } from 'node:crypto'
 import { errors, jwtVerify, type JWTPayload } from 'jose'
 import { LRUCache } from 'lru-cache'
+import { Suspension } from '../lib/suspension.js'
 import type { SessionFacts, SessionVerifier } from '../principal/resolve.js'
 import { SESSION_ID } from './lib/ids.js'
 import { inspectToken, type TokenRejection } from './lib/inspect.js'
@@ -46,7 +47,7 @@ export class SessionTokenVerifier implements SessionVerifier {
   readonly #cacheKeyById = new Map<string, string>()
   /** Bumped by every `forget`: a lookup that raced with one must not cache what it read. */
   #forgets = 0
-  #suspended = false
+  readonly #suspension = new Suspension(() => { this.clear() })
 
   constructor (options: ResolvedSessionOptions, keyring: SigningKeyring) {
     this.#options = options
@@ -116,17 +117,15 @@ export class SessionTokenVerifier implements SessionVerifier {
 
   /** Drops every verified token and keeps none until `resume`: ended sessions may go unheard meanwhile. */
   suspend (): void {
-    this.#suspended = true
-    this.clear()
+    this.#suspension.suspend()
   }
 
   resume (): void {
-    this.#suspended = false
-    this.clear()
+    this.#suspension.resume()
   }
 
   #remember (cacheKey: string, session: SessionFacts): void {
-    if (this.#suspended) return
+    if (this.#suspension.suspended) return
     const ttl = Math.min(this.#options.cacheTtlMs, session.expiresAt - this.#options.clock())
     if (ttl <= 0) return
     this.#cache.set(cacheKey, session, { ttl })

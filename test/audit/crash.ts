@@ -3,32 +3,17 @@
  * answers a stream of allowed writes and denials; once it starts again, every
  * one that was answered is in the decision log.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readdir } from 'node:fs/promises'
 import t from 'tap'
 import { createAccount, issueKey } from '../../src/manage/index.js'
 import { openStore } from '../../src/store/index.js'
 import { createTestDatabase } from '../helpers/databases.js'
+import { checkWrite, serve } from '../helpers/keygate-bin.js'
 import { missing } from '../helpers/requires.js'
 import { testPolicy } from '../helpers/server.js'
 import { tempDir } from '../helpers/temp.js'
 import { until } from '../helpers/until.js'
-
-const BIN = new URL('../../bin/keygate.js', import.meta.url).pathname
-
-interface Server { child: ChildProcess; output: () => string; exit: Promise<unknown>; url: Promise<string> }
-
-function serve (env: Record<string, string>): Server {
-  const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout?.on('data', (chunk) => { output += String(chunk) })
-  child.stderr?.on('data', (chunk) => { output += String(chunk) })
-  const exit = new Promise((resolve) => child.on('exit', resolve))
-  const url = until(() => /Server listening at (http:\/\/\S+?)"/.test(output), 120_000)
-    .then(() => (/Server listening at (http:\/\/\S+?)"/.exec(output) as RegExpExecArray)[1] as string)
-  return { child, output: () => output, exit, url }
-}
 
 t.test('SIGKILL under load: every answered write and denial is in the log once the server is back', async (t) => {
   if (missing(t, 'postgres')) return
@@ -42,20 +27,14 @@ t.test('SIGKILL under load: every answered write and denial is in the log once t
   const env = {
     KEYGATE_DATABASE_URL: databaseUrl,
     KEYGATE_SIGNING_SECRET: randomBytes(32).toString('base64'),
-    KEYGATE_PORT: '0',
-    KEYGATE_WORKERS: '1',
-    // A stream of bad keys from one address: the failed-authentication throttle would answer 429.
-    KEYGATE_THROTTLE_CLIENT: 'off',
-    KEYGATE_THROTTLE_PREFIX: 'off',
     KEYGATE_DECISION_LOG_SPOOL: spool,
     // Long enough that the buffer holds entries not yet in the store whenever the kill comes.
     KEYGATE_DECISION_LOG_FLUSH_MS: '5000',
     KEYGATE_DECISION_LOG_BATCH: '5000'
   }
 
-  const first = serve(env)
-  t.teardown(() => { first.child.kill('SIGKILL') })
-  const url = await first.url
+  const first = await serve(t, env)
+  const { url } = first
   const writes = new Set<string>()
   let denials = 0
   let stopped = false
@@ -64,13 +43,9 @@ t.test('SIGKILL under load: every answered write and denial is in the log once t
     for (let i = 0; !stopped; i++) {
       const bad = (i + n) % 3 === 0
       try {
-        const res = await fetch(`${url}/v1/forward-auth`, {
-          headers: { authorization: `Bearer ${bad ? 'sk-' + 'x'.repeat(40) : token}`, 'x-forwarded-method': 'POST', 'x-forwarded-uri': '/api/v1/bot/bot_1/update' }
-        })
-        await res.arrayBuffer()
-        if (res.status === 401) denials++
-        else if (res.status === 200) writes.add(res.headers.get('x-keygate-decision-id') as string)
-        else throw new Error(`unexpected ${res.status}`)
+        const id = await checkWrite(url, bad ? null : token)
+        if (id === null) denials++
+        else writes.add(id)
       } catch (error) {
         if (!killed) throw error
         return
@@ -86,9 +61,7 @@ t.test('SIGKILL under load: every answered write and denial is in the log once t
   await Promise.all(loops)
   const leftBehind = await readdir(spool)
 
-  const second = serve(env)
-  t.teardown(() => { second.child.kill('SIGKILL') })
-  await second.url
+  const second = await serve(t, env)
   // The replay runs in the background: poll the log until it holds every answered write (or give up after a while).
   const read = async (): Promise<{ missing: string[]; denied: number; rows: number; distinct: number }> => {
     const { rows } = await store.database.query<{ decision_id: string; status: number }>(

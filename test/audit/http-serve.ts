@@ -4,19 +4,17 @@
  * connection refused, then recovery) and a clean shutdown; after a SIGKILL
  * with the collector down, the next start replays the spool to it.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { createAccount, issueKey } from '../../src/manage/index.js'
 import { openStore } from '../../src/store/index.js'
 import { startCollector, tally } from '../helpers/collector.js'
 import { createTestDatabase } from '../helpers/databases.js'
+import { checkWrite, serve } from '../helpers/keygate-bin.js'
 import { missing } from '../helpers/requires.js'
 import { testPolicy } from '../helpers/server.js'
 import { tempDir } from '../helpers/temp.js'
 import { until } from '../helpers/until.js'
-
-const BIN = new URL('../../bin/keygate.js', import.meta.url).pathname
 const COLLECTOR_TOKEN = 'collector-secret-0123456789'
 
 t.test('keygate serve posts its decision log to a collector: every write and denial once, through an outage', async (t) => {
@@ -45,13 +43,9 @@ t.test('keygate serve posts its decision log to a collector: every write and den
   const traffic = async (count: number, url = first.url): Promise<void> => {
     await Promise.all(Array.from({ length: count }, async (_, i) => {
       const bad = i % 3 === 0
-      const res = await fetch(`${url}/v1/forward-auth`, {
-        headers: { authorization: `Bearer ${bad ? 'sk-' + 'x'.repeat(40) : token}`, 'x-forwarded-method': 'POST', 'x-forwarded-uri': '/api/v1/bot/bot_1/update' }
-      })
-      await res.arrayBuffer()
-      if (res.status === 401) denials++
-      else if (res.status === 200) writes.add(res.headers.get('x-keygate-decision-id') as string)
-      else throw new Error(`unexpected ${res.status}`)
+      const id = await checkWrite(url, bad ? null : token)
+      if (id === null) denials++
+      else writes.add(id)
     }))
   }
 
@@ -101,28 +95,3 @@ t.test('keygate serve posts its decision log to a collector: every write and den
   third.child.kill('SIGTERM')
   await third.exit
 })
-
-interface Served { child: ChildProcess; url: string; output: () => string; exit: Promise<unknown> }
-
-async function serve (t: Test, env: Record<string, string>): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve'], {
-    env: {
-      ...process.env,
-      KEYGATE_PORT: '0',
-      KEYGATE_WORKERS: '1',
-      KEYGATE_THROTTLE_CLIENT: 'off',
-      KEYGATE_THROTTLE_PREFIX: 'off',
-      KEYGATE_DECISION_LOG_FLUSH_MS: '50',
-      ...env
-    },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let output = ''
-  child.stdout?.on('data', (chunk) => { output += String(chunk) })
-  child.stderr?.on('data', (chunk) => { output += String(chunk) })
-  const exit = new Promise((resolve) => child.on('exit', resolve))
-  t.teardown(() => { child.kill('SIGKILL') })
-  await until(() => /Server listening at (http:\/\/\S+?)"/.test(output), 120_000)
-  const url = (/Server listening at (http:\/\/\S+?)"/.exec(output) as RegExpExecArray)[1] as string
-  return { child, url, output: () => output, exit }
-}

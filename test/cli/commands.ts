@@ -1,31 +1,6 @@
-import { join } from 'node:path'
-import t, { type Test } from 'tap'
-import { main } from '../../src/cli/main.js'
+import t from 'tap'
 import { isWellFormedSecretKey } from '../../src/credentials/secret-key.js'
-import { createTestDatabase, testDatabases } from '../helpers/databases.js'
-import { tempDir } from '../helpers/temp.js'
-
-interface Run { code: number; stdout: string; stderr: string }
-
-function cli (env: NodeJS.ProcessEnv) {
-  return async (...argv: string[]): Promise<Run> => {
-    let stdout = ''
-    let stderr = ''
-    const code = await main(argv, {
-      stdout: { write: (s: string) => { stdout += s } },
-      stderr: { write: (s: string) => { stderr += s } },
-      env
-    })
-    return { code, stdout, stderr }
-  }
-}
-
-async function stores (t: Test): Promise<Array<[string, NodeJS.ProcessEnv]>> {
-  const dir = tempDir(t, 'cli')
-  const out: Array<[string, NodeJS.ProcessEnv]> = [['pglite', { KEYGATE_DATA_DIR: join(dir, 'data') }]]
-  if (testDatabases().some((driver) => driver.name === 'pg')) out.push(['pg', { KEYGATE_DATABASE_URL: await createTestDatabase(t) }])
-  return out
-}
+import { cli, stores } from '../helpers/cli.js'
 
 t.test('the commands on each store', async (t) => {
   for (const [name, env] of await stores(t)) {

@@ -4,44 +4,20 @@
  * CLI built that forbids deleting bots.
  */
 import { join } from 'node:path'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { Audit } from '../../src/audit/index.js'
 import { createAuthorizer } from '../../src/authorizer/index.js'
-import { main } from '../../src/cli/main.js'
 import { openStore } from '../../src/store/index.js'
 import { forbidBotDeleteBundle } from '../helpers/bundles.js'
-import { createTestDatabase, testDatabases } from '../helpers/databases.js'
+import { cli, cliJson, stores } from '../helpers/cli.js'
 import { testPolicy } from '../helpers/server.js'
-import { tempDir } from '../helpers/temp.js'
-
-interface Run { code: number; stdout: string; stderr: string }
-
-function cli (env: NodeJS.ProcessEnv) {
-  return async (...argv: string[]): Promise<Run> => {
-    let stdout = ''
-    let stderr = ''
-    const code = await main(argv, { stdout: { write: (s: string) => { stdout += s } }, stderr: { write: (s: string) => { stderr += s } }, env })
-    return { code, stdout, stderr }
-  }
-}
-
-async function stores (t: Test): Promise<Array<[string, NodeJS.ProcessEnv]>> {
-  const dir = tempDir(t, 'replay-cli')
-  const out: Array<[string, NodeJS.ProcessEnv]> = [['pglite', { KEYGATE_DATA_DIR: join(dir, 'data') }]]
-  if (testDatabases().some((driver) => driver.name === 'pg')) out.push(['pg', { KEYGATE_DATABASE_URL: await createTestDatabase(t), KEYGATE_SIGNING_SECRET: 'a'.repeat(64) }])
-  return out
-}
 
 t.test('keygate policy replay', async (t) => {
   const bundle = forbidBotDeleteBundle(t)
   for (const [name, env] of await stores(t)) {
     await t.test(name, async (t) => {
       const run = cli(env)
-      const json = async (...argv: string[]): Promise<any> => {
-        const result = await run(...argv, '--json')
-        t.equal(result.code, 0, `${argv.join(' ')}: ${result.stderr}`)
-        return JSON.parse(result.stdout)
-      }
+      const json = cliJson(t, run)
       t.equal((await run('migrate')).code, 0)
       const user = await json('user', 'create', '--email', 'user@example.com')
       const key = await json('key', 'create', '--user', user.id)

@@ -1,20 +1,13 @@
 /** The RateLimit headers and the 429 through Caddy, running examples/caddy/Caddyfile. */
 import t from 'tap'
-import { setAccountLimits, setKeyLimits } from '../../src/manage/index.js'
+import { checkRefused, startLimited } from '../helpers/limits.js'
+import { startCaddy } from '../helpers/proxies.js'
 import { missing } from '../helpers/requires.js'
-import { startKeygate, startCaddy, startUpstream } from '../helpers/proxies.js'
 
 t.test('Caddy passes the RateLimit headers, and Keygate\'s 429 with Retry-After, to the client', async (t) => {
   if (missing(t, 'caddy')) return
-  const keygate = await startKeygate(t)
-  const upstream = await startUpstream(t)
-  const front = await startCaddy(t, { keygate, upstream })
-  const limited = await keygate.account()
-  const exhausted = await keygate.account()
-  const plain = await keygate.account()
-  await setAccountLimits(keygate.store, limited.id, { quota: { limit: 1_000_000, period: 'month' } })
-  await setKeyLimits(keygate.store, exhausted.keyId, { rate: { limit: 0, windowSeconds: 60 } })
-  keygate.authorizer.invalidate('all')
+  const setup = await startLimited(t, startCaddy)
+  const { front, upstream, limited, plain } = setup
 
   const ok = await fetch(`${front.url}/api/v1/bot/list`, { headers: limited.headers })
   t.equal(ok.status, 200)
@@ -33,12 +26,5 @@ t.test('Caddy passes the RateLimit headers, and Keygate\'s 429 with Retry-After,
   t.equal(forged.headers.get('ratelimit'), null, 'a client\'s own RateLimit header is not echoed')
   t.match(upstream.requests.at(-1)?.headers, { 'x-keygate-user-id': plain.id })
 
-  const before = upstream.requests.length
-  const refused = await fetch(`${front.url}/api/v1/bot/list`, { headers: exhausted.headers })
-  t.equal(refused.status, 429)
-  t.equal(await refused.text(), '{"message":"Too many requests","code":"RATE_LIMITED"}')
-  t.match(refused.headers.get('retry-after'), /^\d+$/)
-  t.equal(refused.headers.get('ratelimit-policy'), '"key:rate";q=0;w=60')
-  t.match(refused.headers.get('ratelimit'), /^"key:rate";r=0;t=\d+$/)
-  t.equal(upstream.requests.length, before, 'the API never saw it')
+  await checkRefused(t, setup)
 })

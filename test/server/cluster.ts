@@ -10,12 +10,11 @@ import { createAccount, issueKey } from '../../src/manage/index.js'
 import { ConfigError, loadConfig, workersOf } from '../../src/config/index.js'
 import { openStore } from '../../src/store/index.js'
 import { createTestDatabase } from '../helpers/databases.js'
+import { BIN } from '../helpers/keygate-bin.js'
 import { missing } from '../helpers/requires.js'
 import { checkRequest, extAuthzClient, setHeaders } from '../helpers/ext-authz.js'
 import { testPolicy } from '../helpers/server.js'
 import { until } from '../helpers/until.js'
-
-const MAIN = new URL('../helpers/serve-main.ts', import.meta.url).pathname
 
 t.test('KEYGATE_WORKERS: one per core with PostgreSQL, one with the embedded store', async (t) => {
   const pg = 'postgres://db/keygate'
@@ -33,7 +32,7 @@ t.test('KEYGATE_WORKERS: one per core with PostgreSQL, one with the embedded sto
 interface Primary { child: ChildProcess; output: () => string; exit: Promise<number | null> }
 
 function startPrimary (env: Record<string, string>): Primary {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], {
+  const child = spawn(process.execPath, [BIN, 'serve'], {
     env: { ...process.env, KEYGATE_PORT: '0', KEYGATE_SIGNING_SECRET: randomBytes(32).toString('base64'), ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })

@@ -12,10 +12,10 @@ import { start } from '../../src/server/serve.js'
 import { missing } from '../helpers/requires.js'
 import { checkRequest, extAuthzClient } from '../helpers/ext-authz.js'
 import { createTestDatabase } from '../helpers/databases.js'
+import { BIN } from '../helpers/keygate-bin.js'
 import { testPolicy } from '../helpers/server.js'
 import { tempDir } from '../helpers/temp.js'
 
-const CLI = new URL('../../src/cli/main.ts', import.meta.url).href
 const NOTICE = /Keygate created the first admin account \(admin@keygate\.localhost\) in the embedded store\.\n {2}user id: (usr_\w+)\n {2}key: {5}(sk-\w+)\n/
 
 interface Exit { code: number | null; signal: NodeJS.Signals | null }
@@ -34,9 +34,7 @@ const SHUTTING_DOWN = /shutting down: finishing requests in flight/
 
 /** `keygate serve` in a process of its own, as `npm start` runs it. */
 async function serveProcess (env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
-    `const { main } = await import(${JSON.stringify(CLI)}); process.exitCode = await main(['serve'], { stdout: process.stdout, stderr: process.stderr, env: process.env })`
-  ], { env: { ...process.env, KEYGATE_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, KEYGATE_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   const onOutput = new EventEmitter()
   for (const stream of [child.stdout, child.stderr]) {

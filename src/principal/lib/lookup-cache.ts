@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache'
+import { Suspension } from '../../lib/suspension.js'
 import { StoreUnavailableError } from '../../store/errors.js'
 
 export interface LookupCacheOptions {
@@ -60,7 +61,7 @@ export class LookupCache<T extends {}> {
   readonly #pending = new Map<string, Promise<T | null>>()
   /** Bumped by every delete and clear. */
   #generation = 0
-  #suspended = false
+  readonly #suspension = new Suspension(() => { this.clear() })
   #hits = 0
   #misses = 0
 
@@ -151,14 +152,12 @@ export class LookupCache<T extends {}> {
 
   /** Drops everything and keeps nothing until `resume`. */
   suspend (): void {
-    this.#suspended = true
-    this.clear()
+    this.#suspension.suspend()
   }
 
   /** Caches again, from empty (what was read while suspended may predate a change never heard). */
   resume (): void {
-    this.#suspended = false
-    this.clear()
+    this.#suspension.resume()
   }
 
   get size (): number {
@@ -193,7 +192,7 @@ export class LookupCache<T extends {}> {
   }
 
   #remember (key: string, value: T | null, generation: number): boolean {
-    if (generation !== this.#generation || this.#suspended) return false
+    if (generation !== this.#generation || this.#suspension.suspended) return false
     const ttl = value === null ? this.#options.negativeTtlMs : this.#options.ttlMs + this.#options.staleIfErrorMs
     const freshFor = value === null ? this.#options.negativeTtlMs : this.#options.ttlMs
     this.#entries.set(key, { value: value ?? MISSING, freshUntil: performance.now() + freshFor }, { ttl })
