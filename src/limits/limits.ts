@@ -152,7 +152,7 @@ export class LimitCounters {
   /** The counters of `facts`' current windows, in their order: read them, check them, count on them. */
   counters (facts: readonly LimitFacts[], now: number): LimitCounter[] {
     let counters = this.#held.get(facts)
-    if (counters === undefined || counters.some((c) => now >= c.windowEnd)) {
+    if (counters === undefined || anyEnded(counters, now)) {
       counters = facts.map((fact) => this.#counter(counterKey(fact), fact.resetAt, now))
       this.#held.set(facts, counters)
     }
@@ -269,6 +269,12 @@ export function unchanged (facts: readonly LimitFacts[], counters: readonly Limi
     if (((counters[i]?.used ?? 0) >= fact.limit) !== fact.exhausted) return false
   }
   return true
+}
+
+/** A loop, not `some()`: no closure made on every memo hit. */
+function anyEnded (counters: readonly LimitCounter[], now: number): boolean {
+  for (const counter of counters) if (now >= counter.windowEnd) return true
+  return false
 }
 
 function windowOfFact (fact: Pick<LimitFacts, 'kind' | 'windowSeconds'>, now: number): [number, number] {

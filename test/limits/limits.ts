@@ -50,6 +50,29 @@ t.test('a key\'s rate: admitted up to the limit in its window, 429 past it, rele
   t.match(await h.authorize({ key: alice.key }), { status: 200, rateLimit: undefined }, 'limits cleared')
 }))
 
+t.test('a memo hit under limits: the miss\'s result field for field, with its own RateLimit values up to the window\'s end', (t) => forEachDatabase(t, async (t, db) => {
+  const h = await harness(t, db)
+  const alice = await h.account({ email: 'alice@example.com' })
+  await limit(h, { keyId: alice.keyId }, { rate: { limit: 3, windowSeconds: 60 } })
+  // 12:00:59.400 UTC: 0.6 s before a 60 s window ends.
+  h.clock.now = Date.UTC(2030, 0, 15, 12, 0, 59, 400)
+  const hits = (): number => h.authorizer.cacheStats().decisions.hits
+  const missed = await h.authorize({ key: alice.key })
+  h.clock.now += 500
+  const before = hits()
+  const hit = await h.authorize({ key: alice.key })
+  t.equal(hits() - before, 1, 'answered by the memo')
+  t.same(Object.keys(hit), Object.keys(missed), 'the same fields, in the same order')
+  t.same({ ...hit, decisionId: '', rateLimit: undefined }, { ...missed, decisionId: '', rateLimit: undefined })
+  t.not(hit.decisionId, missed.decisionId)
+  t.same([missed.rateLimit, hit.rateLimit], [
+    { policy: '"key:rate";q=3;w=60', state: '"key:rate";r=2;t=1' },
+    { policy: '"key:rate";q=3;w=60', state: '"key:rate";r=1;t=1' }
+  ], 'the hit counted; 0.1 s left reads as 1 s')
+  h.clock.now += 100
+  t.same((await h.authorize({ key: alice.key })).rateLimit, { policy: '"key:rate";q=3;w=60', state: '"key:rate";r=2;t=60' }, 'the next window, from its first instant')
+}))
+
 t.test('the policy input repeats from request to request until a limit is used up', (t) => forEachDatabase(t, async (t, db) => {
   const h = await harness(t, db)
   const alice = await h.account({ email: 'alice@example.com' })
