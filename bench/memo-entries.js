@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Audit } from '../dist/audit/index.js'
+import { deepFreeze } from '../dist/lib/freeze.js'
 
 const N = Number(process.env.ENTRIES ?? 200_000)
 const ROUNDS = 5
@@ -22,13 +23,6 @@ const database = {
   close: async () => {}
 }
 const store = { database, touchKeys: async () => {} }
-
-function deepFreeze (value) {
-  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value
-  Object.freeze(value)
-  for (const item of Object.values(value)) deepFreeze(item)
-  return value
-}
 
 const keyId = `key_${'0'.repeat(20)}`
 const subject = `usr_${'0'.repeat(20)}`

@@ -1,6 +1,7 @@
 import { credentialHeaderValues } from '../credentials/parse.js'
 import type { PolicyEngine } from '../policy/engine.js'
 import type { CacheStats } from '../principal/lib/lookup-cache.js'
+import { deepFreeze } from '../lib/freeze.js'
 import { expiresWithinSecond, SecondCache } from '../lib/second-cache.js'
 import { Suspension } from '../lib/suspension.js'
 import type { PolicyInput } from '../policy/input.js'
@@ -74,6 +75,7 @@ export class DecisionMemo {
       this.#cache.clear()
       this.#policy = policy
     }
+    // The input is shared by every record the memo answers.
     deepFreeze(memo.input)
     this.#cache.set(key, memo, memo.input.now)
   }
@@ -91,11 +93,4 @@ export class DecisionMemo {
   resume (): void {
     this.#suspension.resume()
   }
-}
-
-// The input is shared by every record the memo answers.
-function deepFreeze (value: unknown): void {
-  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return
-  Object.freeze(value)
-  for (const item of Object.values(value)) deepFreeze(item)
 }

@@ -12,16 +12,9 @@ import { copyLine, entryFor, rowOf } from '../../src/audit/row.js'
 import { Spool } from '../../src/audit/spool.js'
 import { AuditStore } from '../../src/audit/store.js'
 import type { PolicyInput } from '../../src/policy/input.js'
+import { deepFreeze } from '../../src/lib/freeze.js'
 import { forEachDatabase } from '../helpers/databases.js'
 import { tempDir } from '../helpers/temp.js'
-
-function deepFreeze<T> (value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value)
-    for (const item of Object.values(value)) deepFreeze(item)
-  }
-  return value
-}
 
 const ODD_ADDRESSES = [
   '203.0.113.9', '::ffff:10.0.0.1', 'a\tb\nc\rd\\e"f{g},h', 'x\u0000y', '\\N', 'Bearer abcdefghijklmnop', `sk-${'A'.repeat(24)}`,
