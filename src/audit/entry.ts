@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { uuidV7 } from '../lib/uuid.js'
 import type { DecisionRecord } from '../authorizer/result.js'
 import type { CredentialType, PolicyInput } from '../policy/input.js'
 import { ENTRYPOINT } from '../policy/engine.js'
@@ -131,7 +131,7 @@ export function securityEntry (record: DecisionRecord, event: {
   const credential = input?.credential
   return {
     kind: 'security',
-    id: randomUUID(),
+    id: uuidV7(),
     event: event.event,
     decision_id: result.decisionId,
     timestamp: record.timestamp.toISOString(),

@@ -2,13 +2,19 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { DecisionRecord } from '../authorizer/result.js'
 import { clientAddress, decisionEntry, type DecisionEntry, type LogEntry } from './entry.js'
 
-/** One entry as a row of keygate_decision_log, and its input when stored apart. */
+/** A part of entries stored once per UTC day and content, by the hash of its text. */
+export interface StoredPart { hash: string; text: string }
+
+/** One entry as a row of keygate_decision_log, and the parts stored apart. */
 export interface Row {
   /** UTC day of the entry, YYYY-MM-DD. */
   day: string
   columns: Array<string | number | null | string[]>
-  input: { hash: string; text: string } | null
-  /** The entry's JSON text, its input (if stored apart) replaced by `{"now": …}`. */
+  /** Its policy input (with `now` set to 0), when stored apart. */
+  input: StoredPart | null
+  /** Its memo entry's template, when stored apart: the row's entry column then holds only the fields that vary. */
+  template: StoredPart | null
+  /** The whole entry's JSON text, its input (if stored apart) replaced by `{"now": …}`. */
   text: string
   /** The row as a line of COPY's text format, when it was made with it (a memo hit's). */
   copy?: string
@@ -30,7 +36,7 @@ export function rowOf (entry: LogEntry): Row {
   }
   const known = rows.get(entry)
   if (known !== undefined) return known
-  let input: Row['input'] = null
+  let input: StoredPart | null = null
   let text: string
   if (entry.kind === 'decision' && entry.input !== null) {
     input = storedInput(entry.input as unknown as Record<string, unknown>)
@@ -42,11 +48,12 @@ export function rowOf (entry: LogEntry): Row {
   const row: Row = {
     day: entry.timestamp.slice(0, 10),
     input,
+    template: null,
     text,
     columns: [
       entry.timestamp, entry.id, entry.kind, entry.kind === 'security' ? entry.event : null, entry.decision_id, entry.status,
       entry.code, entry.credential_type, entry.key_id, entry.key_prefix, entry.subject, entry.actor, entry.client_address,
-      entry.reason_codes, input?.hash ?? null, text
+      entry.reason_codes, input?.hash ?? null, null, text
     ].map((value) => typeof value === 'string' ? noNul(value) : Array.isArray(value) ? value.map(noNul) : value)
   }
   rows.set(entry, row)
@@ -58,9 +65,9 @@ export function rowOf (entry: LogEntry): Row {
  * frozen (src/audit/mask.ts): the text and hash of such an input are kept,
  * under its first part, for as long as that part lives.
  */
-const storedInputs = new WeakMap<object, { parts: unknown[]; stored: NonNullable<Row['input']> }>()
+const storedInputs = new WeakMap<object, { parts: unknown[]; stored: StoredPart }>()
 
-function storedInput (input: Record<string, unknown>): NonNullable<Row['input']> {
+function storedInput (input: Record<string, unknown>): StoredPart {
   const parts = Object.keys(input).flatMap((name) => name === 'now' ? [name] : [name, input[name]])
   const anchor = parts.find((part) => typeof part === 'object' && part !== null)
   const shared = anchor !== undefined && parts.every((part) => typeof part !== 'object' || part === null || Object.isFrozen(part))
@@ -68,15 +75,31 @@ function storedInput (input: Record<string, unknown>): NonNullable<Row['input']>
     const known = storedInputs.get(anchor as object)
     if (known !== undefined && known.parts.length === parts.length && known.parts.every((part, i) => part === parts[i])) return known.stored
   }
-  const text = withoutNul(JSON.stringify({ ...input, now: 0 }))
-  const stored = { hash: createHash('sha256').update(text).digest('base64url').slice(0, 22), text }
+  const stored = storedPart(withoutNul(JSON.stringify({ ...input, now: 0 })))
   if (shared) storedInputs.set(anchor as object, { parts, stored })
   return stored
 }
 
-/** The entry of a row's text and its input's text (null when not stored apart). */
-export function entryOf (text: string, input: string | null): LogEntry {
-  const entry = JSON.parse(text) as LogEntry
+function storedPart (text: string): StoredPart {
+  return { hash: createHash('sha256').update(text).digest('base64url').slice(0, 22), text }
+}
+
+/** The columns of a row that a short row's entry takes from them. */
+export interface EntryColumns {
+  id: string
+  decision_id: string
+  /** As the entry has it: RFC 3339, UTC, to the millisecond. */
+  timestamp: string
+  client_address: string | null
+}
+
+/**
+ * The entry of a row's text and of its input's text (null when not stored
+ * apart); with a template, the row is a short one: the template's fields,
+ * with the row's columns and then its text's over them.
+ */
+export function entryOf (text: string, input: string | null, template: { text: string; columns: EntryColumns } | null = null): LogEntry {
+  const entry = (template === null ? JSON.parse(text) : Object.assign(JSON.parse(template.text), template.columns, JSON.parse(text))) as LogEntry
   if (input !== null && entry.kind === 'decision' && entry.input !== null) {
     const full = JSON.parse(input) as NonNullable<typeof entry.input>
     full.now = entry.input.now
@@ -129,30 +152,44 @@ interface Varying {
   client: string | null
 }
 
-/** A constant part, or a varying field: `json` when in the entry's text. */
+/** A constant part, or a varying field: `json` when in JSON text. */
 type Piece = string | { name: keyof Varying; json: boolean }
 
 /**
  * A memo entry's first entry and row, made with a mark in place of each
- * varying field and split around the marks: the text, columns and COPY
- * line (escaped once) of a later hit are its varying values spliced in.
+ * varying field and split around the marks: the whole text of a later hit,
+ * and its row's columns and COPY line (escaped once), are its varying values
+ * spliced in. The row is the short one: the template (the entry with its
+ * varying fields blank) is stored apart, and the row's entry column holds
+ * the varying fields that are not columns, each whole: `input` (as
+ * `{"now": …}`) and `metrics`.
  */
 interface Template {
   entry: DecisionEntry
-  input: Row['input']
+  input: StoredPart | null
+  stored: StoredPart
   columns: Row['columns']
-  /** Columns that are a varying field, by index; and the text's. */
+  /** Columns that are a varying field, by index; and the entry column's. */
   varyingColumns: Array<[number, keyof Varying]>
-  textColumn: number
+  entryColumn: number
   text: Piece[]
+  varyingText: Piece[]
   copy: Piece[]
 }
 
 /** Unguessable: no text an entry holds can pass for one. */
 const MARK = `${randomBytes(12).toString('hex')}_`
 const MARKS = new RegExp(`("?)${MARK}(id|timestamp|now|timer|client)\\1`)
+const MARKED: Varying = {
+  id: `${MARK}id`,
+  timestamp: `${MARK}timestamp`,
+  now: `${MARK}now` as unknown as number,
+  timer: `${MARK}timer` as unknown as number,
+  client: `${MARK}client`
+}
+const BLANK: Varying = { id: '', timestamp: '', now: 0, timer: 0, client: null }
 
-/** Per memo entry, for as long as it lives; null when a template could not make its first hit's row as the slow way does. */
+/** Per memo entry, for as long as it lives; null when a template could not make its first hit's entry as the slow way does. */
 const templates = new WeakMap<object, Template | null>()
 /**
  * The template of the entries spliced from it, under the `result` they
@@ -185,32 +222,42 @@ export function entryFor (record: DecisionRecord): DecisionEntry {
   })
 }
 
+/**
+ * The template of a memo entry's first entry; null unless its row, spliced
+ * back, gives what the slow way does: the same whole text and columns, and
+ * the same entry once read back from the short row.
+ */
 function templateOf (entry: DecisionEntry): Template | null {
   if (entry.input === null) return null
-  const marked = rowOf(splicedEntry(entry, {
-    id: `${MARK}id`,
-    timestamp: `${MARK}timestamp`,
-    now: `${MARK}now` as unknown as number,
-    timer: `${MARK}timer` as unknown as number,
-    client: `${MARK}client`
-  }))
+  const marked = rowOf(splicedEntry(entry, MARKED))
+  const stored = storedPart(rowOf(splicedEntry(entry, BLANK)).text)
+  const entryColumn = marked.columns.indexOf(marked.text)
+  const columns = marked.columns.slice()
+  columns[entryColumn - 1] = stored.hash
+  columns[entryColumn] = varyingText(MARKED)
   const varyingColumns: Template['varyingColumns'] = []
-  marked.columns.forEach((value, i) => {
-    if (typeof value === 'string' && value.startsWith(MARK)) varyingColumns.push([i, value.slice(MARK.length) as keyof Varying])
+  columns.forEach((value, i) => {
+    if (i !== entryColumn && typeof value === 'string' && value.startsWith(MARK)) varyingColumns.push([i, value.slice(MARK.length) as keyof Varying])
   })
   const template: Template = {
     entry,
     input: marked.input,
-    columns: marked.columns,
+    stored,
+    columns,
     varyingColumns,
-    textColumn: marked.columns.indexOf(marked.text),
+    entryColumn,
     text: piecesOf(marked.text),
-    copy: piecesOf(copyLine(marked.columns))
+    varyingText: piecesOf(columns[entryColumn] as string),
+    copy: piecesOf(copyLine(columns))
   }
   const expected = rowOf(entry)
   const row = new SplicedRow(template, entry)
-  const same = row.text === expected.text && row.copy === copyLine(expected.columns) && row.day === expected.day &&
-    row.input?.text === expected.input?.text && JSON.stringify(row.columns) === JSON.stringify(expected.columns)
+  const short = row.columns
+  const entryText = short[entryColumn] as string
+  const read = entryOf(entryText, expected.input?.text ?? null, { text: stored.text, columns: entryColumnsOf(short) })
+  const same = row.text === expected.text && row.day === expected.day && row.input?.text === expected.input?.text &&
+    row.copy === copyLine(short) && JSON.stringify(read) === JSON.stringify(entryOf(expected.text, expected.input?.text ?? null)) &&
+    JSON.stringify(short.slice(0, entryColumn - 1)) === JSON.stringify(expected.columns.slice(0, entryColumn - 1))
   if (!same) return null
   spliced.set(entry.result, template)
   return template
@@ -229,11 +276,22 @@ function splicedEntry (entry: DecisionEntry, varying: Varying): DecisionEntry {
   }
 }
 
+/** The fields of a spliced entry that vary and are not columns, each whole: what its short row's entry column holds. */
+function varyingText (varying: Varying): string {
+  return JSON.stringify({ input: { now: varying.now }, metrics: { timer_keygate_authorize_ns: varying.timer } })
+}
+
+/** A row's columns that a short row's entry takes (see rowOf for their order). */
+function entryColumnsOf (columns: Row['columns']): EntryColumns {
+  return { id: columns[1] as string, decision_id: columns[4] as string, timestamp: columns[0] as string, client_address: columns[12] as string | null }
+}
+
 class SplicedRow implements Row {
   readonly #template: Template
   readonly #varying: Varying
   readonly day: string
-  readonly input: Row['input']
+  readonly input: StoredPart | null
+  readonly template: StoredPart
 
   constructor (template: Template, entry: DecisionEntry) {
     this.#template = template
@@ -246,6 +304,7 @@ class SplicedRow implements Row {
     }
     this.day = entry.timestamp.slice(0, 10)
     this.input = template.input
+    this.template = template.stored
   }
 
   get text (): string {
@@ -259,7 +318,7 @@ class SplicedRow implements Row {
   get columns (): Row['columns'] {
     const columns = this.#template.columns.slice()
     for (const [i, name] of this.#template.varyingColumns) columns[i] = columnOf(this.#varying[name])
-    columns[this.#template.textColumn] = this.text
+    columns[this.#template.entryColumn] = splice(this.#template.varyingText, this.#varying, false)
     return columns
   }
 }

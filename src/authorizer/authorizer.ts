@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { uuidV7 } from '../lib/uuid.js'
 import { parseCredentials, type PresentedCredential } from '../credentials/parse.js'
 import { displayPrefix } from '../credentials/secret-key.js'
 import { LimitCounters, rateLimitHeaders, resetSeconds, unchanged, type LimitCounter, type LimitFacts } from '../limits/limits.js'
@@ -171,7 +171,7 @@ class KeygateAuthorizer implements Authorizer {
     // Read above and counted here synchronously, as in #decide.
     const rateLimit = limits !== undefined && counters !== null ? this.#count(memo.result.allow, limits, counters, true, now) : null
     // The headers in the copy as it is made (a property added afterwards costs more than the rest of a hit).
-    const result = copyResult(memo.result, randomUUID(), rateLimit)
+    const result = copyResult(memo.result, uuidV7(), rateLimit)
     if (limits !== undefined && result.status === 429) result.retryAfterSeconds = retryAfterOf(limits, now)
     return {
       result,
@@ -199,7 +199,7 @@ class KeygateAuthorizer implements Authorizer {
       actor: null,
       credential: { type: input.credential.type, id: null, prefix: null },
       action: null,
-      decisionId: randomUUID(),
+      decisionId: uuidV7(),
       policyRevision: this.policySource.current().revision,
       retryAfterSeconds: throttled.retryAfterSeconds
     }
@@ -212,7 +212,7 @@ class KeygateAuthorizer implements Authorizer {
     // One policy from start to end, whatever the source swaps in meanwhile.
     const policy = this.policySource.current()
     const generation = this.#memo.generation
-    const decisionId = randomUUID()
+    const decisionId = uuidV7()
     let input: PolicyInput | null = null
     let result: AuthorizationResult
     let policyMs = 0

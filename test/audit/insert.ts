@@ -117,4 +117,11 @@ t.test('instances making the same day\'s partitions at once: one makes them, non
   t.equal(made.filter((m) => m === true).length, 1)
   await new AuditStore(db).insert([decision({ timestamp: '2031-03-04T10:00:00.000Z' })])
   t.equal((await db.query('SELECT 1 FROM keygate_decision_log_p20310304')).rows.length, 1)
+  const tables = async (): Promise<string[]> => (await db.query<{ name: string }>(
+    "SELECT relname AS name FROM pg_class WHERE relname LIKE 'keygate_decision_%_p20310304' ORDER BY relname")).rows.map((r) => r.name)
+  t.same(await tables(), ['keygate_decision_inputs_p20310304', 'keygate_decision_log_p20310304', 'keygate_decision_templates_p20310304'])
+  // A day made by an instance from before migration 012: its templates' partition is made by the next call.
+  await db.query('DROP TABLE keygate_decision_templates_p20310304')
+  t.equal((await db.query<{ made: boolean }>("SELECT keygate_decision_log_partition('2031-03-04') AS made")).rows[0]?.made, false, 'the log\'s partition was there')
+  t.same(await tables(), ['keygate_decision_inputs_p20310304', 'keygate_decision_log_p20310304', 'keygate_decision_templates_p20310304'], 'the templates\' made again')
 }))

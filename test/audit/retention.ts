@@ -45,6 +45,10 @@ t.test('retention cleanup removes old rows only, in bounded batches', (t) => for
   t.same(left, ['edge-kept', ...Array.from({ length: 10 }, (_, i) => `new-${i}`)])
   const days = (await db.query<{ day: string }>("SELECT to_char(day, 'YYYY-MM-DD') AS day FROM keygate_key_usage_daily")).rows.map((r) => r.day)
   t.same(days, ['2030-06-14'], 'daily usage too')
+  const parts = (await db.query<{ name: string }>(
+    "SELECT relname AS name FROM pg_class WHERE relname ~ '^keygate_decision_(log|inputs|templates)_p2030051[56]$' ORDER BY relname")).rows.map((r) => r.name)
+  t.same(parts, ['keygate_decision_inputs_p20300516', 'keygate_decision_log_p20300516', 'keygate_decision_templates_p20300516'],
+    'the old day\'s partitions are dropped, its inputs\' and templates\' too')
   t.equal(await audit.cleanup(), 0, 'nothing more to do')
 
   const keepAll = await Audit.open({ store, config: { sinks: [], retentionDays: 0 }, cleanupIntervalMs: 0, clock: () => now + 365 * DAY })
