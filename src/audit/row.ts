@@ -18,6 +18,8 @@ export interface Row {
   text: string
   /** The row as a line of COPY's text format, when it was made with it (a memo hit's). */
   copy?: string
+  /** A short row's: the fields of its entry that vary, as JSON (what the spool keeps of it beside the template). */
+  varying?: string
 }
 
 /** The spool and the store both need an entry's row: it is made once. */
@@ -98,7 +100,7 @@ export interface EntryColumns {
  * apart); with a template, the row is a short one: the template's fields,
  * with the row's columns and then its text's over them.
  */
-export function entryOf (text: string, input: string | null, template: { text: string; columns: EntryColumns } | null = null): LogEntry {
+export function entryOf (text: string, input: string | null, template: { text: string; columns?: EntryColumns } | null = null): LogEntry {
   const entry = (template === null ? JSON.parse(text) : Object.assign(JSON.parse(template.text), template.columns, JSON.parse(text))) as LogEntry
   if (input !== null && entry.kind === 'decision' && entry.input !== null) {
     const full = JSON.parse(input) as NonNullable<typeof entry.input>
@@ -173,7 +175,9 @@ interface Template {
   varyingColumns: Array<[number, keyof Varying]>
   entryColumn: number
   text: Piece[]
+  /** The entry column's text; and every varying field's, for the spool. */
   varyingText: Piece[]
+  allVarying: Piece[]
   copy: Piece[]
 }
 
@@ -248,6 +252,7 @@ function templateOf (entry: DecisionEntry): Template | null {
     entryColumn,
     text: piecesOf(marked.text),
     varyingText: piecesOf(columns[entryColumn] as string),
+    allVarying: piecesOf(allVaryingText(MARKED)),
     copy: piecesOf(copyLine(columns))
   }
   const expected = rowOf(entry)
@@ -255,7 +260,7 @@ function templateOf (entry: DecisionEntry): Template | null {
   const short = row.columns
   const entryText = short[entryColumn] as string
   const read = entryOf(entryText, expected.input?.text ?? null, { text: stored.text, columns: entryColumnsOf(short) })
-  const same = row.text === expected.text && row.day === expected.day && row.input?.text === expected.input?.text &&
+  const same = row.text === expected.text && JSON.stringify(entryOf(row.varying, expected.input?.text ?? null, { text: stored.text })) === JSON.stringify(read) && row.day === expected.day && row.input?.text === expected.input?.text &&
     row.copy === copyLine(short) && JSON.stringify(read) === JSON.stringify(entryOf(expected.text, expected.input?.text ?? null)) &&
     JSON.stringify(short.slice(0, entryColumn - 1)) === JSON.stringify(expected.columns.slice(0, entryColumn - 1))
   if (!same) return null
@@ -279,6 +284,18 @@ function splicedEntry (entry: DecisionEntry, varying: Varying): DecisionEntry {
 /** The fields of a spliced entry that vary and are not columns, each whole: what its short row's entry column holds. */
 function varyingText (varying: Varying): string {
   return JSON.stringify({ input: { now: varying.now }, metrics: { timer_keygate_authorize_ns: varying.timer } })
+}
+
+/** Every field of a spliced entry that varies, each whole. */
+function allVaryingText (varying: Varying): string {
+  return JSON.stringify({
+    id: varying.id,
+    decision_id: varying.id,
+    timestamp: varying.timestamp,
+    client_address: varying.client,
+    input: { now: varying.now },
+    metrics: { timer_keygate_authorize_ns: varying.timer }
+  })
 }
 
 /** A row's columns that a short row's entry takes (see rowOf for their order). */
@@ -313,6 +330,10 @@ class SplicedRow implements Row {
 
   get copy (): string {
     return splice(this.#template.copy, this.#varying, true)
+  }
+
+  get varying (): string {
+    return splice(this.#template.allVarying, this.#varying, false)
   }
 
   get columns (): Row['columns'] {

@@ -35,8 +35,8 @@ interface Segment {
   unsynced: number
   /** A write failed part way: its last line may be cut. */
   torn: boolean
-  /** Hashes of the inputs written in this segment: each once per segment, before the first entry that has it. */
-  inputs: Set<string>
+  /** The inputs (`i HASH`) and templates (`t HASH`) written in this segment: each once per segment, before the first entry that has it. */
+  parts: Set<string>
 }
 
 /** A group: the entries of one write, and the one promise their answers wait on. */
@@ -54,9 +54,11 @@ interface Pending {
  * entries appended while a write is under way go together in the next one,
  * one write each, and `append()` resolves once its entry is written, so that
  * an answer waits for its entry. Entries are written as the store's rows
- * are, each input once per segment (a line `i HASH INPUT`, then `e HASH
- * ENTRY`, or `e - ENTRY` without one), so that the row is made once for both
- * and a repeated input costs its hash only. A written entry is in the kernel's page
+ * are, each input and template once per segment (lines `i HASH INPUT` and
+ * `t HASH TEMPLATE`), then `e HASH ENTRY` (`e - ENTRY` without an input)
+ * or, for a short row, `s HASH TEMPLATE-HASH FIELDS` with only the fields
+ * that vary: the row is made once for both, and what repeats costs its hash
+ * only. A written entry is in the kernel's page
  * cache, which outlives the process: a process killed before its log reached
  * the store leaves its segments behind, and the next instance to open the
  * folder replays them into the store (`claimOrphans`). Only a crash of the
@@ -173,7 +175,7 @@ export class Spool {
       try {
         const segment = this.#current
         if (segment === null) throw new Error('the spool is closed')
-        const bytes = writeAll(segment, linesOf(batch.entries, segment.inputs))
+        const bytes = writeAll(segment, linesOf(batch.entries, segment.parts))
         segment.bytes += bytes
         segment.unsynced += bytes
         if (this.#syncEachGroup) await this.#sync(segment)
@@ -212,7 +214,7 @@ export class Spool {
 
   async #newSegment (): Promise<Segment> {
     const path = join(this.#directory, `${this.#id}-${String(this.#sequence++).padStart(6, '0')}.spool`)
-    return { path, file: await open(path, 'a', 0o600), bytes: 0, last: 0, unsynced: 0, torn: false, inputs: new Set() }
+    return { path, file: await open(path, 'a', 0o600), bytes: 0, last: 0, unsynced: 0, torn: false, parts: new Set() }
   }
 }
 
@@ -230,20 +232,25 @@ function writeAll (segment: Segment, text: string): number {
   return buffer.length
 }
 
-/** The lines of a group; `inputs`: those already in the segment (updated). */
-function linesOf (entries: readonly LogEntry[], inputs: Set<string>): string {
+/** The lines of a group; `parts`: the inputs and templates already in the segment (updated). */
+function linesOf (entries: readonly LogEntry[], parts: Set<string>): string {
   let text = ''
   for (const entry of entries) {
     const row = rowOf(entry)
-    if (row.input === null) {
-      text += `e - ${row.text}\n`
+    if (row.input !== null && !parts.has(`i ${row.input.hash}`)) {
+      text += `i ${row.input.hash} ${row.input.text}\n`
+      parts.add(`i ${row.input.hash}`)
+    }
+    const inputHash = row.input?.hash ?? '-'
+    if (row.template === null || row.varying === undefined) {
+      text += `e ${inputHash} ${row.text}\n`
       continue
     }
-    if (!inputs.has(row.input.hash)) {
-      text += `i ${row.input.hash} ${row.input.text}\n`
-      inputs.add(row.input.hash)
+    if (!parts.has(`t ${row.template.hash}`)) {
+      text += `t ${row.template.hash} ${row.template.text}\n`
+      parts.add(`t ${row.template.hash}`)
     }
-    text += `e ${row.input.hash} ${row.text}\n`
+    text += `s ${inputHash} ${row.template.hash} ${row.varying}\n`
   }
   return text
 }
@@ -251,6 +258,7 @@ function linesOf (entries: readonly LogEntry[], inputs: Set<string>): string {
 /** The entries of a segment's text; a line torn by a crash (never acknowledged) is skipped. */
 function parseSegment (text: string): LogEntry[] {
   const inputs = new Map<string, string>()
+  const templates = new Map<string, string>()
   const entries: LogEntry[] = []
   for (const line of text.split('\n')) {
     if (line.startsWith('{')) {
@@ -260,19 +268,26 @@ function parseSegment (text: string): LogEntry[] {
       } catch {}
       continue
     }
-    const first = line.indexOf(' ')
-    const second = line.indexOf(' ', first + 1)
+    const tag = line.slice(0, 2)
+    const first = line.indexOf(' ', 2)
+    const second = tag === 's ' ? line.indexOf(' ', first + 1) : first
     if (first < 0 || second < 0) continue
-    const tag = line.slice(0, first)
-    const hash = line.slice(first + 1, second)
+    const hash = line.slice(2, first)
     const json = line.slice(second + 1)
     try {
-      if (tag === 'i') {
+      if (tag === 'i ' || tag === 't ') {
         JSON.parse(json)
-        inputs.set(hash, json)
-      } else if (tag === 'e') {
-        entries.push(entryOf(json, hash === '-' ? null : inputs.get(hash) ?? null))
+        ;(tag === 'i ' ? inputs : templates).set(hash, json)
+        continue
       }
+      const input = hash === '-' ? null : inputs.get(hash) ?? null
+      if (tag === 'e ') {
+        entries.push(entryOf(json, input))
+        continue
+      }
+      if (tag !== 's ') continue
+      const template = templates.get(line.slice(first + 1, second))
+      if (template !== undefined) entries.push(entryOf(json, input, { text: template }))
     } catch {}
   }
   return entries

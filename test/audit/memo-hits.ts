@@ -5,6 +5,9 @@
  * spool, whatever the client address and the input hold.
  */
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import t from 'tap'
 import type { AuthorizationResult, DecisionRecord } from '../../src/authorizer/result.js'
 import { decisionEntry, type LogEntry } from '../../src/audit/entry.js'
@@ -125,10 +128,12 @@ t.test('memo hits come back from the spool as the slow way\'s entries do', async
   const directory = tempDir(t, 'memo-spool')
   const onError = (error: unknown): void => { t.fail(String(error)) }
   const records = hits()
+  const lines: string[][] = []
   const throughSpool = async (entries: LogEntry[]): Promise<string> => {
     const first = await Spool.open({ directory, syncIntervalMs: 0, written: () => 0, onError })
     await Promise.all(entries.map(async (entry, i) => { await first.append(entry, i + 1) }))
     await first.close()
+    lines.push((await readdir(directory)).flatMap((file) => readFileSync(join(directory, file), 'utf8').split('\n').filter((line) => line !== '')))
     const second = await Spool.open({ directory, syncIntervalMs: 0, written: () => 0, onError })
     const claimed = await second.claimOrphans()
     await claimed.done()
@@ -138,4 +143,9 @@ t.test('memo hits come back from the spool as the slow way\'s entries do', async
   const fromSlow = await throughSpool(records.map(decisionEntry))
   t.equal(await throughSpool(records.map(entryFor)), fromSlow, 'byte for byte')
   t.same((JSON.parse(fromSlow) as LogEntry[]).map((e) => e.id), records.map((r) => r.result.decisionId), 'all of them')
+  const tags = (n: number): string[] => (lines[n] as string[]).map((line) => line.slice(0, 1))
+  t.same(tags(0), ['i', 'e', 'i', 'e', ...Array(records.length - 2).fill('e')], 'the slow way: whole entries')
+  t.same(tags(1), ['i', 't', 's', 'i', 't', 's', ...Array(records.length - 2).fill('s')], 'memo hits: each input and template once, then short lines')
+  const bytes = (n: number): number => (lines[n] as string[]).reduce((sum, line) => sum + line.length, 0)
+  t.ok(bytes(1) < bytes(0) / 2, `short lines: ${bytes(1)} characters against ${bytes(0)}`)
 })
