@@ -116,25 +116,26 @@ export class Audit {
       const entry = entryFor(record)
       // Allowed reads may be sampled or dropped under pressure; nothing else may.
       const droppable = record.result.allow && !impersonating && record.result.action?.class === 'read'
-      const waits: Array<Promise<void>> = []
-      const append = (entry: LogEntry, keep: boolean): void => {
-        const waited = log.append(entry, keep)
-        const spool = this.#spool
-        if (!keep || spool === null) {
-          if (waited !== undefined) waits.push(waited)
-          return
-        }
-        // On disk before the answer; a spool that fails leaves the entry to the buffer alone (logged).
-        const spooled = waited === undefined ? spool.append(entry, log.accepted) : waited.then(async () => { await spool.append(entry, log.accepted) })
-        waits.push(spooled.catch((error: unknown) => { this.#onError(error, 'writing the spool') }))
-      }
-      append(entry, !droppable)
-      for (const event of events) append(event, true)
+      const waited = this.#append(log, entry, !droppable)
+      if (events.length === 0) return waited
+      const waits = [waited, ...events.map((event) => this.#append(log, event, true))].filter((w) => w !== undefined)
       if (waits.length > 0) return Promise.all(waits).then(() => {})
     } catch (error) {
       this.#onError(error, 'recording a decision')
     }
   }
+
+  /** Into the log and, when it must be kept, the spool: what to wait for before the answer, if anything. */
+  #append (log: DecisionLog, entry: LogEntry, keep: boolean): Promise<void> | undefined {
+    const waited = log.append(entry, keep) ?? undefined
+    const spool = this.#spool
+    if (!keep || spool === null) return waited
+    // On disk before the answer; a spool that fails leaves the entry to the buffer alone (logged).
+    const spooled = waited === undefined ? spool.append(entry, log.accepted) : waited.then(async () => { await spool.append(entry, log.accepted) })
+    return spooled.catch(this.#spoolFailed)
+  }
+
+  readonly #spoolFailed = (error: unknown): void => { this.#onError(error, 'writing the spool') }
 
   /** Writes the decision log and key usage now (tests; a clean shutdown does it in close()). */
   async flush (): Promise<void> {

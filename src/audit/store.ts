@@ -3,7 +3,7 @@ import { InvalidCursorError, InvalidValueError } from '../store/errors.js'
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../store/store.js'
 import type { Database, Page } from '../store/types.js'
 import type { EntryKind, LogEntry } from './entry.js'
-import { copyLine, entryOf, rowOf, type Row } from './row.js'
+import { copyLine, entryOf, rowOf, type Row, type StoredPart } from './row.js'
 
 /** Filters of `GET /admin/v1/audit/list` and `keygate audit`. */
 export interface AuditFilter {
@@ -112,9 +112,14 @@ export class AuditStore {
   /** The rows' parts of this kind not written lately, in one statement. */
   async #insertNew (rows: readonly Row[], part: 'input' | 'template', table: string, column: string): Promise<void> {
     const fresh = new Map<string, { day: string; hash: string; text: string }>()
+    // The rows of one memo entry share their parts (and mostly their day): each is looked up once.
+    let last: StoredPart | null = null
+    let lastDay = ''
     for (const row of rows) {
       const stored = row[part]
-      if (stored === null) continue
+      if (stored === null || (stored === last && row.day === lastDay)) continue
+      last = stored
+      lastDay = row.day
       const known = `${part}|${row.day}|${stored.hash}`
       if (!this.#parts.has(known)) fresh.set(known, { day: row.day, hash: stored.hash, text: stored.text })
     }
