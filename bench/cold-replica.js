@@ -9,7 +9,7 @@
 // this machine) gives the lookups one PostgreSQL core answers.
 import { loadavg } from 'node:os'
 import pg from 'pg'
-import { cpuMs } from './lib/proc.js'
+import { backendCpu, backendCpuSince } from './lib/proc.js'
 import { createAuthorizer, openStore } from '../dist/index.js'
 import { bulkLoad } from './lib/bulk.js'
 import { alternate, log, med, report, round, SMALL } from './lib/report.js'
@@ -49,12 +49,11 @@ try {
     { name: 'replica', store: onReplica, serverUrl: replicaUrl.href }
   ]
   // The backends of this database on a server, other than the one asking.
-  const backendsCpuMs = async (url) => {
+  const onServer = async (url, fn) => {
     const client = new pg.Client({ connectionString: url })
     await client.connect()
     try {
-      const { rows } = await client.query('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
-      return rows.reduce((sum, row) => sum + cpuMs(row.pid), 0)
+      return await fn(client)
     } finally {
       await client.end()
     }
@@ -79,9 +78,9 @@ try {
   }
   for (const target of targets) await run(target.authorizer, take(200)) // warm up
   const samples = await alternate(targets, ROUNDS, async (target, r) => {
-    const before = await backendsCpuMs(target.serverUrl)
+    const before = await onServer(target.serverUrl, backendCpu)
     const rate = await run(target.authorizer, take(PER_ROUND))
-    const pgCpuUs = (await backendsCpuMs(target.serverUrl) - before) * 1000 / PER_ROUND
+    const pgCpuUs = await onServer(target.serverUrl, (client) => backendCpuSince(client, before)) * 1000 / PER_ROUND
     log(`round ${r} ${target.name}: ${round(rate)} cold lookups/s, PostgreSQL CPU ${round(pgCpuUs, 1)} µs each`)
     return { rate, pgCpuUs }
   })

@@ -15,7 +15,7 @@ import { throwawayDatabase } from './lib/db.js'
 import { forwardHeaders, smallFixture } from './lib/fixture.js'
 import { measure } from './lib/rounds.js'
 import { startHello, startKeygate } from './lib/keygate.js'
-import { cpuMs } from './lib/proc.js'
+import { backendCpu, backendCpuSince } from './lib/proc.js'
 import { med, pairedRatio, report, round, SMALL } from './lib/report.js'
 import { loadRounds } from './lib/rounds.js'
 
@@ -42,10 +42,6 @@ try {
   servers.push(hello)
   await client.connect()
 
-  // The CPU of this database's backends other than ours: Keygate's pool connections.
-  const backends = async () => (await client.query(
-    'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')).rows.map((r) => r.pid)
-  const pgCpuMs = async () => { let sum = 0; for (const pid of await backends()) sum += cpuMs(pid); return sum }
   const rows = async () => Number((await client.query('SELECT count(*) AS n FROM keygate_decisions')).rows[0].n)
 
   const headers = forwardHeaders(fx.key)
@@ -57,16 +53,16 @@ try {
     { name: 'sync each group', server: syncEach }
   ]
   for (const target of targets) target.request = { url: `${target.server.url}/v1/forward-auth`, headers }
-  let pgBefore = 0
+  let pgBefore = new Map()
   let rowsBefore = 0
   const samples = await loadRounds(targets, {
     rounds: ROUNDS,
     duration: DURATION,
     connections: CONNECTIONS,
-    async before () { pgBefore = await pgCpuMs(); rowsBefore = await rows() },
+    async before () { pgBefore = await backendCpu(client); rowsBefore = await rows() },
     async after (target, sample) {
       const requests = sample.requests
-      sample.pgCpuUsPerRequest = (await pgCpuMs() - pgBefore) * 1000 / requests
+      sample.pgCpuUsPerRequest = await backendCpuSince(client, pgBefore) * 1000 / requests
       sample.rowsPerRequest = (await rows() - rowsBefore) / requests
     }
   })

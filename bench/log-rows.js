@@ -1,12 +1,12 @@
 // Figure 13. Decision-log rows per second per database: Keygate's own write
 // path (AuditStore.insert: one COPY per batch of 500 entries into today's
 // partition, inputs stored once by hash, the log's indexes) from 1 and 2
-// writers at once (instances sharing one log database), against a bare COPY
-// of the same entries' text into a table with no index, alternating round by
-// round. PostgreSQL CPU per row is read from its backends in /proc: its
+// writers at once (instances sharing one log database), and for decisions the
+// memo answered (short rows, their templates stored once by hash), against a
+// bare COPY of the whole entries' text into a table with no index,
+// alternating round by round. PostgreSQL CPU per row is read from its backends in /proc: its
 // inverse is rows per PostgreSQL core-second, the figure that holds on an idle
 // machine too.
-import { randomUUID } from 'node:crypto'
 import { loadavg } from 'node:os'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
@@ -14,8 +14,11 @@ import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { openStore } from '../dist/index.js'
 import { AuditStore } from '../dist/audit/index.js'
+import { entryFor } from '../dist/audit/row.js'
+import { deepFreeze } from '../dist/lib/freeze.js'
+import { uuidV7 } from '../dist/lib/uuid.js'
 import { throwawayDatabase } from './lib/db.js'
-import { cpuMs } from './lib/proc.js'
+import { backendCpu, backendCpuSince } from './lib/proc.js'
 import { alternate, log, med, report, round, SMALL } from './lib/report.js'
 
 const ROUNDS = SMALL ? 3 : 5
@@ -24,7 +27,7 @@ const BATCH = 500
 
 /** An allowed write as the log records it: about 1.2 KB, most of it the policy input. */
 function entry (i) {
-  const id = randomUUID()
+  const id = uuidV7()
   return {
     kind: 'decision',
     id,
@@ -57,6 +60,32 @@ function entry (i) {
   }
 }
 
+/** The decision memo's entries, one per key (as src/authorizer/memo.ts keeps them), and a record of a hit on one (Authorizer#remembered). */
+const memos = new Map()
+function memoHit (i) {
+  const key = i % 1000
+  let memo = memos.get(key)
+  if (memo === undefined) {
+    const e = entry(i)
+    memo = {
+      result: { allow: true, status: 200, code: 'OK', reasons: [], subject: e.subject, actor: null, credential: { type: 'secret_key', id: e.key_id, prefix: e.key_prefix }, action: e.result.action, decisionId: '', policyRevision: 'f8992424e32a32f8' },
+      input: deepFreeze({ ...e.input, request: { ...e.input.request, queryAccessToken: false } })
+    }
+    memos.set(key, memo)
+  }
+  const now = Date.now()
+  const r = memo.result
+  return entryFor({
+    result: { ...r, credential: { ...r.credential }, decisionId: uuidV7() },
+    input: { ...memo.input, now },
+    timestamp: new Date(now),
+    durationMs: 0.091,
+    policyMs: 0,
+    memo,
+    client: { address: '203.0.113.9' }
+  })
+}
+
 const db = await throwawayDatabase('logrows')
 const admin = new pg.Client({ connectionString: db.url })
 const stores = []
@@ -66,13 +95,9 @@ try {
   await audits[0].prepareDaysAround(Date.now())
   await admin.connect()
   await admin.query('CREATE TABLE bare_log (entry text)')
-  const backendsCpu = async () => {
-    const { rows } = await admin.query('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
-    return rows.reduce((sum, row) => sum + cpuMs(row.pid), 0)
-  }
-  const batches = (n) => {
+  const batches = (n, make = entry) => {
     const out = []
-    for (let i = 0; i < n; i += BATCH) out.push(Array.from({ length: Math.min(BATCH, n - i) }, (_, j) => entry(i + j)))
+    for (let i = 0; i < n; i += BATCH) out.push(Array.from({ length: Math.min(BATCH, n - i) }, (_, j) => make(i + j)))
     return out
   }
   const bareClient = new pg.Client({ connectionString: db.url })
@@ -85,18 +110,19 @@ try {
   const targets = [
     { name: 'keygate, 1 writer', writers: 1, write: (w, part) => audits[w].insert(part) },
     { name: 'keygate, 2 writers', writers: 2, write: (w, part) => audits[w].insert(part) },
+    { name: 'keygate, memo hits (short rows), 1 writer', writers: 1, make: memoHit, write: (w, part) => audits[w].insert(part) },
     { name: 'bare COPY, no index', writers: 1, write: (_w, part) => bare(part) }
   ]
-  for (const target of targets) for (const part of batches(2_000)) await target.write(0, part) // warm up
+  for (const target of targets) for (const part of batches(2_000, target.make)) await target.write(0, part) // warm up
   const samples = await alternate(targets, ROUNDS, async (target) => {
-    const work = batches(ROWS)
-    const cpuBefore = await backendsCpu()
+    const work = batches(ROWS, target.make)
+    const cpuBefore = await backendCpu(admin)
     const start = process.hrtime.bigint()
     await Promise.all(Array.from({ length: target.writers }, async (_, w) => {
       for (let i = w; i < work.length; i += target.writers) await target.write(w, work[i])
     }))
     const seconds = Number(process.hrtime.bigint() - start) / 1e9
-    const pgCpuUs = (await backendsCpu() - cpuBefore) * 1000 / ROWS
+    const pgCpuUs = await backendCpuSince(admin, cpuBefore) * 1000 / ROWS
     log(`${target.name}: ${round(ROWS / seconds)} rows/s, PostgreSQL ${round(pgCpuUs, 1)} µs CPU per row`)
     return { rowsPerSecond: ROWS / seconds, pgCpuUs }
   })

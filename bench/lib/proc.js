@@ -76,6 +76,23 @@ export async function load (config, script = LOAD) {
 }
 
 /** User + system CPU time of a process and its live children (the cluster workers), in milliseconds. */
+/**
+ * The CPU of a database's backends (but the asking one's), by pid, read with
+ * `client` (a pg.Client on that database); `backendCpuSince(client, before)`
+ * sums what each spent since, so that a backend that ended meanwhile (a
+ * pool's idle connection, an autovacuum worker) takes nothing off the sum.
+ */
+export async function backendCpu (client) {
+  const { rows } = await client.query('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
+  return new Map(rows.map((row) => [row.pid, cpuMs(row.pid)]))
+}
+
+export async function backendCpuSince (client, before) {
+  let sum = 0
+  for (const [pid, ms] of await backendCpu(client)) sum += ms - (before.get(pid) ?? 0)
+  return sum
+}
+
 export function cpuMs (pid) {
   const tick = 100 // USER_HZ on Linux
   let total = 0
