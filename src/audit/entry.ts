@@ -153,9 +153,18 @@ export function securityEntry (record: DecisionRecord, event: {
   }
 }
 
+let lastAddress = ''
+let lastLogged: string | null = null
+
+/** The client's address as the log keeps it: masked, at most 64 characters (the last one's is kept: a client sends many requests in a row). */
 export function clientAddress (record: DecisionRecord): string | null {
   const address = record.client?.address
-  return typeof address === 'string' && address !== '' ? maskText(address).slice(0, 64) : null
+  if (typeof address !== 'string' || address === '') return null
+  if (address !== lastAddress) {
+    lastLogged = maskText(address).slice(0, 64)
+    lastAddress = address
+  }
+  return lastLogged
 }
 
 function requestOf (input: PolicyInput | null): DecisionEntry['request'] {

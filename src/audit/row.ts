@@ -365,8 +365,8 @@ function splice (pieces: readonly Piece[], varying: Varying, copy: boolean): str
       continue
     }
     const value = varying[piece.name]
-    if (!piece.json && value === null) {
-      out += '\\N'
+    if (value === null) {
+      out += piece.json ? 'null' : '\\N'
       continue
     }
     // A finite number is the same text in JSON and in a column, and needs no escape.
@@ -374,10 +374,26 @@ function splice (pieces: readonly Piece[], varying: Varying, copy: boolean): str
       out += String(value)
       continue
     }
-    const text = piece.json ? withoutNul(JSON.stringify(value)) : String(columnOf(value))
+    if (!piece.json && typeof value === 'string' && !COPY_OR_NUL.test(value)) {
+      out += value
+      continue
+    }
+    const text = piece.json ? jsonText(value) : String(columnOf(value))
     out += copy ? copyText(text) : text
   }
   return out
+}
+
+/** What a column's text loses (NUL) or COPY escapes. */
+const COPY_OR_NUL = /[\\\t\n\r\0]/
+
+/** Characters JSON.stringify would escape (and NUL, which the row drops). */
+// eslint-disable-next-line no-control-regex -- control characters are what JSON escapes
+const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/
+
+/** JSON.stringify of the value, NUL dropped; a string with nothing to escape (an id, a time, an address) is only quoted: JSON.stringify costs ~0.25 µs a call. */
+function jsonText (value: string | number): string {
+  return typeof value === 'string' && !JSON_ESCAPED.test(value) ? `"${value}"` : withoutNul(JSON.stringify(value))
 }
 
 function columnOf (value: string | number | null): string | number | null {

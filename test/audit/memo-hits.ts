@@ -21,7 +21,7 @@ import { tempDir } from '../helpers/temp.js'
 
 const ODD_ADDRESSES = [
   '203.0.113.9', '::ffff:10.0.0.1', 'a\tb\nc\rd\\e"f{g},h', 'x\u0000y', '\\N', 'Bearer abcdefghijklmnop', `sk-${'A'.repeat(24)}`,
-  'é😀'.repeat(30), '', undefined, null
+  'é😀'.repeat(30), 'lone \ud800 surrogate', 'a"b\u2028\u007f', '\u001f', '', undefined, null
 ]
 
 /** A memo entry (what src/authorizer/memo.ts keeps) and the records of its hits, as Authorizer#remembered makes them. */
