@@ -19,8 +19,13 @@ const SECRET_TEXT = new RegExp([
   '\\b(?:Bearer|Basic|Digest)\\s+[A-Za-z0-9\\-._~+/]{8,}=*'
 ].join('|'), 'gi')
 
-/** The string with every secret-looking part replaced by MASK. */
+/** Half a UTF-16 surrogate pair: no JSON a database stores (PostgreSQL's json and jsonb refuse its escape) can hold it. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+
+/** The string with every secret-looking part replaced by MASK, and every lone surrogate by U+FFFD. */
 export function maskText (text: string): string {
+  LONE_SURROGATE.lastIndex = 0
+  if (LONE_SURROGATE.test(text)) text = text.replace(LONE_SURROGATE, '\ufffd')
   // The common case, nothing to mask, allocates nothing.
   SECRET_TEXT.lastIndex = 0
   if (!SECRET_TEXT.test(text)) return text

@@ -73,6 +73,16 @@ t.test('display prefixes, ids and ordinary words stay', async (t) => {
   t.same(maskValue({ a: [1, null, true, 'x'], key_id: 'key_x', prefix: 'sk-AbC123' }), { a: [1, null, true, 'x'], key_id: 'key_x', prefix: 'sk-AbC123' })
 })
 
+t.test('a lone surrogate becomes U+FFFD (no JSON a database stores can hold it); pairs stay', async (t) => {
+  t.equal(maskText('a\ud800b'), 'a\ufffdb')
+  t.equal(maskText('\udc00'), '\ufffd')
+  t.equal(maskText('\udbff\ud800'), '\ufffd\ufffd')
+  t.equal(maskText('é😀'), 'é😀')
+  t.equal(maskText(`\ud800${KEY}`), `\ufffd${MASK}`)
+  t.same(maskValue({ path: '/x\udfff' }), { path: '/x\ufffd' })
+  fc.assert(fc.property(fc.string({ unit: 'binary' }), (text) => maskText(text).isWellFormed()))
+})
+
 t.test('any generated key or token inside any text is masked', async (t) => {
   fc.assert(fc.property(fc.string(), fc.string(), fc.constantFrom('key', 'jwt', 'bearer'), (before, after, kind) => {
     const secret = kind === 'key' ? generateSecretKey().key : kind === 'jwt' ? JWT : `Bearer ${generateSecretKey().key.slice(3)}`
