@@ -37,6 +37,22 @@ for (const driver of testDatabases()) {
       t.same(columns.rows.map((r) => r.column_name), ['email', 'email_canonical'], 'the lossy generated column is gone')
     })
 
+    t.test('012 gives the days made before it their templates partition; their long rows read back as before', async (t) => {
+      const db = await driver.open(t)
+      const before = Object.fromEntries(readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql') && f < '012')
+        .map((f) => [f, readFileSync(new URL(f, MIGRATIONS_DIR), 'utf8')]))
+      await migrate(db, { directory: folder(t, before) })
+      await db.query("SELECT keygate_decision_log_partition('2030-01-01'), keygate_decision_log_partition('2030-01-02')")
+      await db.query(`INSERT INTO keygate_decision_log ("timestamp", id, kind, decision_id, status, entry)
+        VALUES ('2030-01-01T10:00:00Z', 'd1', 'decision', 'd1', 200, '{"kind":"decision","id":"d1","n":1}')`)
+      t.same(await migrate(db), shipped.filter((name) => name >= '012'))
+      const { rows } = await db.query<{ name: string }>(
+        "SELECT relname AS name FROM pg_class WHERE relkind = 'r' AND relname LIKE 'keygate_decision_templates_p%' ORDER BY relname")
+      t.same(rows.map((r) => r.name), ['keygate_decision_templates_p20300101', 'keygate_decision_templates_p20300102'])
+      const view = await db.query<{ entry: unknown }>("SELECT entry FROM keygate_decisions WHERE id = 'd1'")
+      t.same(view.rows.map((r) => r.entry), [{ kind: 'decision', id: 'd1', n: 1 }])
+    })
+
     t.test('only the new ones, and a changed one is an error', async (t) => {
       const db = await driver.open(t)
       const first = { '001_a.sql': 'CREATE TABLE a (x int);' }
