@@ -201,7 +201,7 @@ export class AuditStore {
     const items = rows.slice(0, take)
     const last = items.at(-1)
     return {
-      items: items.map((row) => entryOf(row.entry, row.input, templateOf(row))),
+      items: items.map((row) => entryOf(row.entry, row.input, shortRowTemplate(row))),
       nextCursor: rows.length > take && last !== undefined ? encodeCursor(new Date(last.timestamp), last.id) : null
     }
   }
@@ -314,7 +314,7 @@ export class AuditStore {
 }
 
 /** What a short row's entry is completed with (migrations/012_decision_templates.sql); null for a whole one. */
-function templateOf (row: { id: string; decision_id: string; timestamp: Date; client_address: string | null; template: string | null }): Parameters<typeof entryOf>[2] {
+function shortRowTemplate (row: { id: string; decision_id: string; timestamp: Date; client_address: string | null; template: string | null }): Parameters<typeof entryOf>[2] {
   if (row.template === null) return null
   return {
     text: row.template,
